@@ -1,0 +1,1712 @@
+/* interp.c -- interpreter lifecycle, the registry, sessions, and the
+ * Interpreter type.
+ *
+ * Owns:
+ *  - the process-global registry of the interpreters this module created
+ *    (from any interpreter): id, PyInterpreterState*, the thread state kept
+ *    alive for the interpreter's whole life, the count of Interpreter
+ *    objects owning a reference, and the "running __main__" owner;
+ *  - sessions: switching the calling OS thread into a target interpreter
+ *    with a fresh thread state and back;
+ *  - destruction: joining the target's threads, refusing when a thread
+ *    cannot be joined, unbinding queue items, ending the interpreter;
+ *  - the Interpreter heap type and the module functions create(),
+ *    list_all(), get_current(), get_main().
+ *
+ * Lock: registry.mutex is a leaf lock held only for list operations and
+ * flag updates; no Python API is called while it is held.
+ */
+#include "interp.h"
+#include "xidata.h"
+#include "excinfo.h"
+#include "queue.h"
+#include "lock.h"
+#include <marshal.h>
+#include <string.h>
+#include <unistd.h>
+#include <stddef.h>
+
+/* whence values and their names, as in 3.14 */
+#define SBI_WHENCE_MAP(X)                                                   \
+    X(UNKNOWN, 0, "unknown")                                                \
+    X(RUNTIME, 1, "runtime init")                                           \
+    X(LEGACY_CAPI, 2, "legacy C-API")                                       \
+    X(CAPI, 3, "C-API")                                                     \
+    X(XI, 4, "cross-interpreter C-API")                                     \
+    X(STDLIB, 5, "_interpreters module")
+
+enum {
+#define SBI_X(name, value, str) WHENCE_##name = value,
+    SBI_WHENCE_MAP(SBI_X)
+#undef SBI_X
+};
+
+static const char *
+whence_name(int whence)
+{
+    switch (whence) {
+#define SBI_X(name, value, str)                                             \
+    case value:                                                             \
+        return str;
+        SBI_WHENCE_MAP(SBI_X)
+#undef SBI_X
+    default:
+        return "unknown";
+    }
+}
+
+/* =====================================================================
+ * The registry
+ */
+typedef struct sbi_entry {
+    struct sbi_entry *next;
+    int64_t id;
+    PyInterpreterState *interp;
+    // The thread state Py_NewInterpreterFromConfig returned, kept (never
+    // attached again) until destruction: while it exists the interpreter's
+    // thread list is never empty, so CPython never reuses the preallocated
+    // initial thread state, which is racy on 3.12.1/3.13.0
+    // (gh-126914; internals §8.2 M4, M7).
+    PyThreadState *keeper;
+    Py_ssize_t refs;               // owning Interpreter objects
+    unsigned long running_tid;     // thread running __main__, 0 if idle
+    PyThreadState *running_tstate; // its thread state in this interpreter
+    int closing;                   // being destroyed: invisible
+    int orphaned;                  // refs hit 0 while it could not die
+    int exit_failed;               // could not be destroyed at exit
+} sbi_entry;
+
+static struct {
+    sbi_mutex mutex;
+    sbi_entry *head;               // protected by mutex
+    int shutting_down;             // protected by mutex
+} registry = {.mutex = SBI_MUTEX_INIT};
+
+static sbi_entry *
+registry_find(int64_t id)  // needs lock
+{
+    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+        if (e->id == id) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void
+registry_remove(sbi_entry *e)  // needs lock
+{
+    for (sbi_entry **pp = &registry.head; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            return;
+        }
+    }
+}
+
+/* Is id one of ours and alive?  Returns its whence or -1 if unknown. */
+static int
+lookup_whence(int64_t id)
+{
+    int whence = -1;
+    sbi_mutex_lock_py(&registry.mutex);
+    sbi_entry *e = registry_find(id);
+    if (e != NULL && !e->closing) {
+        whence = WHENCE_STDLIB;
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    if (whence < 0) {
+        if (id == 0) {
+            whence = WHENCE_RUNTIME;
+        }
+        else if (id == sbi_interp_current_id()) {
+            whence = WHENCE_UNKNOWN;
+        }
+    }
+    return whence;
+}
+
+/* Raise for error code err about interpreter id; op names the operation
+ * for "unrecognized" errors.  Returns -1. */
+static int
+raise_interp_error(sbi_state *st, int err, int64_t id, const char *op)
+{
+    switch (err) {
+    case SBI_ERR_NOT_FOUND:
+    case SBI_ERR_CLOSING:
+        PyErr_Format(st->InterpreterNotFoundError,
+                     "unrecognized interpreter ID %lld", (long long)id);
+        break;
+    case SBI_ERR_NOT_OURS:
+        PyErr_Format(st->InterpreterError,
+                     "cannot %s unrecognized interpreter %lld", op,
+                     (long long)id);
+        break;
+    case SBI_ERR_ALREADY_RUNNING:
+        PyErr_SetString(st->InterpreterError,
+                        "interpreter already running");
+        break;
+    case SBI_ERR_THREADS_LEFT:
+        PyErr_Format(st->InterpreterError,
+                     "cannot close interpreter %lld: it still has threads "
+                     "that cannot be joined (started with _thread?)",
+                     (long long)id);
+        break;
+    case SBI_ERR_BUFFERS_SHARED:
+        PyErr_Format(st->InterpreterError,
+                     "cannot close interpreter %lld: memoryviews of its "
+                     "buffers are still alive in other interpreters",
+                     (long long)id);
+        break;
+    default:
+        sbi_module_raise(st, err, id);
+        break;
+    }
+    return -1;
+}
+
+/* =====================================================================
+ * Destruction
+ */
+
+/* In the interpreter being destroyed: join the non-daemon threads started
+ * with threading (as 3.14's close() does).  Errors are printed. */
+static void
+join_threads(void)
+{
+    PyObject *threading = PyImport_GetModule(
+        PyUnicode_InternFromString("threading"));
+    if (threading == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject *threads = PyObject_CallMethod(threading, "enumerate", NULL);
+    PyObject *main = threads ? PyObject_CallMethod(threading, "main_thread",
+                                                   NULL)
+                             : NULL;
+    if (main == NULL) {
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(threads);
+    unsigned long me = PyThread_get_thread_ident();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(threads, i);  // borrowed
+        if (t == main) {
+            continue;
+        }
+        PyObject *daemon = PyObject_GetAttrString(t, "daemon");
+        PyObject *ident = PyObject_GetAttrString(t, "ident");
+        int skip = daemon == NULL || ident == NULL ||
+                   PyObject_IsTrue(daemon) != 0 ||
+                   (PyLong_Check(ident) &&
+                    PyLong_AsUnsignedLong(ident) == me);
+        Py_XDECREF(daemon);
+        Py_XDECREF(ident);
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+        }
+        if (skip) {
+            continue;
+        }
+        PyObject *r = PyObject_CallMethod(t, "join", NULL);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(t);
+        }
+        Py_XDECREF(r);
+    }
+done:
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
+    Py_XDECREF(main);
+    Py_XDECREF(threads);
+    Py_DECREF(threading);
+}
+
+/* Thread states of e's interpreter other than mine and the keeper. */
+static int
+count_other_tstates(sbi_entry *e, PyThreadState *mine)
+{
+    int n = 0;
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(e->interp);
+         t != NULL; t = PyThreadState_Next(t))
+    {
+        if (t != mine && t != e->keeper) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Destroy e.  The caller has marked e closing and is attached to another
+ * interpreter.  Returns 0, or an SBI_ERR_* (nothing destroyed; e is
+ * unmarked).  wait_ms bounds how long threads that cannot be joined are
+ * waited for. */
+static int
+destroy_entry(sbi_entry *e, int wait_ms)
+{
+    PyThreadState *ts = PyThreadState_New(e->interp);
+    if (ts == NULL) {
+        return SBI_ERR_NOMEM;
+    }
+    PyThreadState *caller = PyThreadState_Swap(ts);
+    /* in the target from here on */
+    int err = 0;
+    join_threads();
+    for (int waited = 0; count_other_tstates(e, ts) > 0; waited += 10) {
+        if (waited >= wait_ms) {
+            err = SBI_ERR_THREADS_LEFT;
+            break;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        usleep(10000);
+        Py_END_ALLOW_THREADS
+    }
+    if (err == 0) {
+        sbi_shbuf_drain_current();
+        if (sbi_shbuf_count_owned(e->id) > 0 && wait_ms >= 0) {
+            err = SBI_ERR_BUFFERS_SHARED;
+        }
+    }
+    if (err != 0) {
+        PyThreadState_Clear(ts);
+        (void)PyThreadState_Swap(caller);
+        PyThreadState_Delete(ts);
+        sbi_mutex_lock_py(&registry.mutex);
+        e->closing = 0;
+        e->running_tid = 0;
+        sbi_mutex_unlock(&registry.mutex);
+        return err;
+    }
+    sbi_queues_unbind_interp(e->id);
+    sbi_shbuf_abandon(e->id);
+    PyThreadState_Clear(e->keeper);
+    PyThreadState_Delete(e->keeper);
+    e->keeper = NULL;
+    Py_EndInterpreter(ts);
+    /* detached now */
+    (void)PyThreadState_Swap(caller);
+    sbi_mutex_lock_py(&registry.mutex);
+    registry_remove(e);
+    sbi_mutex_unlock(&registry.mutex);
+    PyMem_RawFree(e);
+    return 0;
+}
+
+/* Mark e closing if it may be destroyed now.  needs lock.  Returns 0 or
+ * an SBI_ERR_*. */
+static int
+claim_for_close(sbi_entry *e, PyInterpreterState *cur)
+{
+    if (e == NULL || e->closing) {
+        return SBI_ERR_NOT_FOUND;
+    }
+    if (e->interp == cur) {
+        return SBI_ERR_IS_CURRENT;
+    }
+    if (e->running_tid != 0) {
+        return SBI_ERR_ALREADY_RUNNING;
+    }
+    e->closing = 1;
+    e->running_tid = PyThread_get_thread_ident();
+    return 0;
+}
+
+/* Is the current interpreter one of ours being destroyed? needs lock */
+static int
+current_is_closing(PyInterpreterState *cur)
+{
+    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+        if (e->interp == cur) {
+            return e->closing;
+        }
+    }
+    return 0;
+}
+
+/* Destroy interpreters whose last Interpreter object went away while they
+ * could not be destroyed.  Errors are reported as unraisable. */
+static void
+reap_orphans(void)
+{
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    for (;;) {
+        sbi_entry *victim = NULL;
+        sbi_mutex_lock_py(&registry.mutex);
+        if (!current_is_closing(cur)) {
+            for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+                if (e->orphaned && e->refs == 0 &&
+                    claim_for_close(e, cur) == 0)
+                {
+                    e->orphaned = 0;
+                    victim = e;
+                    break;
+                }
+            }
+        }
+        sbi_mutex_unlock(&registry.mutex);
+        if (victim == NULL) {
+            return;
+        }
+        if (destroy_entry(victim, 0) != 0) {
+            // Could not go (threads or views left): keep it alive; it is
+            // retried at process exit.
+            sbi_mutex_lock_py(&registry.mutex);
+            victim->orphaned = 2;
+            sbi_mutex_unlock(&registry.mutex);
+            return;
+        }
+    }
+}
+
+/* Drop one owning reference to interpreter id (Interpreter dealloc).
+ * Destroys the interpreter when it was the last and that is possible
+ * now; otherwise marks it orphaned.  Never leaves an exception set. */
+static void
+interp_decref(int64_t id)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    sbi_entry *victim = NULL;
+    sbi_mutex_lock_py(&registry.mutex);
+    sbi_entry *e = registry_find(id);
+    if (e != NULL && SBI_ALWAYS(e->refs > 0)) {
+        e->refs--;
+        if (e->refs == 0 && !e->closing) {
+            if (!registry.shutting_down && !current_is_closing(cur) &&
+                claim_for_close(e, cur) == 0)
+            {
+                victim = e;
+            }
+            else {
+                e->orphaned = 1;
+            }
+        }
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    if (victim != NULL) {
+        int err = destroy_entry(victim, 0);
+        if (err != 0) {
+            sbi_mutex_lock_py(&registry.mutex);
+            victim->orphaned = 2;
+            sbi_mutex_unlock(&registry.mutex);
+        }
+    }
+    PyErr_SetRaisedException(exc);
+}
+
+/* =====================================================================
+ * Sessions
+ */
+typedef struct {
+    sbi_entry *entry;
+    PyThreadState *caller;     // NULL when no switch happened
+    PyThreadState *tstate;     // the thread state running in the target
+} session;
+
+/* Mark interpreter id as running __main__ in this thread and switch the
+ * thread into it.  Caller attached.  0, or -1 with an exception set (in
+ * the caller's interpreter). */
+static int
+session_enter(sbi_state *st, int64_t id, session *s, const char *op)
+{
+    int err = 0;
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    sbi_mutex_lock_py(&registry.mutex);
+    sbi_entry *e = registry_find(id);
+    if (e == NULL || e->closing) {
+        err = (id == 0 || id == PyInterpreterState_GetID(cur))
+                  ? SBI_ERR_NOT_OURS
+                  : SBI_ERR_NOT_FOUND;
+    }
+    else if (e->running_tid != 0) {
+        err = SBI_ERR_ALREADY_RUNNING;
+    }
+    else {
+        e->running_tid = PyThread_get_thread_ident();
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    if (err != 0) {
+        return raise_interp_error(st, err, id, op);
+    }
+    s->entry = e;
+    if (e->interp == cur) {
+        s->caller = NULL;
+        s->tstate = PyThreadState_Get();
+    }
+    else {
+        s->tstate = PyThreadState_New(e->interp);
+        if (s->tstate == NULL) {
+            sbi_mutex_lock_py(&registry.mutex);
+            e->running_tid = 0;
+            sbi_mutex_unlock(&registry.mutex);
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->caller = PyThreadState_Swap(s->tstate);
+    }
+    sbi_mutex_lock(&registry.mutex);
+    e->running_tstate = s->tstate;
+    sbi_mutex_unlock(&registry.mutex);
+    sbi_shbuf_drain_current();
+    return 0;
+}
+
+/* Switch back to the caller and mark the target idle.  No exception may
+ * be set in the target. */
+static void
+session_exit(session *s)
+{
+    assert(!PyErr_Occurred());
+    sbi_entry *e = s->entry;
+    sbi_mutex_lock(&registry.mutex);
+    e->running_tstate = NULL;
+    sbi_mutex_unlock(&registry.mutex);
+    if (s->caller != NULL) {
+        PyThreadState_Clear(s->tstate);
+        (void)PyThreadState_Swap(s->caller);
+        PyThreadState_Delete(s->tstate);
+    }
+    int reap;
+    sbi_mutex_lock_py(&registry.mutex);
+    e->running_tid = 0;
+    reap = e->orphaned == 1 && e->refs == 0;
+    sbi_mutex_unlock(&registry.mutex);
+    if (reap) {
+        reap_orphans();
+    }
+}
+
+/* __main__.__dict__ of the current interpreter (borrowed: __main__ lives
+ * as long as the interpreter). */
+static PyObject *
+main_dict(void)
+{
+    PyObject *mod = PyImport_AddModuleRef("__main__");
+    if (mod == NULL) {
+        return NULL;
+    }
+    PyObject *d = PyModule_GetDict(mod);  // borrowed
+    Py_DECREF(mod);
+    return d;
+}
+
+/* ---------------------------------------------------------------------
+ * Running a call with a module-level frame.
+ *
+ * 3.12 and 3.13 lack 3.14's fall-back of eval()/exec()/dir() to the
+ * running __main__ when there is no Python frame, so the call runs inside
+ * a tiny eval-mode code object executed with globals = locals =
+ * __main__.__dict__.  Its bytecode loads a per-interpreter list constant
+ * (the "slots": callable, args, kwargs) instead of a name, so nothing is
+ * added to __main__ and dir() inside the callee sees __main__'s names.
+ */
+typedef struct {
+    PyObject *code;
+    PyObject *slots;  // [callable, args, kwargs] while a call runs
+} call_template;
+
+static void
+call_template_destroy(PyObject *capsule)
+{
+    call_template *t = PyCapsule_GetPointer(capsule, "sbi.calltpl");
+    if (t == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    Py_CLEAR(t->code);
+    Py_CLEAR(t->slots);
+    PyMem_RawFree(t);
+}
+
+static int
+call_template_build(call_template *t)
+{
+    int rc = -1;
+    PyObject *code = NULL, *raw = NULL, *names = NULL, *consts = NULL;
+    PyObject *newconsts = NULL, *newraw = NULL, *replace = NULL;
+    PyObject *kwargs = NULL;
+    code = Py_CompileString("__sbi__[0](*__sbi__[1], **__sbi__[2])",
+                            "<subinterpreters call>", Py_eval_input);
+    if (code == NULL) {
+        goto done;
+    }
+    raw = PyCode_GetCode((PyCodeObject *)code);
+    names = PyObject_GetAttrString(code, "co_names");
+    consts = PyObject_GetAttrString(code, "co_consts");
+    if (raw == NULL || names == NULL || consts == NULL) {
+        goto done;
+    }
+    Py_ssize_t nconsts = PyTuple_GET_SIZE(consts);
+    if (nconsts > 255) {
+        PyErr_SetString(PyExc_SystemError, "call template too large");
+        goto done;
+    }
+    t->slots = PyList_New(3);
+    if (t->slots == NULL) {
+        goto done;
+    }
+    for (int i = 0; i < 3; i++) {
+        PyList_SET_ITEM(t->slots, i, Py_NewRef(Py_None));
+    }
+    newconsts = PyTuple_New(nconsts + 1);
+    if (newconsts == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nconsts; i++) {
+        PyTuple_SET_ITEM(newconsts, i,
+                         Py_NewRef(PyTuple_GET_ITEM(consts, i)));
+    }
+    PyTuple_SET_ITEM(newconsts, nconsts, Py_NewRef(t->slots));
+    newraw = PyBytes_FromStringAndSize(PyBytes_AS_STRING(raw),
+                                       PyBytes_GET_SIZE(raw));
+    if (newraw == NULL) {
+        goto done;
+    }
+    unsigned char *b = (unsigned char *)PyBytes_AS_STRING(newraw);
+    int patched = 0;
+    for (Py_ssize_t i = 0; i + 1 < PyBytes_GET_SIZE(newraw); i += 2) {
+        if (b[i] == LOAD_NAME && b[i + 1] < PyTuple_GET_SIZE(names) &&
+            PyUnicode_CompareWithASCIIString(
+                PyTuple_GET_ITEM(names, b[i + 1]), "__sbi__") == 0)
+        {
+            b[i] = LOAD_CONST;
+            b[i + 1] = (unsigned char)nconsts;
+            patched++;
+        }
+    }
+    if (patched != 3) {
+        PyErr_Format(PyExc_SystemError,
+                     "unexpected call template bytecode (%d)", patched);
+        goto done;
+    }
+    replace = PyObject_GetAttrString(code, "replace");
+    kwargs = Py_BuildValue("{sOsO}", "co_code", newraw, "co_consts",
+                           newconsts);
+    if (replace == NULL || kwargs == NULL) {
+        goto done;
+    }
+    PyObject *empty = PyTuple_New(0);
+    if (empty == NULL) {
+        goto done;
+    }
+    t->code = PyObject_Call(replace, empty, kwargs);
+    Py_DECREF(empty);
+    rc = t->code == NULL ? -1 : 0;
+done:
+    Py_XDECREF(code);
+    Py_XDECREF(raw);
+    Py_XDECREF(names);
+    Py_XDECREF(consts);
+    Py_XDECREF(newconsts);
+    Py_XDECREF(newraw);
+    Py_XDECREF(replace);
+    Py_XDECREF(kwargs);
+    return rc;
+}
+
+static call_template *
+call_template_get(void)
+{
+    PyObject *d = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (d == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
+        return NULL;
+    }
+    PyObject *cap = PyDict_GetItemString(d, "sbi.calltpl");  // borrowed
+    if (cap != NULL) {
+        return PyCapsule_GetPointer(cap, "sbi.calltpl");
+    }
+    call_template *t = PyMem_RawCalloc(1, sizeof(*t));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    cap = PyCapsule_New(t, "sbi.calltpl", call_template_destroy);
+    if (cap == NULL) {
+        PyMem_RawFree(t);
+        return NULL;
+    }
+    if (call_template_build(t) < 0 ||
+        PyDict_SetItemString(d, "sbi.calltpl", cap) < 0)
+    {
+        Py_DECREF(cap);
+        return NULL;
+    }
+    Py_DECREF(cap);
+    return t;
+}
+
+/* Call func(*args, **kwargs) from a module-level frame on __main__.
+ * args may be NULL (no args), kwargs NULL or a dict.  New ref or NULL. */
+static PyObject *
+call_in_main(PyObject *ns, PyObject *func, PyObject *args, PyObject *kwargs)
+{
+    call_template *t = call_template_get();
+    if (t == NULL) {
+        return NULL;
+    }
+    if (PyList_GET_ITEM(t->slots, 0) != Py_None) {
+        // Re-entered (the callee itself called back into this
+        // interpreter's __main__ from a thread we did not refuse): fall
+        // back to a frameless call.
+        if (args != NULL) {
+            return PyObject_Call(func, args, kwargs);
+        }
+        PyObject *empty = PyTuple_New(0);
+        PyObject *r = empty ? PyObject_Call(func, empty, kwargs) : NULL;
+        Py_XDECREF(empty);
+        return r;
+    }
+    PyObject *empty_args = NULL, *empty_kw = NULL;
+    if (args == NULL) {
+        args = empty_args = PyTuple_New(0);
+    }
+    if (kwargs == NULL) {
+        kwargs = empty_kw = PyDict_New();
+    }
+    if (args == NULL || kwargs == NULL) {
+        Py_XDECREF(empty_args);
+        Py_XDECREF(empty_kw);
+        return NULL;
+    }
+    PyList_SetItem(t->slots, 0, Py_NewRef(func));
+    PyList_SetItem(t->slots, 1, Py_NewRef(args));
+    PyList_SetItem(t->slots, 2, Py_NewRef(kwargs));
+    PyObject *res = PyEval_EvalCode(t->code, ns, ns);
+    PyObject *exc = PyErr_GetRaisedException();
+    for (int i = 0; i < 3; i++) {
+        PyList_SetItem(t->slots, i, Py_NewRef(Py_None));
+    }
+    PyErr_SetRaisedException(exc);
+    Py_XDECREF(empty_args);
+    Py_XDECREF(empty_kw);
+    return res;
+}
+
+/* =====================================================================
+ * The Interpreter type
+ */
+typedef struct {
+    PyObject_HEAD
+    int64_t id;
+    int whence;
+    int ownsref;
+    PyObject *weakreflist;
+} InterpreterObject;
+
+#define InterpreterObject_CAST(op) ((InterpreterObject *)(op))
+
+/* The Interpreter object for id in this interpreter: the cached
+ * singleton, or a new one.  whence must be known (lookup_whence()).
+ * New reference or NULL with an exception. */
+static PyObject *
+interp_object_get(sbi_state *st, int64_t id, int whence)
+{
+    PyObject *key = PyLong_FromLongLong(id);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *ref = NULL, *obj = NULL;
+    if (PyDict_GetItemRef(st->interp_cache, key, &ref) < 0) {
+        goto done;
+    }
+    if (ref != NULL) {
+        if (PyWeakref_GetRef(ref, &obj) < 0) {
+            goto done;
+        }
+        if (obj != NULL) {
+            goto done;
+        }
+    }
+    int ownsref = whence == WHENCE_STDLIB;
+    if (ownsref) {
+        int found = 0;
+        sbi_mutex_lock_py(&registry.mutex);
+        sbi_entry *e = registry_find(id);
+        if (e != NULL && !e->closing) {
+            e->refs++;
+            e->orphaned = 0;
+            found = 1;
+        }
+        sbi_mutex_unlock(&registry.mutex);
+        if (!found) {
+            raise_interp_error(st, SBI_ERR_NOT_FOUND, id, NULL);
+            goto done;
+        }
+    }
+    InterpreterObject *self =
+        PyObject_GC_New(InterpreterObject, st->InterpreterType);
+    if (self == NULL) {
+        if (ownsref) {
+            interp_decref(id);
+        }
+        goto done;
+    }
+    self->id = id;
+    self->whence = whence;
+    self->ownsref = ownsref;
+    self->weakreflist = NULL;
+    PyObject_GC_Track(self);
+    obj = (PyObject *)self;
+    Py_XSETREF(ref, PyWeakref_NewRef(obj, NULL));
+    if (ref == NULL || PyDict_SetItem(st->interp_cache, key, ref) < 0) {
+        Py_CLEAR(obj);
+    }
+done:
+    Py_XDECREF(ref);
+    Py_DECREF(key);
+    return obj;
+}
+
+static PyObject *
+Interpreter_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"", "_whence", "_ownsref", NULL};
+    PyObject *idobj, *whence_arg = Py_None, *ownsref_arg = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:Interpreter",
+                                     kwlist, &idobj, &whence_arg,
+                                     &ownsref_arg))
+    {
+        return NULL;
+    }
+    sbi_state *st = sbi_module_state_from_type(tp);
+    if (!PyLong_Check(idobj)) {
+        PyErr_Format(PyExc_TypeError, "id must be an int, got %R", idobj);
+        return NULL;
+    }
+    int overflow = 0;
+    long long id = PyLong_AsLongLongAndOverflow(idobj, &overflow);
+    if (id == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow > 0) {
+        PyErr_SetString(PyExc_OverflowError, "interpreter ID too large");
+        return NULL;
+    }
+    if (id < 0 || overflow < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "interpreter ID must be a non-negative int, got %R",
+                     idobj);
+        return NULL;
+    }
+    int whence = lookup_whence(id);
+    if (whence < 0) {
+        return raise_interp_error(st, SBI_ERR_NOT_FOUND, id, NULL), NULL;
+    }
+    return interp_object_get(st, id, whence);
+}
+
+static int
+Interpreter_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    return 0;
+}
+
+static void
+Interpreter_dealloc(PyObject *op)
+{
+    InterpreterObject *self = InterpreterObject_CAST(op);
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs(op);
+    }
+    int64_t id = self->id;
+    int ownsref = self->ownsref;
+    tp->tp_free(op);
+    if (ownsref) {
+        interp_decref(id);
+    }
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Interpreter_repr(PyObject *op)
+{
+    return PyUnicode_FromFormat("%s(%lld)", _PyType_Name(Py_TYPE(op)),
+                                (long long)InterpreterObject_CAST(op)->id);
+}
+
+static Py_hash_t
+Interpreter_hash(PyObject *op)
+{
+    PyObject *id = PyLong_FromLongLong(InterpreterObject_CAST(op)->id);
+    if (id == NULL) {
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(id);
+    Py_DECREF(id);
+    return h;
+}
+
+static PyObject *
+Interpreter_get_id(PyObject *op, void *closure)
+{
+    return PyLong_FromLongLong(InterpreterObject_CAST(op)->id);
+}
+
+static PyObject *
+Interpreter_get_whence(PyObject *op, void *closure)
+{
+    return PyUnicode_FromString(
+        whence_name(InterpreterObject_CAST(op)->whence));
+}
+
+static sbi_state *
+state_of(PyObject *op)
+{
+    return sbi_module_state_from_type(Py_TYPE(op));
+}
+
+PyDoc_STRVAR(Interpreter_is_running_doc,
+"is_running($self, /)\n--\n\n"
+"Return whether or not the interpreter's __main__ is currently running.");
+
+static PyObject *
+Interpreter_is_running(PyObject *op, PyObject *unused)
+{
+    InterpreterObject *self = InterpreterObject_CAST(op);
+    if (self->id == 0) {
+        Py_RETURN_TRUE;
+    }
+    int err = 0, running = 0;
+    sbi_mutex_lock_py(&registry.mutex);
+    sbi_entry *e = registry_find(self->id);
+    if (e == NULL || e->closing) {
+        err = SBI_ERR_NOT_FOUND;
+    }
+    else {
+        running = e->running_tid != 0;
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    if (err != 0) {
+        if (self->id == sbi_interp_current_id()) {
+            Py_RETURN_FALSE;  // a foreign interpreter asking about itself
+        }
+        return raise_interp_error(state_of(op), err, self->id, NULL), NULL;
+    }
+    return PyBool_FromLong(running);
+}
+
+PyDoc_STRVAR(Interpreter_close_doc,
+"close($self, /)\n--\n\n"
+"Finalize and destroy the interpreter.\n\n"
+"Waits for the interpreter's non-daemon threads.  Raises InterpreterError\n"
+"if it is running, is the current interpreter, or still has threads that\n"
+"cannot be joined.");
+
+static PyObject *
+Interpreter_close(PyObject *op, PyObject *unused)
+{
+    InterpreterObject *self = InterpreterObject_CAST(op);
+    sbi_state *st = state_of(op);
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    int err;
+    sbi_mutex_lock_py(&registry.mutex);
+    sbi_entry *e = registry_find(self->id);
+    if (e == NULL || e->closing) {
+        err = (self->id == 0 || self->id == PyInterpreterState_GetID(cur))
+                  ? SBI_ERR_NOT_OURS
+                  : SBI_ERR_NOT_FOUND;
+    }
+    else {
+        err = claim_for_close(e, cur);
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    if (err == SBI_ERR_ALREADY_RUNNING) {
+        PyErr_SetString(st->InterpreterError, "interpreter running");
+        return NULL;
+    }
+    if (err != 0) {
+        return raise_interp_error(st, err, self->id, "destroy"), NULL;
+    }
+    err = destroy_entry(e, 100);
+    if (err != 0) {
+        return raise_interp_error(st, err, self->id, "destroy"), NULL;
+    }
+    reap_orphans();
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------
+ * exec
+ */
+
+/* Turn the exec() argument into marshalled code (a bytes object). */
+static PyObject *
+script_to_marshal(PyObject *script)
+{
+    PyObject *code = NULL;
+    if (PyUnicode_Check(script) || PyBytes_Check(script)) {
+        const char *src;
+        Py_ssize_t n;
+        if (PyUnicode_Check(script)) {
+            src = PyUnicode_AsUTF8AndSize(script, &n);
+            if (src == NULL) {
+                return NULL;
+            }
+        }
+        else {
+            src = PyBytes_AS_STRING(script);
+            n = PyBytes_GET_SIZE(script);
+        }
+        if ((Py_ssize_t)strlen(src) != n) {
+            PyErr_SetString(PyExc_SyntaxError,
+                            "source code string cannot contain null bytes");
+            return NULL;
+        }
+        code = Py_CompileString(src, "<script>", Py_file_input);
+        if (code == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        if (PyFunction_Check(script)) {
+            code = Py_NewRef(PyFunction_GetCode(script));
+        }
+        else if (PyCode_Check(script)) {
+            code = Py_NewRef(script);
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "unsupported script %R", script);
+            return NULL;
+        }
+        if (sbi_xidata_check_script(code) < 0) {
+            Py_DECREF(code);
+            return NULL;
+        }
+    }
+    PyObject *data = PyMarshal_WriteObjectToString(code, Py_MARSHAL_VERSION);
+    Py_DECREF(code);
+    return data;
+}
+
+PyDoc_STRVAR(Interpreter_exec_doc,
+"exec($self, code, /)\n--\n\n"
+"Run the given source code (or no-argument function) in the interpreter.\n\n"
+"Runs in the current OS thread, in the interpreter's __main__ module.\n"
+"An uncaught exception is raised as ExecutionFailed.");
+
+static PyObject *
+Interpreter_exec(PyObject *op, PyObject *script)
+{
+    InterpreterObject *self = InterpreterObject_CAST(op);
+    sbi_state *st = state_of(op);
+    PyObject *data = script_to_marshal(script);
+    if (data == NULL) {
+        return NULL;
+    }
+    session s;
+    if (session_enter(st, self->id, &s, "exec code for") < 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    /* in the target */
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    int failed = 0;
+    PyObject *code = PyMarshal_ReadObjectFromString(
+        PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
+    PyObject *ns = code ? main_dict() : NULL;
+    PyObject *res = ns ? PyEval_EvalCode(code, ns, ns) : NULL;
+    if (res == NULL) {
+        sbi_excinfo_capture_current(&info);
+        failed = 1;
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(code);
+    session_exit(&s);
+    /* back in the caller */
+    Py_DECREF(data);
+    if (failed) {
+        sbi_excinfo_raise_failed(st, &info);
+        sbi_excinfo_clear(&info);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------
+ * prepare_main
+ */
+typedef struct {
+    char *name;        // PyMem_Raw
+    sbi_xidata *data;
+} nsitem;
+
+static void
+nsitems_free(nsitem *items, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyMem_RawFree(items[i].name);
+        sbi_xidata_free(items[i].data);
+    }
+    PyMem_RawFree(items);
+}
+
+PyDoc_STRVAR(Interpreter_prepare_main_doc,
+"prepare_main($self, ns=None, /, **kwargs)\n--\n\n"
+"Bind the given values into the interpreter's __main__.\n\n"
+"The values must be natively shareable; nothing is bound if one is not.");
+
+static PyObject *
+Interpreter_prepare_main(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    InterpreterObject *self = InterpreterObject_CAST(op);
+    sbi_state *st = state_of(op);
+    PyObject *nsarg = Py_None;
+    PyObject *ns = NULL, *keys = NULL;
+    nsitem *items = NULL;
+    Py_ssize_t n = 0;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "|O:prepare_main", &nsarg)) {
+        return NULL;
+    }
+    ns = nsarg == Py_None ? PyDict_New()
+                          : PyObject_CallOneArg((PyObject *)&PyDict_Type,
+                                                nsarg);
+    if (ns == NULL) {
+        goto done;
+    }
+    if (kwargs != NULL && PyDict_Update(ns, kwargs) < 0) {
+        goto done;
+    }
+    n = PyDict_GET_SIZE(ns);
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "arg 2 must be a non-empty dict");
+        goto done;
+    }
+    items = PyMem_RawCalloc((size_t)n, sizeof(nsitem));
+    if (items == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    keys = PyDict_Keys(ns);
+    if (keys == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);  // borrowed
+        if (!PyUnicode_Check(key)) {
+            PyErr_Format(PyExc_TypeError,
+                         "names must be str, got %R", key);
+            goto done;
+        }
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(key, &len);
+        if (s == NULL) {
+            goto done;
+        }
+        if ((Py_ssize_t)strlen(s) != len) {
+            PyErr_SetString(PyExc_ValueError, "embedded null character");
+            goto done;
+        }
+        items[i].name = PyMem_RawMalloc((size_t)len + 1);
+        if (items[i].name == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(items[i].name, s, (size_t)len + 1);
+        PyObject *value = PyDict_GetItemWithError(ns, key);  // borrowed
+        if (value == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "namespace changed");
+            }
+            goto done;
+        }
+        items[i].data = sbi_xidata_new(value, SBI_XI_NATIVE);
+        if (items[i].data == NULL) {
+            goto done;
+        }
+    }
+    session s;
+    if (session_enter(st, self->id, &s, "prepare_main for") < 0) {
+        goto done;
+    }
+    /* in the target */
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    int failed = 0;
+    PyObject *main_ns = main_dict();
+    for (Py_ssize_t i = 0; main_ns != NULL && i < n; i++) {
+        PyObject *v = sbi_xidata_load(items[i].data, main_ns);
+        int rc = v ? PyDict_SetItemString(main_ns, items[i].name, v) : -1;
+        Py_XDECREF(v);
+        if (rc < 0) {
+            break;
+        }
+    }
+    if (PyErr_Occurred()) {
+        sbi_excinfo_capture_current(&info);
+        failed = 1;
+    }
+    session_exit(&s);
+    /* back in the caller */
+    if (failed) {
+        sbi_excinfo_raise_with_proxy(st->InterpreterError,
+                                     "failed to apply namespace to __main__",
+                                     &info);
+        sbi_excinfo_clear(&info);
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    if (items != NULL) {
+        nsitems_free(items, n);
+    }
+    Py_XDECREF(keys);
+    Py_XDECREF(ns);
+    return result;
+}
+
+/* ---------------------------------------------------------------------
+ * call
+ */
+enum call_status {
+    CALL_OK = 0,
+    CALL_RAISED,         // the callable raised: ExecutionFailed
+    CALL_BAD_FUNC,       // could not rebuild the callable
+    CALL_BAD_ARGS,
+    CALL_BAD_KWARGS,
+    CALL_BAD_RESULT,     // could not share the result
+};
+
+/* Same-interpreter call: no switch, no copy (as 3.14). */
+static PyObject *
+call_here(sbi_state *st, session *s, PyObject *func, PyObject *const *args,
+          Py_ssize_t nargs, PyObject *kwargs)
+{
+    PyObject *argtuple = PyTuple_New(nargs);
+    PyObject *res = NULL;
+    if (argtuple == NULL) {
+        session_exit(s);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyTuple_SET_ITEM(argtuple, i, Py_NewRef(args[i]));
+    }
+    PyObject *ns = main_dict();
+    res = ns ? call_in_main(ns, func, argtuple, kwargs) : NULL;
+    Py_DECREF(argtuple);
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    int failed = 0;
+    if (res == NULL) {
+        sbi_excinfo_capture_current(&info);
+        failed = 1;
+    }
+    session_exit(s);
+    if (failed) {
+        sbi_excinfo_raise_failed(st, &info);
+        sbi_excinfo_clear(&info);
+    }
+    return res;
+}
+
+/* Build a kwargs dict from vectorcall keyword names. */
+static PyObject *
+kwargs_from_vector(PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames)
+{
+    if (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) {
+        return NULL;
+    }
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+        if (PyDict_SetItem(d, PyTuple_GET_ITEM(kwnames, i),
+                           args[nargs + i]) < 0)
+        {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+PyDoc_STRVAR(Interpreter_call_doc,
+"call($self, callable, /, *args, **kwargs)\n--\n\n"
+"Call the object in the interpreter with the given arguments.\n\n"
+"Returns the result.  Stateless functions travel as code; other\n"
+"callables, arguments and results natively or by pickle.  An uncaught\n"
+"exception is raised as ExecutionFailed.");
+
+static PyObject *
+Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
+                 PyObject *kwnames)
+{
+    InterpreterObject *self = InterpreterObject_CAST(op);
+    sbi_state *st = state_of(op);
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError,
+                        "call() missing required argument 'callable'");
+        return NULL;
+    }
+    PyObject *func = args[0];
+    if (!PyCallable_Check(func)) {
+        PyErr_Format(PyExc_TypeError, "expected a callable, got %R", func);
+        return NULL;
+    }
+    PyObject *kwargs = kwargs_from_vector(args, nargs, kwnames);
+    if (kwargs == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    sbi_xidata *xfunc = NULL, *xargs = NULL, *xkwargs = NULL, *xres = NULL;
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    enum call_status status = CALL_OK;
+    session s;
+
+    if (lookup_whence(self->id) == WHENCE_STDLIB) {
+        sbi_mutex_lock_py(&registry.mutex);
+        sbi_entry *e = registry_find(self->id);
+        int here = e != NULL && e->interp == PyInterpreterState_Get();
+        sbi_mutex_unlock(&registry.mutex);
+        if (here) {
+            if (session_enter(st, self->id, &s, "call") < 0) {
+                goto done;
+            }
+            result = call_here(st, &s, func, args + 1, nargs - 1, kwargs);
+            goto done;
+        }
+    }
+
+    /* pack in the caller */
+    xfunc = sbi_xidata_new_callable(func);
+    if (xfunc == NULL) {
+        goto done;
+    }
+    if (nargs > 1) {
+        PyObject *t = PyTuple_New(nargs - 1);
+        if (t == NULL) {
+            goto done;
+        }
+        for (Py_ssize_t i = 1; i < nargs; i++) {
+            PyTuple_SET_ITEM(t, i - 1, Py_NewRef(args[i]));
+        }
+        xargs = sbi_xidata_new(t, SBI_XI_FULL);
+        Py_DECREF(t);
+        if (xargs == NULL) {
+            goto done;
+        }
+    }
+    if (kwargs != NULL) {
+        xkwargs = sbi_xidata_new(kwargs, SBI_XI_FULL);
+        if (xkwargs == NULL) {
+            goto done;
+        }
+    }
+    if (session_enter(st, self->id, &s, "call") < 0) {
+        goto done;
+    }
+    /* in the target */
+    {
+        PyObject *ns = main_dict();
+        PyObject *tf = NULL, *ta = NULL, *tk = NULL, *tr = NULL;
+        if (ns == NULL) {
+            status = CALL_BAD_FUNC;
+            goto target_done;
+        }
+        tf = sbi_xidata_load(xfunc, ns);
+        if (tf == NULL) {
+            status = CALL_BAD_FUNC;
+            goto target_done;
+        }
+        if (xargs != NULL && (ta = sbi_xidata_load(xargs, ns)) == NULL) {
+            status = CALL_BAD_ARGS;
+            goto target_done;
+        }
+        if (xkwargs != NULL &&
+            (tk = sbi_xidata_load(xkwargs, ns)) == NULL)
+        {
+            status = CALL_BAD_KWARGS;
+            goto target_done;
+        }
+        tr = call_in_main(ns, tf, ta, tk);
+        if (tr == NULL) {
+            status = CALL_RAISED;
+            goto target_done;
+        }
+        xres = sbi_xidata_new(tr, SBI_XI_FULL);
+        if (xres == NULL) {
+            status = CALL_BAD_RESULT;
+        }
+    target_done:
+        if (status != CALL_OK) {
+            sbi_excinfo_capture_current(&info);
+        }
+        Py_XDECREF(tf);
+        Py_XDECREF(ta);
+        Py_XDECREF(tk);
+        Py_XDECREF(tr);
+    }
+    session_exit(&s);
+    /* back in the caller */
+    switch (status) {
+    case CALL_OK:
+        result = sbi_xidata_load(xres, NULL);
+        break;
+    case CALL_RAISED:
+        sbi_excinfo_raise_failed(st, &info);
+        break;
+    case CALL_BAD_FUNC:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     "func not shareable", &info);
+        break;
+    case CALL_BAD_ARGS:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     "args not shareable", &info);
+        break;
+    case CALL_BAD_KWARGS:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     "kwargs not shareable", &info);
+        break;
+    case CALL_BAD_RESULT:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     "result not shareable", &info);
+        break;
+    default:
+        Py_UNREACHABLE();
+    }
+done:
+    sbi_excinfo_clear(&info);
+    sbi_xidata_free(xfunc);
+    sbi_xidata_free(xargs);
+    sbi_xidata_free(xkwargs);
+    sbi_xidata_free(xres);
+    Py_XDECREF(kwargs);
+    return result;
+}
+
+PyDoc_STRVAR(Interpreter_call_in_thread_doc,
+"call_in_thread($self, callable, /, *args, **kwargs)\n--\n\n"
+"Start a new thread that calls the object in the interpreter.\n\n"
+"Returns the started threading.Thread; the result is discarded and an\n"
+"exception goes to threading.excepthook.");
+
+static PyObject *
+Interpreter_call_in_thread(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) < 1) {
+        PyErr_SetString(PyExc_TypeError,
+                        "call_in_thread() missing required argument "
+                        "'callable'");
+        return NULL;
+    }
+    PyObject *threading = PyImport_ImportModule("threading");
+    if (threading == NULL) {
+        return NULL;
+    }
+    PyObject *thread = NULL;
+    PyObject *target = PyObject_GetAttrString(op, "call");
+    PyObject *cls = PyObject_GetAttrString(threading, "Thread");
+    PyObject *kw = Py_BuildValue("{sOsOsO}", "target", target, "args", args,
+                                 "kwargs", kwargs ? kwargs : Py_None);
+    PyObject *empty = PyTuple_New(0);
+    if (target == NULL || cls == NULL || kw == NULL || empty == NULL) {
+        goto done;
+    }
+    thread = PyObject_Call(cls, empty, kw);
+    if (thread == NULL) {
+        goto done;
+    }
+    PyObject *r = PyObject_CallMethod(thread, "start", NULL);
+    if (r == NULL) {
+        Py_CLEAR(thread);
+    }
+    Py_XDECREF(r);
+done:
+    Py_XDECREF(empty);
+    Py_XDECREF(kw);
+    Py_XDECREF(cls);
+    Py_XDECREF(target);
+    Py_DECREF(threading);
+    return thread;
+}
+
+static PyObject *
+Interpreter_reduce(PyObject *op, PyObject *unused)
+{
+    return Py_BuildValue("O(L)", (PyObject *)Py_TYPE(op),
+                         (long long)InterpreterObject_CAST(op)->id);
+}
+
+static PyMethodDef Interpreter_methods[] = {
+    {"is_running", Interpreter_is_running, METH_NOARGS,
+     Interpreter_is_running_doc},
+    {"close", Interpreter_close, METH_NOARGS, Interpreter_close_doc},
+    {"prepare_main", _PyCFunction_CAST(Interpreter_prepare_main),
+     METH_VARARGS | METH_KEYWORDS, Interpreter_prepare_main_doc},
+    {"exec", Interpreter_exec, METH_O, Interpreter_exec_doc},
+    {"call", _PyCFunction_CAST(Interpreter_call),
+     METH_FASTCALL | METH_KEYWORDS, Interpreter_call_doc},
+    {"call_in_thread", _PyCFunction_CAST(Interpreter_call_in_thread),
+     METH_VARARGS | METH_KEYWORDS, Interpreter_call_in_thread_doc},
+    {"__reduce__", Interpreter_reduce, METH_NOARGS, NULL},
+    {NULL, NULL},
+};
+
+static PyGetSetDef Interpreter_getset[] = {
+    {"id", Interpreter_get_id, NULL, "the interpreter's ID", NULL},
+    {"whence", Interpreter_get_whence, NULL,
+     "where the interpreter was created", NULL},
+    {NULL},
+};
+
+static PyMemberDef Interpreter_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET,
+     offsetof(InterpreterObject, weakreflist), Py_READONLY},
+    {NULL},
+};
+
+PyDoc_STRVAR(Interpreter_doc,
+"Interpreter(id, /)\n--\n\n"
+"A single Python interpreter (one object per id in each interpreter).");
+
+static PyType_Slot Interpreter_slots[] = {
+    {Py_tp_new, Interpreter_new},
+    {Py_tp_dealloc, Interpreter_dealloc},
+    {Py_tp_traverse, Interpreter_traverse},
+    {Py_tp_repr, Interpreter_repr},
+    {Py_tp_hash, Interpreter_hash},
+    {Py_tp_methods, Interpreter_methods},
+    {Py_tp_getset, Interpreter_getset},
+    {Py_tp_members, Interpreter_members},
+    {Py_tp_doc, (void *)Interpreter_doc},
+    {0, NULL},
+};
+
+static PyType_Spec Interpreter_spec = {
+    .name = "subinterpreters.Interpreter",
+    .basicsize = sizeof(InterpreterObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_HAVE_GC,
+    .slots = Interpreter_slots,
+};
+
+/* =====================================================================
+ * Module functions
+ */
+static const PyInterpreterConfig isolated_config = {
+    .use_main_obmalloc = 0,
+    .allow_fork = 0,
+    .allow_exec = 0,
+    .allow_threads = 1,
+    .allow_daemon_threads = 0,
+    .check_multi_interp_extensions = 1,
+    .gil = PyInterpreterConfig_OWN_GIL,
+};
+
+PyObject *
+sbi_interp_create(PyObject *m, PyObject *unused)
+{
+    sbi_state *st = sbi_module_get_state(m);
+    int shutting_down;
+    sbi_mutex_lock_py(&registry.mutex);
+    shutting_down = registry.shutting_down;
+    sbi_mutex_unlock(&registry.mutex);
+    if (shutting_down) {
+        PyErr_SetString(st->InterpreterError,
+                        "cannot create interpreters at process exit");
+        return NULL;
+    }
+    reap_orphans();
+    sbi_entry *e = PyMem_RawCalloc(1, sizeof(*e));
+    if (e == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyThreadState *save = PyThreadState_Swap(NULL);
+    PyThreadState *ts = NULL;
+    PyStatus status = Py_NewInterpreterFromConfig(&ts, &isolated_config);
+    if (PyStatus_Exception(status)) {
+        (void)PyThreadState_Swap(save);
+        PyMem_RawFree(e);
+        PyErr_Format(st->InterpreterError, "interpreter creation failed%s%s",
+                     status.err_msg ? ": " : "",
+                     status.err_msg ? status.err_msg : "");
+        return NULL;
+    }
+    /* in the new interpreter */
+    e->interp = PyThreadState_GetInterpreter(ts);
+    e->id = PyInterpreterState_GetID(e->interp);
+    e->keeper = ts;
+    (void)PyThreadState_Swap(save);
+    /* back in the caller */
+    sbi_mutex_lock_py(&registry.mutex);
+    e->next = registry.head;
+    registry.head = e;
+    sbi_mutex_unlock(&registry.mutex);
+    PyObject *obj = interp_object_get(st, e->id, WHENCE_STDLIB);
+    if (obj == NULL) {
+        // Nobody owns it: let it go with the orphans.
+        PyObject *exc = PyErr_GetRaisedException();
+        sbi_mutex_lock_py(&registry.mutex);
+        e->orphaned = 1;
+        sbi_mutex_unlock(&registry.mutex);
+        reap_orphans();
+        PyErr_SetRaisedException(exc);
+    }
+    return obj;
+}
+
+static int
+cmp_ids(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+PyObject *
+sbi_interp_list_all(PyObject *m, PyObject *unused)
+{
+    sbi_state *st = sbi_module_get_state(m);
+    int64_t cur = sbi_interp_current_id();
+    Py_ssize_t n = 0, cap = 8;
+    int64_t *ids = NULL;
+    PyObject *list = NULL;
+    for (;;) {
+        int64_t *p = PyMem_RawRealloc(ids, (size_t)cap * sizeof(int64_t));
+        if (p == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        ids = p;
+        n = 0;
+        ids[n++] = 0;
+        int has_cur = cur == 0;
+        int full = 0;
+        sbi_mutex_lock_py(&registry.mutex);
+        for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+            if (e->closing) {
+                continue;
+            }
+            if (n == cap - 1) {
+                full = 1;
+                break;
+            }
+            ids[n++] = e->id;
+            has_cur |= e->id == cur;
+        }
+        sbi_mutex_unlock(&registry.mutex);
+        if (full) {
+            cap *= 2;
+            continue;
+        }
+        if (!has_cur) {
+            ids[n++] = cur;
+        }
+        break;
+    }
+    qsort(ids, (size_t)n, sizeof(int64_t), cmp_ids);
+    list = PyList_New(0);
+    if (list == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int whence = lookup_whence(ids[i]);
+        if (whence < 0) {
+            continue;  // closed meanwhile
+        }
+        PyObject *obj = interp_object_get(st, ids[i], whence);
+        if (obj == NULL) {
+            if (PyErr_ExceptionMatches(st->InterpreterNotFoundError)) {
+                PyErr_Clear();
+                continue;
+            }
+            Py_CLEAR(list);
+            goto done;
+        }
+        int rc = PyList_Append(list, obj);
+        Py_DECREF(obj);
+        if (rc < 0) {
+            Py_CLEAR(list);
+            goto done;
+        }
+    }
+done:
+    PyMem_RawFree(ids);
+    return list;
+}
+
+PyObject *
+sbi_interp_get_current(PyObject *m, PyObject *unused)
+{
+    sbi_state *st = sbi_module_get_state(m);
+    int64_t id = sbi_interp_current_id();
+    int whence = lookup_whence(id);
+    if (whence < 0) {
+        whence = WHENCE_UNKNOWN;
+    }
+    return interp_object_get(st, id, whence);
+}
+
+PyObject *
+sbi_interp_get_main(PyObject *m, PyObject *unused)
+{
+    return interp_object_get(sbi_module_get_state(m), 0, WHENCE_RUNTIME);
+}
+
+/* Called from the main interpreter's atexit: destroy every interpreter
+ * we created, so 3.12 does not abort ("remaining subinterpreters") and
+ * 3.13 does not hang on their threads. */
+PyObject *
+sbi_interp_atexit(PyObject *m, PyObject *unused)
+{
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    sbi_mutex_lock_py(&registry.mutex);
+    registry.shutting_down = 1;
+    sbi_mutex_unlock(&registry.mutex);
+    sbi_queues_wake_all();
+    for (;;) {
+        sbi_entry *victim = NULL;
+        sbi_mutex_lock_py(&registry.mutex);
+        for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+            if (!e->exit_failed && claim_for_close(e, cur) == 0) {
+                victim = e;
+                break;
+            }
+        }
+        sbi_mutex_unlock(&registry.mutex);
+        if (victim == NULL) {
+            break;
+        }
+        if (destroy_entry(victim, 2000) != 0) {
+            fprintf(stderr, "subinterpreters: interpreter %lld could not "
+                    "be destroyed at exit (threads still running)\n",
+                    (long long)victim->id);
+            victim->exit_failed = 1;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* =====================================================================
+ * Module glue
+ */
+int
+sbi_interp_module_init(PyObject *m, sbi_state *st)
+{
+    st->InterpreterType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &Interpreter_spec, NULL);
+    if (st->InterpreterType == NULL) {
+        return -1;
+    }
+    if (PyModule_AddType(m, st->InterpreterType) < 0) {
+        return -1;
+    }
+    st->interp_cache = PyDict_New();
+    return st->interp_cache == NULL ? -1 : 0;
+}
+
+int
+sbi_interp_globals_init(void)
+{
+    return 0;
+}
+
+void
+sbi_interp_globals_fini(void)
+{
+}

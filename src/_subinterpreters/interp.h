@@ -1,0 +1,28 @@
+/* interp.h -- interpreter lifecycle, the registry of our interpreters,
+ * and sessions (switching a thread into another interpreter).
+ */
+#ifndef SBI_INTERP_H
+#define SBI_INTERP_H
+
+#include "common.h"
+#include "module.h"
+
+/* The id of the current interpreter (thread state attached). */
+static inline int64_t
+sbi_interp_current_id(void)
+{
+    return PyInterpreterState_GetID(PyInterpreterState_Get());
+}
+
+int sbi_interp_module_init(PyObject *m, sbi_state *st);
+int sbi_interp_globals_init(void);
+void sbi_interp_globals_fini(void);
+
+/* Module-level functions (defined in interp.c, listed in module.c). */
+PyObject *sbi_interp_create(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_list_all(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_get_current(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_get_main(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_atexit(PyObject *m, PyObject *unused);
+
+#endif /* SBI_INTERP_H */

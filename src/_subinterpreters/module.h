@@ -1,0 +1,60 @@
+/* module.h -- the per-interpreter module state of subinterpreters._core.
+ *
+ * Every interpreter that imports the module gets its own state: its own
+ * exception classes, heap types and caches.  Nothing here is shared
+ * between interpreters; process-global state lives in the registries of
+ * interp.c, xidata.c and queue.c, which never hold a PyObject*.
+ */
+#ifndef SBI_MODULE_H
+#define SBI_MODULE_H
+
+#include "common.h"
+
+typedef struct {
+    /* exception classes */
+    PyObject *InterpreterError;
+    PyObject *InterpreterNotFoundError;
+    PyObject *ExecutionFailed;
+    PyObject *NotShareableError;
+    PyObject *QueueError;
+    PyObject *QueueNotFoundError;
+    PyObject *QueueEmpty;          // set by subinterpreters._queues
+    PyObject *QueueFull;           // set by subinterpreters._queues
+    PyObject *ItemInterpreterDestroyed;
+
+    /* heap types */
+    PyTypeObject *InterpreterType;
+    PyTypeObject *SharedBufferType;
+    PyTypeObject *QueueType;
+
+    /* per-interpreter caches */
+    PyObject *interp_cache;        // {id: weakref to Interpreter}
+    PyObject *queue_cache;         // {id: weakref to Queue}
+    PyObject *unbound_objects;     // (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE)
+} sbi_state;
+
+/* The state of module object m (never NULL for our module). */
+static inline sbi_state *
+sbi_module_get_state(PyObject *m)
+{
+    void *st = PyModule_GetState(m);
+    assert(st != NULL);
+    return (sbi_state *)st;
+}
+
+extern PyModuleDef sbi_moduledef;
+
+/* The state of our module in the current interpreter, importing the
+ * module there if needed.  Borrowed; NULL with an exception on failure.
+ * Needs an attached thread state. */
+sbi_state *sbi_module_state_current(void);
+
+/* The state reached from a heap type defined by this module (in methods
+ * of our types).  Borrowed, never NULL. */
+sbi_state *sbi_module_state_from_type(PyTypeObject *tp);
+
+/* Raise the exception mapped to raw error code err (an SBI_ERR_*),
+ * mentioning id when it is >= 0.  Always returns NULL. */
+PyObject *sbi_module_raise(sbi_state *st, int err, int64_t id);
+
+#endif /* SBI_MODULE_H */

@@ -1,0 +1,1752 @@
+/* xidata.c -- cross-interpreter data: serialising Python values into
+ * self-contained raw memory in one interpreter and rebuilding them in
+ * another.
+ *
+ * Owns: the wire format (a tagged byte string), the stateless-function
+ * and script checks (bytecode inspection), the pickle fallback with the
+ * '<fake __main__>' re-run, and the process-global registry of shared
+ * buffers (zero-copy memoryviews) with their deferred release.
+ *
+ * Wire format: one tag byte per value, then its payload; integers are
+ * written in native byte order with memcpy (the data never leaves the
+ * process).  Containers write their length then their items.
+ */
+#ifndef _GNU_SOURCE
+#  define _GNU_SOURCE  // memmem()
+#endif
+#include "xidata.h"
+#include "queue.h"
+#include "interp.h"
+#include "lock.h"
+#include <marshal.h>
+#include <string.h>
+
+enum {
+    TAG_NONE = 'N',
+    TAG_TRUE = 'T',
+    TAG_FALSE = 'F',
+    TAG_INT = 'i',        // int64
+    TAG_BIGINT = 'I',     // u64 length + hex digits
+    TAG_FLOAT = 'f',
+    TAG_COMPLEX = 'c',
+    TAG_STR = 's',        // u8 kind + u64 length + data
+    TAG_BYTES = 'b',
+    TAG_BYTEARRAY = 'a',
+    TAG_TUPLE = 't',
+    TAG_LIST = 'l',
+    TAG_DICT = 'd',
+    TAG_SET = 'S',
+    TAG_FROZENSET = 'Z',
+    TAG_PICKLE = 'P',     // u64 length + data + u64 length + main file
+    TAG_FUNC = 'C',       // u64 length + marshalled code
+    TAG_BUFFER = 'M',     // u64 index into bufs
+    TAG_QUEUE = 'Q',      // int64 queue id
+};
+
+/* Nesting deeper than this is not encoded natively: FULL mode pickles
+ * the whole value instead (pickle also handles cycles). */
+#define MAX_DEPTH 200
+
+/* =====================================================================
+ * Shared buffers
+ *
+ * A record holds the Py_buffer taken from the exporter in its owner
+ * interpreter.  Views in other interpreters (SharedBuffer objects) and
+ * xidata in transit each hold one reference.  When the last goes, the
+ * buffer must be released in the owner, with the owner's GIL: at once if
+ * the current thread is attached there, else the record is put on the
+ * pending list, drained when a thread next enters the owner (sessions,
+ * API calls, destruction) -- for the main interpreter also through
+ * Py_AddPendingCall, which always targets main since 3.12.
+ */
+typedef struct sbi_shbuf {
+    Py_buffer view;            // owned by the owner interpreter
+    int64_t owner;
+    Py_ssize_t refs;           // protected by shbufs.mutex
+    int abandoned;             // owner gone: never release
+    struct sbi_shbuf *next;    // in shbufs.live or shbufs.pending
+    struct sbi_shbuf *prev;
+} sbi_shbuf;
+
+static struct {
+    sbi_mutex mutex;
+    sbi_shbuf *live;           // protected by mutex
+    sbi_shbuf *pending;        // protected by mutex
+    int main_scheduled;        // protected by mutex
+} shbufs = {.mutex = SBI_MUTEX_INIT};
+
+static void
+shbuf_unlink(sbi_shbuf **head, sbi_shbuf *b)  // needs lock
+{
+    if (b->prev != NULL) {
+        b->prev->next = b->next;
+    }
+    else {
+        *head = b->next;
+    }
+    if (b->next != NULL) {
+        b->next->prev = b->prev;
+    }
+    b->next = b->prev = NULL;
+}
+
+static void
+shbuf_push(sbi_shbuf **head, sbi_shbuf *b)  // needs lock
+{
+    b->prev = NULL;
+    b->next = *head;
+    if (*head != NULL) {
+        (*head)->prev = b;
+    }
+    *head = b;
+}
+
+/* Take the buffer of obj in the current interpreter.  NULL with an
+ * exception set on failure. */
+static sbi_shbuf *
+shbuf_new(PyObject *obj)
+{
+    sbi_shbuf *b = PyMem_RawCalloc(1, sizeof(*b));
+    if (b == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (PyObject_GetBuffer(obj, &b->view, PyBUF_FULL) < 0) {
+        PyErr_Clear();
+        if (PyObject_GetBuffer(obj, &b->view, PyBUF_FULL_RO) < 0) {
+            PyMem_RawFree(b);
+            return NULL;
+        }
+    }
+    b->owner = sbi_interp_current_id();
+    b->refs = 1;
+    sbi_mutex_lock_py(&shbufs.mutex);
+    shbuf_push(&shbufs.live, b);
+    sbi_mutex_unlock(&shbufs.mutex);
+    return b;
+}
+
+static void
+shbuf_incref(sbi_shbuf *b)  // any thread
+{
+    sbi_mutex_lock(&shbufs.mutex);
+    b->refs++;
+    sbi_mutex_unlock(&shbufs.mutex);
+}
+
+static int
+drain_main_pending(void *unused)
+{
+    sbi_shbuf_drain_current();
+    return 0;
+}
+
+/* Drop one reference; any thread, with or without a thread state. */
+static void
+shbuf_decref(sbi_shbuf *b)
+{
+    int release_now = 0;
+    int schedule_main = 0;
+    sbi_mutex_lock(&shbufs.mutex);
+    assert(b->refs > 0);
+    if (--b->refs > 0) {
+        sbi_mutex_unlock(&shbufs.mutex);
+        return;
+    }
+    shbuf_unlink(&shbufs.live, b);
+    if (b->abandoned) {
+        sbi_mutex_unlock(&shbufs.mutex);
+        PyMem_RawFree(b);
+        return;
+    }
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+    if (ts != NULL &&
+        PyInterpreterState_GetID(PyThreadState_GetInterpreter(ts)) ==
+            b->owner)
+    {
+        release_now = 1;
+    }
+    else {
+        shbuf_push(&shbufs.pending, b);
+        if (b->owner == 0 && !shbufs.main_scheduled) {
+            shbufs.main_scheduled = 1;
+            schedule_main = 1;
+        }
+    }
+    sbi_mutex_unlock(&shbufs.mutex);
+    if (release_now) {
+        PyBuffer_Release(&b->view);
+        PyMem_RawFree(b);
+    }
+    else if (schedule_main) {
+        // Runs in the main interpreter's main thread; failure to queue
+        // only delays the release to the next drain.
+        if (Py_AddPendingCall(drain_main_pending, NULL) < 0) {
+            sbi_mutex_lock(&shbufs.mutex);
+            shbufs.main_scheduled = 0;
+            sbi_mutex_unlock(&shbufs.mutex);
+        }
+    }
+}
+
+void
+sbi_shbuf_drain_current(void)
+{
+    int64_t me = sbi_interp_current_id();
+    for (;;) {
+        sbi_shbuf *found = NULL;
+        sbi_mutex_lock_py(&shbufs.mutex);
+        if (me == 0) {
+            shbufs.main_scheduled = 0;
+        }
+        for (sbi_shbuf *b = shbufs.pending; b != NULL; b = b->next) {
+            if (b->owner == me) {
+                found = b;
+                shbuf_unlink(&shbufs.pending, b);
+                break;
+            }
+        }
+        sbi_mutex_unlock(&shbufs.mutex);
+        if (found == NULL) {
+            return;
+        }
+        PyBuffer_Release(&found->view);
+        PyMem_RawFree(found);
+    }
+}
+
+Py_ssize_t
+sbi_shbuf_count_owned(int64_t id)
+{
+    Py_ssize_t n = 0;
+    sbi_mutex_lock(&shbufs.mutex);
+    for (sbi_shbuf *b = shbufs.live; b != NULL; b = b->next) {
+        if (b->owner == id && !b->abandoned) {
+            n++;
+        }
+    }
+    sbi_mutex_unlock(&shbufs.mutex);
+    return n;
+}
+
+void
+sbi_shbuf_abandon(int64_t id)
+{
+    sbi_mutex_lock(&shbufs.mutex);
+    for (sbi_shbuf *b = shbufs.live; b != NULL; b = b->next) {
+        if (b->owner == id) {
+            b->abandoned = 1;
+        }
+    }
+    sbi_mutex_unlock(&shbufs.mutex);
+}
+
+/* ---------------------------------------------------------------------
+ * SharedBuffer: the exporter behind a received memoryview.  One object
+ * per received view, owned by the receiving interpreter; it holds one
+ * reference on the record.
+ */
+typedef struct {
+    PyObject_HEAD
+    sbi_shbuf *buf;
+} SharedBufferObject;
+
+static int
+SharedBuffer_getbuffer(PyObject *op, Py_buffer *view, int flags)
+{
+    SharedBufferObject *self = (SharedBufferObject *)op;
+    Py_buffer *src = &self->buf->view;
+    if ((flags & PyBUF_WRITABLE) && src->readonly) {
+        PyErr_SetString(PyExc_BufferError, "shared buffer is read-only");
+        return -1;
+    }
+    if (!(flags & PyBUF_STRIDES) && !PyBuffer_IsContiguous(src, 'C')) {
+        PyErr_SetString(PyExc_BufferError,
+                        "shared buffer is not contiguous");
+        return -1;
+    }
+    *view = *src;
+    view->obj = Py_NewRef(op);
+    view->internal = NULL;
+    if (!(flags & PyBUF_FORMAT)) {
+        view->format = NULL;
+    }
+    if (!(flags & PyBUF_ND)) {
+        view->shape = NULL;
+    }
+    if (!(flags & PyBUF_STRIDES)) {
+        view->strides = NULL;
+    }
+    return 0;
+}
+
+static void
+SharedBuffer_dealloc(PyObject *op)
+{
+    SharedBufferObject *self = (SharedBufferObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    if (self->buf != NULL) {
+        shbuf_decref(self->buf);
+        self->buf = NULL;
+    }
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot SharedBuffer_slots[] = {
+    {Py_tp_dealloc, SharedBuffer_dealloc},
+    {Py_bf_getbuffer, SharedBuffer_getbuffer},
+    {0, NULL},
+};
+
+static PyType_Spec SharedBuffer_spec = {
+    .name = "subinterpreters._core.SharedBuffer",
+    .basicsize = sizeof(SharedBufferObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = SharedBuffer_slots,
+};
+
+/* A memoryview over b in the current interpreter (takes a reference on
+ * b).  NULL with an exception on failure. */
+static PyObject *
+shbuf_to_memoryview(sbi_shbuf *b)
+{
+    sbi_state *st = sbi_module_state_current();
+    if (st == NULL) {
+        return NULL;
+    }
+    SharedBufferObject *obj =
+        PyObject_New(SharedBufferObject, st->SharedBufferType);
+    if (obj == NULL) {
+        return NULL;
+    }
+    shbuf_incref(b);
+    obj->buf = b;
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)obj);
+    Py_DECREF(obj);
+    return mv;
+}
+
+/* =====================================================================
+ * Per-interpreter cache of objects the codec needs (pickle functions,
+ * '<fake __main__>' modules).  Kept in the interpreter's state dict in a
+ * capsule, so it works in interpreters that never imported our module,
+ * and dies with the interpreter.
+ */
+typedef struct {
+    PyObject *dumps;
+    PyObject *loads;
+    PyObject *fake_mains;      // {path: module}
+} icache;
+
+static void
+icache_destroy(PyObject *capsule)
+{
+    icache *c = PyCapsule_GetPointer(capsule, "sbi.icache");
+    if (c == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    Py_CLEAR(c->dumps);
+    Py_CLEAR(c->loads);
+    Py_CLEAR(c->fake_mains);
+    PyMem_RawFree(c);
+}
+
+/* Borrowed pointer valid while the interpreter lives; NULL with an
+ * exception on failure. */
+static icache *
+icache_get(void)
+{
+    PyObject *d = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (d == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
+        return NULL;
+    }
+    PyObject *cap = PyDict_GetItemString(d, "sbi.icache");  // borrowed
+    if (cap != NULL) {
+        return PyCapsule_GetPointer(cap, "sbi.icache");
+    }
+    icache *c = PyMem_RawCalloc(1, sizeof(*c));
+    if (c == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    cap = PyCapsule_New(c, "sbi.icache", icache_destroy);
+    if (cap == NULL) {
+        PyMem_RawFree(c);
+        return NULL;
+    }
+    int rc = PyDict_SetItemString(d, "sbi.icache", cap);
+    Py_DECREF(cap);  // the dict keeps it
+    return rc < 0 ? NULL : c;
+}
+
+static int
+icache_pickle(icache *c)
+{
+    if (c->dumps != NULL) {
+        return 0;
+    }
+    PyObject *mod = PyImport_ImportModule("pickle");
+    if (mod == NULL) {
+        return -1;
+    }
+    c->dumps = PyObject_GetAttrString(mod, "dumps");
+    c->loads = PyObject_GetAttrString(mod, "loads");
+    Py_DECREF(mod);
+    if (c->dumps == NULL || c->loads == NULL) {
+        Py_CLEAR(c->dumps);
+        Py_CLEAR(c->loads);
+        return -1;
+    }
+    return 0;
+}
+
+/* =====================================================================
+ * The container and the writer
+ */
+struct sbi_xidata {
+    int64_t owner;
+    char *data;                // PyMem_Raw
+    size_t len;
+    sbi_shbuf **bufs;          // PyMem_Raw array, one reference each
+    Py_ssize_t nbufs;
+    int64_t *queues;           // PyMem_Raw array, one binding each
+    Py_ssize_t nqueues;
+};
+
+typedef struct {
+    char *p;
+    size_t len;
+    size_t cap;
+    sbi_shbuf **bufs;
+    Py_ssize_t nbufs;
+    Py_ssize_t capbufs;
+    int64_t *queues;
+    Py_ssize_t nqueues;
+    Py_ssize_t capqueues;
+    sbi_xi_mode mode;
+    int too_deep;              // set when MAX_DEPTH was exceeded
+} writer;
+
+static void
+writer_release(writer *w)
+{
+    for (Py_ssize_t i = 0; i < w->nbufs; i++) {
+        shbuf_decref(w->bufs[i]);
+    }
+    for (Py_ssize_t i = 0; i < w->nqueues; i++) {
+        sbi_queue_release(w->queues[i]);
+    }
+    PyMem_RawFree(w->p);
+    PyMem_RawFree(w->bufs);
+    PyMem_RawFree(w->queues);
+    memset(w, 0, sizeof(*w));
+}
+
+static int
+writer_grow(writer *w, size_t extra)
+{
+    if (w->len + extra <= w->cap) {
+        return 0;
+    }
+    size_t cap = w->cap ? w->cap : 64;
+    while (cap < w->len + extra) {
+        if (cap > SIZE_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap *= 2;
+    }
+    char *p = PyMem_RawRealloc(w->p, cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    w->p = p;
+    w->cap = cap;
+    return 0;
+}
+
+static int
+write_raw(writer *w, const void *src, size_t n)
+{
+    if (writer_grow(w, n) < 0) {
+        return -1;
+    }
+    if (n > 0) {
+        memcpy(w->p + w->len, src, n);
+    }
+    w->len += n;
+    return 0;
+}
+
+static int
+write_tag(writer *w, char tag)
+{
+    return write_raw(w, &tag, 1);
+}
+
+static int
+write_u64(writer *w, uint64_t v)
+{
+    return write_raw(w, &v, sizeof(v));
+}
+
+static int
+write_blob(writer *w, char tag, const void *src, size_t n)
+{
+    if (writer_grow(w, 1 + sizeof(uint64_t) + n) < 0) {
+        return -1;
+    }
+    w->p[w->len++] = tag;
+    uint64_t len = n;
+    memcpy(w->p + w->len, &len, sizeof(len));
+    w->len += sizeof(len);
+    if (n > 0) {
+        memcpy(w->p + w->len, src, n);
+    }
+    w->len += n;
+    return 0;
+}
+
+/* =====================================================================
+ * Bytecode inspection (stateless functions and scripts)
+ *
+ * co_code (PyCode_GetCode) is the unspecialised bytecode with inline
+ * caches zeroed, so a linear walk of 2-byte units sees every instruction;
+ * cache units decode as opcode 0 (CACHE), which we ignore.
+ */
+typedef struct {
+    int op;
+    int arg;
+} instr;
+
+/* Decode the instructions of code into a new PyMem array.  Returns the
+ * count, or -1 with an exception set. */
+static Py_ssize_t
+code_instrs(PyObject *code, instr **out)
+{
+    PyObject *raw = PyCode_GetCode((PyCodeObject *)code);
+    if (raw == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(raw) / 2;
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(raw);
+    instr *ins = PyMem_Malloc(sizeof(instr) * (n ? n : 1));
+    if (ins == NULL) {
+        Py_DECREF(raw);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t count = 0;
+    int ext = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int op = b[2 * i];
+        int arg = b[2 * i + 1] | ext;
+        if (op == EXTENDED_ARG) {
+            ext = arg << 8;
+            continue;
+        }
+        ext = 0;
+        ins[count].op = op;
+        ins[count].arg = arg;
+        count++;
+    }
+    Py_DECREF(raw);
+    *out = ins;
+    return count;
+}
+
+static PyObject *
+code_attr_tuple(PyObject *code, const char *name)
+{
+    PyObject *t = PyObject_GetAttrString(code, name);
+    if (t != NULL && !PyTuple_Check(t)) {
+        Py_DECREF(t);
+        PyErr_Format(PyExc_TypeError, "%s is not a tuple", name);
+        return NULL;
+    }
+    return t;
+}
+
+/* Check that every global name code (and nested code) uses resolves to a
+ * builtin.  1 ok, 0 not (*bad set to a new ref of the name), -1 error. */
+static int
+code_globals_are_builtins(PyObject *code, PyObject *builtins,
+                          PyObject **bad, int depth)
+{
+    int rc = -1;
+    instr *ins = NULL;
+    PyObject *names = NULL;
+    PyObject *consts = NULL;
+    if (depth > 50) {
+        return 0;
+    }
+    Py_ssize_t n = code_instrs(code, &ins);
+    if (n < 0) {
+        goto done;
+    }
+    names = code_attr_tuple(code, "co_names");
+    consts = code_attr_tuple(code, "co_consts");
+    if (names == NULL || consts == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int op = ins[i].op;
+        Py_ssize_t idx;
+        if (op == LOAD_GLOBAL) {
+            idx = ins[i].arg >> 1;
+        }
+        else if (op == STORE_GLOBAL || op == DELETE_GLOBAL ||
+                 op == LOAD_NAME || op == STORE_NAME ||
+                 op == DELETE_NAME || op == LOAD_FROM_DICT_OR_GLOBALS)
+        {
+            idx = ins[i].arg;
+        }
+        else {
+            continue;
+        }
+        if (idx >= PyTuple_GET_SIZE(names)) {
+            continue;
+        }
+        PyObject *name = PyTuple_GET_ITEM(names, idx);  // borrowed
+        int found = 0;
+        if (op == LOAD_GLOBAL || op == LOAD_NAME ||
+            op == LOAD_FROM_DICT_OR_GLOBALS)
+        {
+            found = PyDict_Contains(builtins, name);
+            if (found < 0) {
+                goto done;
+            }
+        }
+        if (!found) {
+            *bad = Py_NewRef(name);
+            rc = 0;
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(consts); i++) {
+        PyObject *c = PyTuple_GET_ITEM(consts, i);  // borrowed
+        if (PyCode_Check(c)) {
+            int sub = code_globals_are_builtins(c, builtins, bad, depth + 1);
+            if (sub <= 0) {
+                rc = sub;
+                goto done;
+            }
+        }
+    }
+    rc = 1;
+done:
+    PyMem_Free(ins);
+    Py_XDECREF(names);
+    Py_XDECREF(consts);
+    return rc;
+}
+
+static int
+code_int_attr(PyObject *code, const char *name, long *out)
+{
+    PyObject *v = PyObject_GetAttrString(code, name);
+    if (v == NULL) {
+        return -1;
+    }
+    *out = PyLong_AsLong(v);
+    Py_DECREF(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* 1 if code has free variables (it is or needs a closure). */
+static int
+code_has_freevars(PyObject *code)
+{
+    PyObject *fv = PyCode_GetFreevars((PyCodeObject *)code);
+    if (fv == NULL) {
+        return -1;
+    }
+    int has = PyTuple_GET_SIZE(fv) > 0;
+    Py_DECREF(fv);
+    return has;
+}
+
+/* Arguments, *args or **kwargs?  1 yes, 0 no, -1 error. */
+static int
+code_takes_args(PyObject *code)
+{
+    long argc, kwonly, flags;
+    if (code_int_attr(code, "co_argcount", &argc) < 0 ||
+        code_int_attr(code, "co_kwonlyargcount", &kwonly) < 0 ||
+        code_int_attr(code, "co_flags", &flags) < 0)
+    {
+        return -1;
+    }
+    return argc > 0 || kwonly > 0 || (flags & (CO_VARARGS | CO_VARKEYWORDS));
+}
+
+/* 1 if every return in code returns None, 0 if not, -1 on error. */
+static int
+code_returns_only_none(PyObject *code)
+{
+    instr *ins = NULL;
+    PyObject *consts = NULL;
+    int rc = -1;
+    Py_ssize_t n = code_instrs(code, &ins);
+    if (n < 0) {
+        goto done;
+    }
+    consts = code_attr_tuple(code, "co_consts");
+    if (consts == NULL) {
+        goto done;
+    }
+    rc = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int op = ins[i].op;
+        Py_ssize_t ci = -1;
+        if (op == RETURN_VALUE) {
+            if (i == 0 || ins[i - 1].op != LOAD_CONST) {
+                rc = 0;
+                break;
+            }
+            ci = ins[i - 1].arg;
+        }
+#if SBI_HAVE_RETURN_CONST
+        else if (op == RETURN_CONST) {
+            ci = ins[i].arg;
+        }
+#endif
+        else {
+            continue;
+        }
+        if (ci < 0 || ci >= PyTuple_GET_SIZE(consts) ||
+            PyTuple_GET_ITEM(consts, ci) != Py_None)
+        {
+            rc = 0;
+            break;
+        }
+    }
+done:
+    PyMem_Free(ins);
+    Py_XDECREF(consts);
+    return rc;
+}
+
+int
+sbi_xidata_check_script(PyObject *code)
+{
+    int r = code_takes_args(code);
+    if (r != 0) {
+        if (r > 0) {
+            PyErr_SetString(PyExc_ValueError, "code with args not supported");
+        }
+        return -1;
+    }
+    r = code_has_freevars(code);
+    if (r != 0) {
+        if (r > 0) {
+            PyErr_SetString(PyExc_ValueError, "closures not supported");
+        }
+        return -1;
+    }
+    r = code_returns_only_none(code);
+    if (r <= 0) {
+        if (r == 0) {
+            PyErr_SetString(PyExc_ValueError,
+                            "code that returns a value is not a script");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* Is func a stateless function (3.14's definition)?  1 yes, 0 no with
+ * *why set to a new str explaining, -1 error. */
+static int
+func_is_stateless(PyObject *func, PyObject **why)
+{
+    *why = NULL;
+    if (!PyFunction_Check(func)) {
+        *why = PyUnicode_FromString("not a plain function");
+        return *why ? 0 : -1;
+    }
+    if (PyFunction_GetClosure(func) != NULL) {
+        *why = PyUnicode_FromString("closures not supported");
+        return *why ? 0 : -1;
+    }
+    if (PyFunction_GetDefaults(func) != NULL ||
+        PyFunction_GetKwDefaults(func) != NULL)
+    {
+        *why = PyUnicode_FromString("defaults not supported");
+        return *why ? 0 : -1;
+    }
+    PyObject *code = PyFunction_GetCode(func);  // borrowed
+    int r = code_has_freevars(code);
+    if (r != 0) {
+        if (r > 0) {
+            *why = PyUnicode_FromString("closures not supported");
+            return *why ? 0 : -1;
+        }
+        return -1;
+    }
+    PyObject *builtins = PyEval_GetBuiltins();  // borrowed
+    PyObject *bad = NULL;
+    r = code_globals_are_builtins(code, builtins, &bad, 0);
+    if (r == 0) {
+        *why = bad ? PyUnicode_FromFormat("globals not supported (uses %R)",
+                                          bad)
+                   : PyUnicode_FromString("code nested too deeply");
+        Py_XDECREF(bad);
+        return *why ? 0 : -1;
+    }
+    return r;
+}
+
+/* =====================================================================
+ * Encoding
+ */
+static PyObject *
+not_shareable_type(void)
+{
+    sbi_state *st = sbi_module_state_current();
+    if (st == NULL) {
+        return NULL;
+    }
+    return st->NotShareableError;
+}
+
+/* Raise NotShareableError(msg), chaining the current exception. */
+static void
+raise_not_shareable(PyObject *obj, const char *fmt)
+{
+    PyObject *cause = PyErr_GetRaisedException();
+    PyObject *tp = not_shareable_type();
+    if (tp == NULL) {
+        Py_XDECREF(cause);
+        return;
+    }
+    PyErr_Format(tp, fmt, obj);
+    if (cause != NULL) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyException_SetCause(exc, cause);  // steals cause
+        PyException_SetContext(exc, Py_NewRef(cause));
+        PyErr_SetRaisedException(exc);
+    }
+}
+
+static int encode(writer *w, PyObject *obj, int depth);
+
+/* The file of the sender's __main__, if the pickle refers to __main__. */
+static PyObject *
+main_file_for(const char *data, Py_ssize_t n)
+{
+    if (memmem(data, n, "__main__", 8) == NULL) {
+        return NULL;
+    }
+    PyObject *mods = PyImport_GetModuleDict();  // borrowed
+    PyObject *main = PyDict_GetItemString(mods, "__main__");  // borrowed
+    if (main == NULL) {
+        return NULL;
+    }
+    PyObject *file = PyObject_GetAttrString(main, "__file__");
+    if (file == NULL || !PyUnicode_Check(file)) {
+        PyErr_Clear();
+        Py_XDECREF(file);
+        return NULL;
+    }
+    return file;
+}
+
+static int
+encode_pickle(writer *w, PyObject *obj)
+{
+    icache *c = icache_get();
+    if (c == NULL || icache_pickle(c) < 0) {
+        return -1;
+    }
+    PyObject *data = PyObject_CallOneArg(c->dumps, obj);
+    if (data == NULL) {
+        if (PyFunction_Check(obj)) {
+            PyObject *why = NULL;
+            if (func_is_stateless(obj, &why) == 0 && why != NULL) {
+                PyObject *cause = PyErr_GetRaisedException();
+                PyObject *tp = not_shareable_type();
+                if (tp != NULL) {
+                    PyErr_Format(tp,
+                                 "function %R is not shareable: %U, and it "
+                                 "cannot be pickled",
+                                 obj, why);
+                    PyObject *exc = PyErr_GetRaisedException();
+                    PyException_SetCause(exc, cause);
+                    PyErr_SetRaisedException(exc);
+                }
+                else {
+                    Py_XDECREF(cause);
+                }
+                Py_DECREF(why);
+                return -1;
+            }
+            Py_XDECREF(why);
+        }
+        raise_not_shareable(obj, "%R does not support cross-interpreter "
+                                 "data (it could not be pickled)");
+        return -1;
+    }
+    const char *p = PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    PyObject *file = main_file_for(p, n);
+    const char *fp = NULL;
+    Py_ssize_t fn = 0;
+    if (file != NULL) {
+        fp = PyUnicode_AsUTF8AndSize(file, &fn);
+        if (fp == NULL) {
+            PyErr_Clear();
+            fn = 0;
+        }
+    }
+    int rc = write_blob(w, TAG_PICKLE, p, (size_t)n);
+    if (rc == 0) {
+        rc = write_u64(w, (uint64_t)fn);
+    }
+    if (rc == 0 && fn > 0) {
+        rc = write_raw(w, fp, (size_t)fn);
+    }
+    Py_XDECREF(file);
+    Py_DECREF(data);
+    return rc;
+}
+
+static int
+encode_func(writer *w, PyObject *func)
+{
+    PyObject *code = PyFunction_GetCode(func);  // borrowed
+    PyObject *data = PyMarshal_WriteObjectToString(code, Py_MARSHAL_VERSION);
+    if (data == NULL) {
+        return -1;
+    }
+    int rc = write_blob(w, TAG_FUNC, PyBytes_AS_STRING(data),
+                        (size_t)PyBytes_GET_SIZE(data));
+    Py_DECREF(data);
+    return rc;
+}
+
+static int
+encode_bigint(writer *w, PyObject *obj)
+{
+    PyObject *hex = PyNumber_ToBase(obj, 16);
+    if (hex == NULL) {
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(hex, &n);
+    int rc = s == NULL ? -1 : write_blob(w, TAG_BIGINT, s, (size_t)n);
+    Py_DECREF(hex);
+    return rc;
+}
+
+static int
+encode_items(writer *w, char tag, PyObject *seq, int depth)
+{
+    // seq is a tuple or list; a list may change while items are encoded
+    // (encoding can run Python code through pickle), so index safely.
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (write_tag(w, tag) < 0 || write_u64(w, (uint64_t)n) < 0) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i >= PySequence_Fast_GET_SIZE(seq)) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "list changed size while being shared");
+            return -1;
+        }
+        PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+        int rc = encode(w, item, depth + 1);
+        Py_DECREF(item);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+encode_dict(writer *w, PyObject *dict, int depth)
+{
+    Py_ssize_t n = PyDict_GET_SIZE(dict);
+    if (write_tag(w, TAG_DICT) < 0 || write_u64(w, (uint64_t)n) < 0) {
+        return -1;
+    }
+    PyObject *items = PyDict_Items(dict);  // snapshot
+    if (items == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    if (PyList_GET_SIZE(items) != n) {
+        PyErr_SetString(PyExc_RuntimeError, "dict changed size");
+        rc = -1;
+    }
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+        PyObject *kv = PyList_GET_ITEM(items, i);  // borrowed
+        rc = encode(w, PyTuple_GET_ITEM(kv, 0), depth + 1);
+        if (rc == 0) {
+            rc = encode(w, PyTuple_GET_ITEM(kv, 1), depth + 1);
+        }
+    }
+    Py_DECREF(items);
+    return rc;
+}
+
+static int
+encode_set(writer *w, char tag, PyObject *set, int depth)
+{
+    PyObject *seq = PySequence_List(set);
+    if (seq == NULL) {
+        return -1;
+    }
+    int rc = encode_items(w, tag, seq, depth);
+    Py_DECREF(seq);
+    return rc;
+}
+
+static int
+encode_buffer(writer *w, PyObject *obj)
+{
+    if (w->nbufs == w->capbufs) {
+        Py_ssize_t cap = w->capbufs ? w->capbufs * 2 : 4;
+        sbi_shbuf **p = PyMem_RawRealloc(w->bufs, cap * sizeof(*p));
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->bufs = p;
+        w->capbufs = cap;
+    }
+    sbi_shbuf *b = shbuf_new(obj);
+    if (b == NULL) {
+        return -1;
+    }
+    w->bufs[w->nbufs] = b;
+    if (write_tag(w, TAG_BUFFER) < 0 ||
+        write_u64(w, (uint64_t)w->nbufs) < 0)
+    {
+        shbuf_decref(b);
+        return -1;
+    }
+    w->nbufs++;
+    return 0;
+}
+
+static int
+encode_queue(writer *w, int64_t qid)
+{
+    if (w->nqueues == w->capqueues) {
+        Py_ssize_t cap = w->capqueues ? w->capqueues * 2 : 4;
+        int64_t *p = PyMem_RawRealloc(w->queues, cap * sizeof(*p));
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->queues = p;
+        w->capqueues = cap;
+    }
+    int err = sbi_queue_bind(qid);
+    if (err < 0) {
+        sbi_state *st = sbi_module_state_current();
+        if (st != NULL) {
+            sbi_module_raise(st, err, qid);
+        }
+        return -1;
+    }
+    w->queues[w->nqueues++] = qid;
+    if (write_tag(w, TAG_QUEUE) < 0 ||
+        write_raw(w, &qid, sizeof(qid)) < 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+/* Encode obj; -1 with an exception set on failure.  In FULL mode a value
+ * with no native form is pickled in place. */
+static int
+encode(writer *w, PyObject *obj, int depth)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (depth > MAX_DEPTH) {
+        w->too_deep = 1;
+        PyErr_SetString(PyExc_RecursionError,
+                        "value nested too deeply to share natively");
+        return -1;
+    }
+    if (obj == Py_None) {
+        return write_tag(w, TAG_NONE);
+    }
+    if (tp == &PyBool_Type) {
+        return write_tag(w, obj == Py_True ? TAG_TRUE : TAG_FALSE);
+    }
+    if (tp == &PyLong_Type) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (overflow) {
+            return encode_bigint(w, obj);
+        }
+        int64_t v64 = (int64_t)v;
+        if (write_tag(w, TAG_INT) < 0) {
+            return -1;
+        }
+        return write_raw(w, &v64, sizeof(v64));
+    }
+    if (tp == &PyFloat_Type) {
+        double d = PyFloat_AS_DOUBLE(obj);
+        if (write_tag(w, TAG_FLOAT) < 0) {
+            return -1;
+        }
+        return write_raw(w, &d, sizeof(d));
+    }
+    if (tp == &PyUnicode_Type) {
+        unsigned char kind = (unsigned char)PyUnicode_KIND(obj);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(obj);
+        if (writer_grow(w, 2 + sizeof(uint64_t) + (size_t)n * kind) < 0) {
+            return -1;
+        }
+        w->p[w->len++] = TAG_STR;
+        w->p[w->len++] = (char)kind;
+        uint64_t len = (uint64_t)n;
+        memcpy(w->p + w->len, &len, sizeof(len));
+        w->len += sizeof(len);
+        memcpy(w->p + w->len, PyUnicode_DATA(obj), (size_t)n * kind);
+        w->len += (size_t)n * kind;
+        return 0;
+    }
+    if (tp == &PyBytes_Type) {
+        return write_blob(w, TAG_BYTES, PyBytes_AS_STRING(obj),
+                          (size_t)PyBytes_GET_SIZE(obj));
+    }
+    if (tp == &PyTuple_Type) {
+        return encode_items(w, TAG_TUPLE, obj, depth);
+    }
+    if (tp == &PyMemoryView_Type) {
+        return encode_buffer(w, obj);
+    }
+    int64_t qid;
+    if (sbi_queue_check(obj, &qid)) {
+        return encode_queue(w, qid);
+    }
+    if (w->mode == SBI_XI_NATIVE) {
+        PyObject *t = not_shareable_type();
+        if (t != NULL) {
+            PyErr_Format(t, "%R does not support cross-interpreter data",
+                         obj);
+        }
+        return -1;
+    }
+    /* FULL mode from here on */
+    if (tp == &PyList_Type) {
+        return encode_items(w, TAG_LIST, obj, depth);
+    }
+    if (tp == &PyDict_Type) {
+        return encode_dict(w, obj, depth);
+    }
+    if (tp == &PySet_Type) {
+        return encode_set(w, TAG_SET, obj, depth);
+    }
+    if (tp == &PyFrozenSet_Type) {
+        return encode_set(w, TAG_FROZENSET, obj, depth);
+    }
+    if (tp == &PyComplex_Type) {
+        double d[2] = {PyComplex_RealAsDouble(obj),
+                       PyComplex_ImagAsDouble(obj)};
+        if (write_tag(w, TAG_COMPLEX) < 0) {
+            return -1;
+        }
+        return write_raw(w, d, sizeof(d));
+    }
+    if (tp == &PyByteArray_Type) {
+        return write_blob(w, TAG_BYTEARRAY, PyByteArray_AS_STRING(obj),
+                          (size_t)PyByteArray_GET_SIZE(obj));
+    }
+    if (tp == &PyFunction_Type) {
+        PyObject *why = NULL;
+        int r = func_is_stateless(obj, &why);
+        Py_XDECREF(why);
+        if (r < 0) {
+            return -1;
+        }
+        if (r > 0) {
+            return encode_func(w, obj);
+        }
+    }
+    return encode_pickle(w, obj);
+}
+
+static sbi_xidata *
+writer_finish(writer *w)
+{
+    sbi_xidata *xd = PyMem_RawMalloc(sizeof(*xd));
+    if (xd == NULL) {
+        writer_release(w);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    xd->owner = sbi_interp_current_id();
+    xd->data = w->p;
+    xd->len = w->len;
+    xd->bufs = w->bufs;
+    xd->nbufs = w->nbufs;
+    xd->queues = w->queues;
+    xd->nqueues = w->nqueues;
+    memset(w, 0, sizeof(*w));
+    return xd;
+}
+
+sbi_xidata *
+sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
+{
+    writer w = {0};
+    w.mode = mode;
+    if (encode(&w, obj, 0) < 0) {
+        int too_deep = w.too_deep;
+        writer_release(&w);
+        if (!too_deep) {
+            return NULL;
+        }
+        if (mode == SBI_XI_NATIVE) {
+            raise_not_shareable(obj, "%R is nested too deeply to share");
+            return NULL;
+        }
+        // Too deep (or cyclic) for the native form: pickle it whole.
+        PyErr_Clear();
+        w.mode = mode;
+        if (encode_pickle(&w, obj) < 0) {
+            writer_release(&w);
+            return NULL;
+        }
+    }
+    return writer_finish(&w);
+}
+
+sbi_xidata *
+sbi_xidata_new_callable(PyObject *func)
+{
+    writer w = {0};
+    w.mode = SBI_XI_FULL;
+    int rc;
+    PyObject *why = NULL;
+    int stateless = PyFunction_Check(func) ? func_is_stateless(func, &why)
+                                           : 0;
+    Py_XDECREF(why);
+    if (stateless < 0) {
+        return NULL;
+    }
+    rc = stateless ? encode_func(&w, func) : encode_pickle(&w, func);
+    if (rc < 0) {
+        writer_release(&w);
+        return NULL;
+    }
+    return writer_finish(&w);
+}
+
+void
+sbi_xidata_free(sbi_xidata *xd)
+{
+    if (xd == NULL) {
+        return;
+    }
+    for (Py_ssize_t i = 0; i < xd->nbufs; i++) {
+        shbuf_decref(xd->bufs[i]);
+    }
+    for (Py_ssize_t i = 0; i < xd->nqueues; i++) {
+        sbi_queue_release(xd->queues[i]);
+    }
+    PyMem_RawFree(xd->bufs);
+    PyMem_RawFree(xd->queues);
+    PyMem_RawFree(xd->data);
+    PyMem_RawFree(xd);
+}
+
+int64_t
+sbi_xidata_owner(const sbi_xidata *xd)
+{
+    return xd->owner;
+}
+
+int
+sbi_xidata_has_buffers(const sbi_xidata *xd)
+{
+    return xd->nbufs > 0;
+}
+
+int
+sbi_xidata_is_shareable(PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (obj == Py_None || tp == &PyBool_Type || tp == &PyLong_Type ||
+        tp == &PyFloat_Type || tp == &PyUnicode_Type ||
+        tp == &PyBytes_Type || tp == &PyMemoryView_Type)
+    {
+        return 1;
+    }
+    if (tp == &PyTuple_Type) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj); i++) {
+            if (!sbi_xidata_is_shareable(PyTuple_GET_ITEM(obj, i))) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    int64_t qid;
+    return sbi_queue_check(obj, &qid);
+}
+
+/* =====================================================================
+ * Decoding
+ */
+typedef struct {
+    const sbi_xidata *xd;
+    size_t pos;
+    PyObject *main_ns;
+} reader;
+
+static int
+read_raw(reader *r, void *dst, size_t n)
+{
+    if (SBI_NEVER(r->pos + n > r->xd->len)) {
+        PyErr_SetString(PyExc_RuntimeError, "corrupt cross-interpreter data");
+        return -1;
+    }
+    memcpy(dst, r->xd->data + r->pos, n);
+    r->pos += n;
+    return 0;
+}
+
+static int
+read_u64(reader *r, uint64_t *v)
+{
+    return read_raw(r, v, sizeof(*v));
+}
+
+/* Pointer to the next n bytes, advancing.  NULL with exception. */
+static const char *
+read_span(reader *r, size_t n)
+{
+    if (SBI_NEVER(r->pos + n > r->xd->len)) {
+        PyErr_SetString(PyExc_RuntimeError, "corrupt cross-interpreter data");
+        return NULL;
+    }
+    const char *p = r->xd->data + r->pos;
+    r->pos += n;
+    return p;
+}
+
+static const char *
+read_blob(reader *r, size_t *n)
+{
+    uint64_t len;
+    if (read_u64(r, &len) < 0) {
+        return NULL;
+    }
+    *n = (size_t)len;
+    return read_span(r, *n);
+}
+
+/* Run the script at path as module '<fake __main__>' in the current
+ * interpreter, cached per path.  New reference or NULL. */
+static PyObject *
+fake_main_get(icache *c, PyObject *path)
+{
+    PyObject *mod = NULL;
+    PyObject *source = NULL;
+    PyObject *code = NULL;
+    PyObject *io = NULL;
+    if (c->fake_mains == NULL) {
+        c->fake_mains = PyDict_New();
+        if (c->fake_mains == NULL) {
+            return NULL;
+        }
+    }
+    if (PyDict_GetItemRef(c->fake_mains, path, &mod) != 0) {
+        return mod;  // found, or error
+    }
+    io = PyImport_ImportModule("io");
+    if (io == NULL) {
+        goto error;
+    }
+    PyObject *f = PyObject_CallMethod(io, "open_code", "O", path);
+    if (f == NULL) {
+        goto error;
+    }
+    source = PyObject_CallMethod(f, "read", NULL);
+    PyObject *res = PyObject_CallMethod(f, "close", NULL);
+    Py_XDECREF(res);
+    Py_DECREF(f);
+    if (source == NULL) {
+        goto error;
+    }
+    PyObject *builtins = PyEval_GetBuiltins();  // borrowed
+    PyObject *compile = PyDict_GetItemString(builtins, "compile");
+    if (compile == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no compile()");
+        goto error;
+    }
+    code = PyObject_CallFunction(compile, "OOs", source, path, "exec");
+    if (code == NULL) {
+        goto error;
+    }
+    mod = PyModule_New("<fake __main__>");
+    if (mod == NULL) {
+        goto error;
+    }
+    PyObject *ns = PyModule_GetDict(mod);  // borrowed
+    if (PyDict_SetItemString(ns, "__file__", path) < 0 ||
+        PyDict_SetItemString(ns, "__builtins__", builtins) < 0)
+    {
+        goto error;
+    }
+    // Cache before running, so a failing re-run is not retried forever
+    // and functions defined before the failure remain reachable.
+    if (PyDict_SetItem(c->fake_mains, path, mod) < 0) {
+        goto error;
+    }
+    PyObject *r = PyEval_EvalCode(code, ns, ns);
+    if (r == NULL) {
+        goto error;
+    }
+    Py_DECREF(r);
+    goto done;
+error:
+    Py_CLEAR(mod);
+done:
+    Py_XDECREF(io);
+    Py_XDECREF(source);
+    Py_XDECREF(code);
+    return mod;
+}
+
+/* pickle.loads with sys.modules['__main__'] temporarily replaced by the
+ * fake main module for path.  New reference or NULL. */
+static PyObject *
+loads_with_fake_main(icache *c, PyObject *data, PyObject *path)
+{
+    PyObject *fake = fake_main_get(c, path);
+    if (fake == NULL) {
+        return NULL;
+    }
+    PyObject *mods = PyImport_GetModuleDict();  // borrowed
+    PyObject *real = NULL;
+    if (PyDict_GetItemStringRef(mods, "__main__", &real) < 0) {
+        Py_DECREF(fake);
+        return NULL;
+    }
+    PyObject *res = NULL;
+    if (PyDict_SetItemString(mods, "__main__", fake) == 0) {
+        res = PyObject_CallOneArg(c->loads, data);
+        PyObject *exc = PyErr_GetRaisedException();
+        if (real != NULL) {
+            if (PyDict_SetItemString(mods, "__main__", real) < 0) {
+                PyErr_Clear();
+            }
+        }
+        PyErr_SetRaisedException(exc);
+    }
+    Py_XDECREF(real);
+    Py_DECREF(fake);
+    return res;
+}
+
+static PyObject *
+decode_pickle(reader *r)
+{
+    size_t n, fn;
+    const char *p = read_blob(r, &n);
+    if (p == NULL) {
+        return NULL;
+    }
+    const char *fp = read_blob(r, &fn);
+    if (fp == NULL) {
+        return NULL;
+    }
+    icache *c = icache_get();
+    if (c == NULL || icache_pickle(c) < 0) {
+        return NULL;
+    }
+    PyObject *mv = PyMemoryView_FromMemory((char *)p, (Py_ssize_t)n,
+                                           PyBUF_READ);
+    if (mv == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_CallOneArg(c->loads, mv);
+    if (res == NULL && fn > 0) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *path = PyUnicode_DecodeUTF8(fp, (Py_ssize_t)fn, NULL);
+        if (path != NULL) {
+            res = loads_with_fake_main(c, mv, path);
+            Py_DECREF(path);
+        }
+        if (res == NULL) {
+            // Report the original failure; the re-run's is its context.
+            PyObject *exc2 = PyErr_GetRaisedException();
+            if (exc2 != NULL) {
+                PyException_SetContext(exc, exc2);
+            }
+            PyErr_SetRaisedException(exc);
+        }
+        else {
+            Py_DECREF(exc);
+        }
+    }
+    if (res == NULL) {
+        PyObject *cause = PyErr_GetRaisedException();
+        PyErr_SetString(PyExc_RuntimeError, "object could not be unpickled");
+        PyObject *exc = PyErr_GetRaisedException();
+        PyException_SetCause(exc, cause);
+        PyErr_SetRaisedException(exc);
+    }
+    Py_DECREF(mv);
+    return res;
+}
+
+static PyObject *
+decode_func(reader *r)
+{
+    size_t n;
+    const char *p = read_blob(r, &n);
+    if (p == NULL) {
+        return NULL;
+    }
+    PyObject *code = PyMarshal_ReadObjectFromString(p, (Py_ssize_t)n);
+    if (code == NULL) {
+        return NULL;
+    }
+    if (!PyCode_Check(code)) {
+        Py_DECREF(code);
+        PyErr_SetString(PyExc_RuntimeError, "corrupt function data");
+        return NULL;
+    }
+    PyObject *globals;
+    if (r->main_ns != NULL) {
+        globals = Py_NewRef(r->main_ns);
+    }
+    else {
+        globals = PyDict_New();
+        if (globals == NULL ||
+            PyDict_SetItemString(globals, "__builtins__",
+                                 PyEval_GetBuiltins()) < 0)
+        {
+            Py_XDECREF(globals);
+            Py_DECREF(code);
+            return NULL;
+        }
+    }
+    PyObject *func = PyFunction_New(code, globals);
+    Py_DECREF(globals);
+    Py_DECREF(code);
+    return func;
+}
+
+static PyObject *decode(reader *r);
+
+static PyObject *
+decode_seq(reader *r, char tag)
+{
+    uint64_t n;
+    if (read_u64(r, &n) < 0) {
+        return NULL;
+    }
+    PyObject *seq = tag == TAG_TUPLE ? PyTuple_New((Py_ssize_t)n)
+                                     : PyList_New((Py_ssize_t)n);
+    if (seq == NULL) {
+        return NULL;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *item = decode(r);
+        if (item == NULL) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+        if (tag == TAG_TUPLE) {
+            PyTuple_SET_ITEM(seq, (Py_ssize_t)i, item);
+        }
+        else {
+            PyList_SET_ITEM(seq, (Py_ssize_t)i, item);
+        }
+    }
+    return seq;
+}
+
+static PyObject *
+decode_dict(reader *r)
+{
+    uint64_t n;
+    if (read_u64(r, &n) < 0) {
+        return NULL;
+    }
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *k = decode(r);
+        PyObject *v = k ? decode(r) : NULL;
+        int rc = v ? PyDict_SetItem(d, k, v) : -1;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (rc < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static PyObject *
+decode_set(reader *r, char tag)
+{
+    PyObject *items = decode_seq(r, TAG_LIST);
+    if (items == NULL) {
+        return NULL;
+    }
+    PyObject *s = tag == TAG_SET ? PySet_New(items) : PyFrozenSet_New(items);
+    Py_DECREF(items);
+    return s;
+}
+
+static PyObject *
+decode(reader *r)
+{
+    char tag;
+    if (read_raw(r, &tag, 1) < 0) {
+        return NULL;
+    }
+    switch (tag) {
+    case TAG_NONE:
+        Py_RETURN_NONE;
+    case TAG_TRUE:
+        Py_RETURN_TRUE;
+    case TAG_FALSE:
+        Py_RETURN_FALSE;
+    case TAG_INT: {
+        int64_t v;
+        if (read_raw(r, &v, sizeof(v)) < 0) {
+            return NULL;
+        }
+        return PyLong_FromLongLong(v);
+    }
+    case TAG_BIGINT: {
+        size_t n;
+        const char *p = read_blob(r, &n);
+        if (p == NULL) {
+            return NULL;
+        }
+        PyObject *s = PyUnicode_FromStringAndSize(p, (Py_ssize_t)n);
+        if (s == NULL) {
+            return NULL;
+        }
+        PyObject *v = PyLong_FromUnicodeObject(s, 0);
+        Py_DECREF(s);
+        return v;
+    }
+    case TAG_FLOAT: {
+        double d;
+        if (read_raw(r, &d, sizeof(d)) < 0) {
+            return NULL;
+        }
+        return PyFloat_FromDouble(d);
+    }
+    case TAG_COMPLEX: {
+        double d[2];
+        if (read_raw(r, d, sizeof(d)) < 0) {
+            return NULL;
+        }
+        return PyComplex_FromDoubles(d[0], d[1]);
+    }
+    case TAG_STR: {
+        unsigned char kind;
+        uint64_t n;
+        if (read_raw(r, &kind, 1) < 0 || read_u64(r, &n) < 0) {
+            return NULL;
+        }
+        const char *p = read_span(r, (size_t)n * kind);
+        if (p == NULL) {
+            return NULL;
+        }
+        return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)n);
+    }
+    case TAG_BYTES:
+    case TAG_BYTEARRAY: {
+        size_t n;
+        const char *p = read_blob(r, &n);
+        if (p == NULL) {
+            return NULL;
+        }
+        return tag == TAG_BYTES
+                   ? PyBytes_FromStringAndSize(p, (Py_ssize_t)n)
+                   : PyByteArray_FromStringAndSize(p, (Py_ssize_t)n);
+    }
+    case TAG_TUPLE:
+    case TAG_LIST:
+        return decode_seq(r, tag);
+    case TAG_DICT:
+        return decode_dict(r);
+    case TAG_SET:
+    case TAG_FROZENSET:
+        return decode_set(r, tag);
+    case TAG_PICKLE:
+        return decode_pickle(r);
+    case TAG_FUNC:
+        return decode_func(r);
+    case TAG_BUFFER: {
+        uint64_t i;
+        if (read_u64(r, &i) < 0) {
+            return NULL;
+        }
+        if (SBI_NEVER(i >= (uint64_t)r->xd->nbufs)) {
+            PyErr_SetString(PyExc_RuntimeError, "corrupt buffer index");
+            return NULL;
+        }
+        return shbuf_to_memoryview(r->xd->bufs[i]);
+    }
+    case TAG_QUEUE: {
+        int64_t qid;
+        if (read_raw(r, &qid, sizeof(qid)) < 0) {
+            return NULL;
+        }
+        return sbi_queue_object(qid);
+    }
+    default:
+        PyErr_Format(PyExc_RuntimeError,
+                     "corrupt cross-interpreter data (tag %d)", tag);
+        return NULL;
+    }
+}
+
+PyObject *
+sbi_xidata_load(const sbi_xidata *xd, PyObject *main_ns)
+{
+    reader r = {xd, 0, main_ns};
+    return decode(&r);
+}
+
+/* =====================================================================
+ * Module glue
+ */
+int
+sbi_xidata_module_init(PyObject *m, sbi_state *st)
+{
+    st->SharedBufferType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &SharedBuffer_spec, NULL);
+    return st->SharedBufferType == NULL ? -1 : 0;
+}
+
+int
+sbi_xidata_globals_init(void)
+{
+    return 0;
+}
+
+void
+sbi_xidata_globals_fini(void)
+{
+}

@@ -1,0 +1,81 @@
+/* xidata.h -- cross-interpreter data.
+ *
+ * An sbi_xidata is a self-contained serialisation of a Python value in
+ * raw memory (PyMem_Raw*), made in the sending interpreter and turned back
+ * into a new object in the receiving one.  It holds no PyObject*; the only
+ * things it references outside itself are counted handles (shared
+ * buffers, queues), released by sbi_xidata_free() from any thread.
+ *
+ * Modes:
+ *   SBI_XI_NATIVE  natively shareable values only (3.14's XIDATA_ONLY):
+ *                  None, bool, int (any size), float, str, bytes,
+ *                  memoryview and other buffers (zero copy), Queue, and
+ *                  tuples of these.  Used by prepare_main.
+ *   SBI_XI_FULL    the above plus native list, dict, set, frozenset,
+ *                  complex, bytearray, stateless functions (as code), and
+ *                  pickle for anything else (3.14's FULL_FALLBACK).  Used
+ *                  by call() arguments and results and by queues.
+ */
+#ifndef SBI_XIDATA_H
+#define SBI_XIDATA_H
+
+#include "common.h"
+#include "module.h"
+
+typedef enum {
+    SBI_XI_NATIVE = 0,
+    SBI_XI_FULL = 1,
+} sbi_xi_mode;
+
+typedef struct sbi_xidata sbi_xidata;
+
+/* Serialise obj (current interpreter, thread state attached).  Returns a
+ * new sbi_xidata owned by the caller, or NULL with NotShareableError (or
+ * MemoryError) set. */
+sbi_xidata *sbi_xidata_new(PyObject *obj, sbi_xi_mode mode);
+
+/* Serialise a callable for call(): a stateless function travels as code,
+ * anything else by pickle.  NULL with NotShareableError on failure. */
+sbi_xidata *sbi_xidata_new_callable(PyObject *func);
+
+/* Rebuild the value in the current interpreter.  main_ns, when not NULL,
+ * is the globals dict given to stateless functions (the target's
+ * __main__.__dict__ during a session); else they get a fresh dict.
+ * New reference, or NULL with an exception set.  Does not consume xd. */
+PyObject *sbi_xidata_load(const sbi_xidata *xd, PyObject *main_ns);
+
+/* Release everything xd holds.  Any thread, with or without a thread
+ * state.  NULL is accepted. */
+void sbi_xidata_free(sbi_xidata *xd);
+
+/* The id of the interpreter that made xd. */
+int64_t sbi_xidata_owner(const sbi_xidata *xd);
+
+/* True if xd holds handles that must be released in their owner
+ * interpreter (shared buffers). */
+int sbi_xidata_has_buffers(const sbi_xidata *xd);
+
+/* is_shareable(): 1 if obj's exact type is natively shareable. */
+int sbi_xidata_is_shareable(PyObject *obj);
+
+/* Verify that code can run as a script (no args, no closure, returns only
+ * None).  0, or -1 with ValueError set. */
+int sbi_xidata_check_script(PyObject *code);
+
+/* Shared buffers ----------------------------------------------------- */
+
+/* Release, in the current interpreter, every shared buffer whose last
+ * view went away elsewhere.  Thread state attached in that interpreter. */
+void sbi_shbuf_drain_current(void);
+
+/* Number of shared buffers exported by interpreter id still referenced. */
+Py_ssize_t sbi_shbuf_count_owned(int64_t id);
+
+/* Forget buffers owned by id without releasing them (process exit). */
+void sbi_shbuf_abandon(int64_t id);
+
+int sbi_xidata_module_init(PyObject *m, sbi_state *st);
+int sbi_xidata_globals_init(void);
+void sbi_xidata_globals_fini(void);
+
+#endif /* SBI_XIDATA_H */
