@@ -127,4 +127,26 @@ PyImport_AddModuleRef(const char *name)
 #  define SBI_HAVE_MOD_GIL 0
 #endif
 
+/* gh-119213 (fixed in 3.12.4): Argument Clinic parsers of extension
+ * modules create their keyword tuple in whichever interpreter calls them
+ * first; when that interpreter is destroyed, the process later crashes at
+ * exit ("double free or corruption").  Reproduced on 3.12.1 with ssl and
+ * asyncio (internals §8.2 M3).  We import the usual offenders in the main
+ * interpreter before the first subinterpreter exists.  Remove with 3.12. */
+#if PY_VERSION_HEX < 0x030C04F0
+#  define SBI_PREWARM_MODULES {"ssl", "asyncio", NULL}
+#endif
+
+/* 3.12's threading._shutdown() asserts that the interpreter's _MainThread
+ * still holds its tstate lock; in a subinterpreter that object belongs to
+ * whichever session thread first imported threading, whose thread state
+ * is long gone, so Py_EndInterpreter prints an AssertionError.  We hand it
+ * a fresh held lock before ending the interpreter.  3.13 tracks threads
+ * with handles instead (gh-114271).  Remove with 3.12. */
+#if PY_VERSION_HEX < 0x030D0000
+#  define SBI_FIX_MAIN_THREAD_TSTATE_LOCK 1
+#else
+#  define SBI_FIX_MAIN_THREAD_TSTATE_LOCK 0
+#endif
+
 #endif /* SBI_COMPAT_H */

@@ -187,6 +187,33 @@ join_threads(void)
     if (main == NULL) {
         goto done;
     }
+#if SBI_FIX_MAIN_THREAD_TSTATE_LOCK
+    {
+        PyObject *lock = PyObject_GetAttrString(main, "_tstate_lock");
+        PyObject *locked = lock && lock != Py_None
+                               ? PyObject_CallMethod(lock, "locked", NULL)
+                               : NULL;
+        if (locked == Py_False) {
+            PyObject *thread = PyImport_ImportModule("_thread");
+            PyObject *fresh = thread ? PyObject_CallMethod(
+                                           thread, "allocate_lock", NULL)
+                                     : NULL;
+            PyObject *r = fresh ? PyObject_CallMethod(fresh, "acquire", NULL)
+                                : NULL;
+            if (r == NULL ||
+                PyObject_SetAttrString(main, "_tstate_lock", fresh) < 0)
+            {
+                PyErr_Clear();
+            }
+            Py_XDECREF(r);
+            Py_XDECREF(fresh);
+            Py_XDECREF(thread);
+        }
+        Py_XDECREF(locked);
+        Py_XDECREF(lock);
+        PyErr_Clear();
+    }
+#endif
     Py_ssize_t n = PyList_GET_SIZE(threads);
     unsigned long me = PyThread_get_thread_ident();
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -1513,6 +1540,20 @@ sbi_interp_create(PyObject *m, PyObject *unused)
         return NULL;
     }
     reap_orphans();
+#ifdef SBI_PREWARM_MODULES
+    static int prewarmed = 0;  // main interpreter only: no race
+    if (!prewarmed && sbi_interp_current_id() == 0) {
+        static const char *names[] = SBI_PREWARM_MODULES;
+        prewarmed = 1;
+        for (int i = 0; names[i] != NULL; i++) {
+            PyObject *mod = PyImport_ImportModule(names[i]);
+            if (mod == NULL) {
+                PyErr_Clear();  // best effort: the module may be absent
+            }
+            Py_XDECREF(mod);
+        }
+    }
+#endif
     sbi_entry *e = PyMem_RawCalloc(1, sizeof(*e));
     if (e == NULL) {
         return PyErr_NoMemory();
