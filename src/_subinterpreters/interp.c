@@ -58,6 +58,20 @@ whence_name(int whence)
 /* =====================================================================
  * The registry
  */
+#define SBI_TSTATE_CACHE 8
+
+/* A number unique to the calling OS thread for its whole life (thread
+ * idents can be reused once a thread ends; these never are). */
+static uint64_t
+thread_serial(void)
+{
+    static _Thread_local uint64_t serial = 0;
+    static uint64_t next = 0;
+    if (serial == 0) {
+        serial = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+    }
+    return serial;
+}
 typedef struct sbi_entry {
     struct sbi_entry *next;
     int64_t id;
@@ -74,6 +88,16 @@ typedef struct sbi_entry {
     int closing;                   // being destroyed: invisible
     int orphaned;                  // refs hit 0 while it could not die
     int exit_failed;               // could not be destroyed at exit
+    // Thread states kept between sessions, one per OS thread (keyed by
+    // thread_serial()), so a call does not pay for creating a thread
+    // state and its frame stack each time.  Touched only by the thread
+    // that holds the running flag (or destroys the interpreter), with the
+    // registry lock held for the lookups.
+    struct {
+        uint64_t serial;
+        PyThreadState *tstate;
+    } cache[SBI_TSTATE_CACHE];
+    int ncache;
 } sbi_entry;
 
 static struct {
@@ -280,6 +304,11 @@ destroy_entry(sbi_entry *e, int wait_ms)
     /* in the target from here on */
     int err = 0;
     join_threads();
+    for (int i = 0; i < e->ncache; i++) {
+        PyThreadState_Clear(e->cache[i].tstate);
+        PyThreadState_Delete(e->cache[i].tstate);
+    }
+    e->ncache = 0;
     for (int waited = 0; count_other_tstates(e, ts) > 0; waited += 10) {
         if (waited >= wait_ms) {
             err = SBI_ERR_THREADS_LEFT;
@@ -462,15 +491,42 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
         s->tstate = PyThreadState_Get();
     }
     else {
-        s->tstate = PyThreadState_New(e->interp);
+        // e is ours to use: we hold its running flag.
+        uint64_t me = thread_serial();
+        s->tstate = NULL;
+        for (int i = 0; i < e->ncache; i++) {
+            if (e->cache[i].serial == me) {
+                s->tstate = e->cache[i].tstate;
+                break;
+            }
+        }
+        PyThreadState *evict = NULL;
         if (s->tstate == NULL) {
-            sbi_mutex_lock_py(&registry.mutex);
-            e->running_tid = 0;
-            sbi_mutex_unlock(&registry.mutex);
-            PyErr_NoMemory();
-            return -1;
+            s->tstate = PyThreadState_New(e->interp);
+            if (s->tstate == NULL) {
+                sbi_mutex_lock_py(&registry.mutex);
+                e->running_tid = 0;
+                sbi_mutex_unlock(&registry.mutex);
+                PyErr_NoMemory();
+                return -1;
+            }
+            if (e->ncache == SBI_TSTATE_CACHE) {
+                // Evict the oldest: most likely a thread that is gone.
+                evict = e->cache[0].tstate;
+                memmove(&e->cache[0], &e->cache[1],
+                        sizeof(e->cache[0]) * (SBI_TSTATE_CACHE - 1));
+                e->ncache--;
+            }
+            e->cache[e->ncache].serial = me;
+            e->cache[e->ncache].tstate = s->tstate;
+            e->ncache++;
         }
         s->caller = PyThreadState_Swap(s->tstate);
+        if (evict != NULL) {
+            // Not in use: only the running thread enters e.
+            PyThreadState_Clear(evict);
+            PyThreadState_Delete(evict);
+        }
     }
     sbi_mutex_lock(&registry.mutex);
     e->running_tstate = s->tstate;
@@ -490,9 +546,8 @@ session_exit(session *s)
     e->running_tstate = NULL;
     sbi_mutex_unlock(&registry.mutex);
     if (s->caller != NULL) {
-        PyThreadState_Clear(s->tstate);
+        // The thread state stays cached in e for this thread's next visit.
         (void)PyThreadState_Swap(s->caller);
-        PyThreadState_Delete(s->tstate);
     }
     int reap;
     sbi_mutex_lock_py(&registry.mutex);
@@ -961,53 +1016,48 @@ Interpreter_close(PyObject *op, PyObject *unused)
  * exec
  */
 
-/* Turn the exec() argument into marshalled code (a bytes object). */
+/* Turn the exec() argument into a code object (new reference). */
 static PyObject *
-script_to_marshal(PyObject *script)
+script_to_code(PyObject *script)
 {
     PyObject *code = NULL;
-    if (PyUnicode_Check(script) || PyBytes_Check(script)) {
-        const char *src;
+    if (PyUnicode_Check(script)) {
         Py_ssize_t n;
-        if (PyUnicode_Check(script)) {
-            src = PyUnicode_AsUTF8AndSize(script, &n);
-            if (src == NULL) {
-                return NULL;
-            }
-        }
-        else {
-            src = PyBytes_AS_STRING(script);
-            n = PyBytes_GET_SIZE(script);
+        const char *src = PyUnicode_AsUTF8AndSize(script, &n);
+        if (src == NULL) {
+            return NULL;
         }
         if ((Py_ssize_t)strlen(src) != n) {
             PyErr_SetString(PyExc_SyntaxError,
                             "source code string cannot contain null bytes");
             return NULL;
         }
-        code = Py_CompileString(src, "<script>", Py_file_input);
-        if (code == NULL) {
+        return sbi_xidata_compile_cached(script, src);
+    }
+    if (PyBytes_Check(script)) {
+        const char *src = PyBytes_AS_STRING(script);
+        if ((Py_ssize_t)strlen(src) != PyBytes_GET_SIZE(script)) {
+            PyErr_SetString(PyExc_SyntaxError,
+                            "source code string cannot contain null bytes");
             return NULL;
         }
+        return Py_CompileString(src, "<script>", Py_file_input);
+    }
+    if (PyFunction_Check(script)) {
+        code = Py_NewRef(PyFunction_GetCode(script));
+    }
+    else if (PyCode_Check(script)) {
+        code = Py_NewRef(script);
     }
     else {
-        if (PyFunction_Check(script)) {
-            code = Py_NewRef(PyFunction_GetCode(script));
-        }
-        else if (PyCode_Check(script)) {
-            code = Py_NewRef(script);
-        }
-        else {
-            PyErr_Format(PyExc_TypeError, "unsupported script %R", script);
-            return NULL;
-        }
-        if (sbi_xidata_check_script(code) < 0) {
-            Py_DECREF(code);
-            return NULL;
-        }
+        PyErr_Format(PyExc_TypeError, "unsupported script %R", script);
+        return NULL;
     }
-    PyObject *data = PyMarshal_WriteObjectToString(code, Py_MARSHAL_VERSION);
-    Py_DECREF(code);
-    return data;
+    if (sbi_xidata_check_script(code) < 0) {
+        Py_DECREF(code);
+        return NULL;
+    }
+    return code;
 }
 
 PyDoc_STRVAR(Interpreter_exec_doc,
@@ -1021,8 +1071,15 @@ Interpreter_exec(PyObject *op, PyObject *script)
 {
     InterpreterObject *self = InterpreterObject_CAST(op);
     sbi_state *st = state_of(op);
-    PyObject *data = script_to_marshal(script);
-    if (data == NULL) {
+    PyObject *code = script_to_code(script);
+    if (code == NULL) {
+        return NULL;
+    }
+    uint64_t token;
+    PyObject *data = NULL;
+    int rc = sbi_xidata_code_pack(code, &token, &data);
+    Py_DECREF(code);
+    if (rc < 0) {
         return NULL;
     }
     session s;
@@ -1030,19 +1087,20 @@ Interpreter_exec(PyObject *op, PyObject *script)
         Py_DECREF(data);
         return NULL;
     }
-    /* in the target */
+    /* in the target: data is the caller's bytes object, kept alive by the
+     * caller and only read here */
     sbi_excinfo info = SBI_EXCINFO_INIT;
     int failed = 0;
-    PyObject *code = PyMarshal_ReadObjectFromString(
-        PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
-    PyObject *ns = code ? main_dict() : NULL;
-    PyObject *res = ns ? PyEval_EvalCode(code, ns, ns) : NULL;
+    PyObject *tcode = sbi_xidata_code_unpack(token, PyBytes_AS_STRING(data),
+                                             PyBytes_GET_SIZE(data));
+    PyObject *ns = tcode ? main_dict() : NULL;
+    PyObject *res = ns ? PyEval_EvalCode(tcode, ns, ns) : NULL;
     if (res == NULL) {
         sbi_excinfo_capture_current(&info);
         failed = 1;
     }
     Py_XDECREF(res);
-    Py_XDECREF(code);
+    Py_XDECREF(tcode);
     session_exit(&s);
     /* back in the caller */
     Py_DECREF(data);
@@ -1286,18 +1344,12 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
     enum call_status status = CALL_OK;
     session s;
 
-    if (lookup_whence(self->id) == WHENCE_STDLIB) {
-        sbi_mutex_lock_py(&registry.mutex);
-        sbi_entry *e = registry_find(self->id);
-        int here = e != NULL && e->interp == PyInterpreterState_Get();
-        sbi_mutex_unlock(&registry.mutex);
-        if (here) {
-            if (session_enter(st, self->id, &s, "call") < 0) {
-                goto done;
-            }
-            result = call_here(st, &s, func, args + 1, nargs - 1, kwargs);
+    if (self->id == sbi_interp_current_id()) {
+        if (session_enter(st, self->id, &s, "call") < 0) {
             goto done;
         }
+        result = call_here(st, &s, func, args + 1, nargs - 1, kwargs);
+        goto done;
     }
 
     /* pack in the caller */

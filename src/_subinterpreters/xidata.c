@@ -38,7 +38,7 @@ enum {
     TAG_SET = 'S',
     TAG_FROZENSET = 'Z',
     TAG_PICKLE = 'P',     // u64 length + data + u64 length + main file
-    TAG_FUNC = 'C',       // u64 length + marshalled code
+    TAG_FUNC = 'C',       // u64 length + marshalled code + u64 token
     TAG_BUFFER = 'M',     // u64 index into bufs
     TAG_QUEUE = 'Q',      // int64 queue id
 };
@@ -338,7 +338,14 @@ typedef struct {
     PyObject *dumps;
     PyObject *loads;
     PyObject *fake_mains;      // {path: module}
+    PyObject *code_out;        // {code: (token, marshalled bytes)}
+    PyObject *code_in;         // {token: code}
+    PyObject *sources;         // {source str: code} (exec)
+    PyObject *verdicts;        // {code: None if stateless, else reason}
 } icache;
+
+/* Bound on each code cache; a full cache is simply emptied. */
+#define CODE_CACHE_MAX 512
 
 static void
 icache_destroy(PyObject *capsule)
@@ -351,6 +358,10 @@ icache_destroy(PyObject *capsule)
     Py_CLEAR(c->dumps);
     Py_CLEAR(c->loads);
     Py_CLEAR(c->fake_mains);
+    Py_CLEAR(c->code_out);
+    Py_CLEAR(c->code_in);
+    Py_CLEAR(c->sources);
+    Py_CLEAR(c->verdicts);
     PyMem_RawFree(c);
 }
 
@@ -402,6 +413,91 @@ icache_pickle(icache *c)
         return -1;
     }
     return 0;
+}
+
+/* A cache dict of c, created on first use.  Borrowed or NULL. */
+static PyObject *
+icache_dict(PyObject **slot)
+{
+    if (*slot == NULL) {
+        *slot = PyDict_New();
+    }
+    else if (PyDict_GET_SIZE(*slot) >= CODE_CACHE_MAX) {
+        PyDict_Clear(*slot);
+    }
+    return *slot;
+}
+
+int
+sbi_xidata_code_pack(PyObject *code, uint64_t *token, PyObject **data)
+{
+    static uint64_t next_token = 0;
+    icache *c = icache_get();
+    PyObject *d = c ? icache_dict(&c->code_out) : NULL;
+    PyObject *entry = NULL;
+    if (d == NULL || PyDict_GetItemRef(d, code, &entry) < 0) {
+        return -1;
+    }
+    if (entry == NULL) {
+        PyObject *bytes = PyMarshal_WriteObjectToString(code,
+                                                        Py_MARSHAL_VERSION);
+        if (bytes == NULL) {
+            return -1;
+        }
+        uint64_t t = __atomic_add_fetch(&next_token, 1, __ATOMIC_RELAXED);
+        entry = Py_BuildValue("(KN)", (unsigned long long)t, bytes);
+        if (entry == NULL || PyDict_SetItem(d, code, entry) < 0) {
+            Py_XDECREF(entry);
+            return -1;
+        }
+    }
+    *token = (uint64_t)PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 0));
+    *data = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+    Py_DECREF(entry);
+    return 0;
+}
+
+PyObject *
+sbi_xidata_code_unpack(uint64_t token, const char *data, Py_ssize_t n)
+{
+    icache *c = icache_get();
+    PyObject *d = c ? icache_dict(&c->code_in) : NULL;
+    if (d == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromUnsignedLongLong(token);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *code = NULL;
+    if (PyDict_GetItemRef(d, key, &code) == 0) {
+        code = PyMarshal_ReadObjectFromString(data, n);
+        if (code != NULL && !PyCode_Check(code)) {
+            Py_CLEAR(code);
+            PyErr_SetString(PyExc_RuntimeError, "corrupt code data");
+        }
+        if (code != NULL && PyDict_SetItem(d, key, code) < 0) {
+            Py_CLEAR(code);
+        }
+    }
+    Py_DECREF(key);
+    return code;
+}
+
+PyObject *
+sbi_xidata_compile_cached(PyObject *source, const char *utf8)
+{
+    icache *c = icache_get();
+    PyObject *d = c ? icache_dict(&c->sources) : NULL;
+    PyObject *code = NULL;
+    if (d == NULL || PyDict_GetItemRef(d, source, &code) != 0) {
+        return code;
+    }
+    code = Py_CompileString(utf8, "<script>", Py_file_input);
+    if (code != NULL && PyDict_SetItem(d, source, code) < 0) {
+        Py_CLEAR(code);
+    }
+    return code;
 }
 
 /* =====================================================================
@@ -781,25 +877,52 @@ func_is_stateless(PyObject *func, PyObject **why)
         return *why ? 0 : -1;
     }
     PyObject *code = PyFunction_GetCode(func);  // borrowed
-    int r = code_has_freevars(code);
-    if (r != 0) {
-        if (r > 0) {
-            *why = PyUnicode_FromString("closures not supported");
-            return *why ? 0 : -1;
-        }
+    // The verdict on the code is cached: scanning bytecode is costly and
+    // call() asks for every call.  (Builtins do not change in practice.)
+    icache *c = icache_get();
+    PyObject *verdicts = c ? icache_dict(&c->verdicts) : NULL;
+    PyObject *cached = NULL;
+    if (verdicts == NULL || PyDict_GetItemRef(verdicts, code, &cached) < 0) {
         return -1;
     }
-    PyObject *builtins = PyEval_GetBuiltins();  // borrowed
-    PyObject *bad = NULL;
-    r = code_globals_are_builtins(code, builtins, &bad, 0);
-    if (r == 0) {
-        *why = bad ? PyUnicode_FromFormat("globals not supported (uses %R)",
-                                          bad)
-                   : PyUnicode_FromString("code nested too deeply");
-        Py_XDECREF(bad);
-        return *why ? 0 : -1;
+    if (cached != NULL) {
+        if (cached == Py_None) {
+            Py_DECREF(cached);
+            return 1;
+        }
+        *why = cached;
+        return 0;
     }
-    return r;
+    int r = code_has_freevars(code);
+    if (r > 0) {
+        *why = PyUnicode_FromString("closures not supported");
+    }
+    else if (r == 0) {
+        PyObject *builtins = PyEval_GetBuiltins();  // borrowed
+        PyObject *bad = NULL;
+        r = code_globals_are_builtins(code, builtins, &bad, 0);
+        if (r == 0) {
+            *why = bad ? PyUnicode_FromFormat(
+                             "globals not supported (uses %R)", bad)
+                       : PyUnicode_FromString("code nested too deeply");
+            Py_XDECREF(bad);
+        }
+        else if (r > 0) {
+            r = 0;  // stateless: say so below
+            if (PyDict_SetItem(verdicts, code, Py_None) < 0) {
+                return -1;
+            }
+            return 1;
+        }
+    }
+    if (r < 0 || *why == NULL) {
+        return -1;
+    }
+    if (PyDict_SetItem(verdicts, code, *why) < 0) {
+        Py_CLEAR(*why);
+        return -1;
+    }
+    return 0;
 }
 
 /* =====================================================================
@@ -920,12 +1043,16 @@ static int
 encode_func(writer *w, PyObject *func)
 {
     PyObject *code = PyFunction_GetCode(func);  // borrowed
-    PyObject *data = PyMarshal_WriteObjectToString(code, Py_MARSHAL_VERSION);
-    if (data == NULL) {
+    uint64_t token;
+    PyObject *data;
+    if (sbi_xidata_code_pack(code, &token, &data) < 0) {
         return -1;
     }
     int rc = write_blob(w, TAG_FUNC, PyBytes_AS_STRING(data),
                         (size_t)PyBytes_GET_SIZE(data));
+    if (rc == 0) {
+        rc = write_u64(w, token);
+    }
     Py_DECREF(data);
     return rc;
 }
@@ -1512,17 +1639,13 @@ static PyObject *
 decode_func(reader *r)
 {
     size_t n;
+    uint64_t token;
     const char *p = read_blob(r, &n);
-    if (p == NULL) {
+    if (p == NULL || read_u64(r, &token) < 0) {
         return NULL;
     }
-    PyObject *code = PyMarshal_ReadObjectFromString(p, (Py_ssize_t)n);
+    PyObject *code = sbi_xidata_code_unpack(token, p, (Py_ssize_t)n);
     if (code == NULL) {
-        return NULL;
-    }
-    if (!PyCode_Check(code)) {
-        Py_DECREF(code);
-        PyErr_SetString(PyExc_RuntimeError, "corrupt function data");
         return NULL;
     }
     PyObject *globals;
