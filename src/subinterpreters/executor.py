@@ -1,0 +1,474 @@
+"""InterpreterPoolExecutor: 3.14's ``concurrent.futures`` pool of
+interpreters, for 3.12 and 3.13.
+
+Owns: the executor class, its worker threads and the worker interpreters
+they create.  What runs *inside* a worker interpreter lives in
+``_worker.py``, which stays cheap to import there.
+
+Model.  Each worker is a thread of the creating interpreter that owns one
+interpreter (``create()``) for its life: the thread sets the interpreter's
+``sys.path`` to the pool's snapshot, runs the initializer, then runs each
+task as ``interp.call(_worker.run, fn, args, kwargs)``; it closes the
+interpreter when it exits.  ``max_tasks_per_worker`` swaps in a fresh
+interpreter after that many tasks.  The queueing, idle-worker reuse and
+shutdown protocol are ThreadPoolExecutor's (this is a subclass, so asyncio
+accepts it as its default executor), but 3.12/3.13's ThreadPoolExecutor has
+no per-worker context hooks (3.14's WorkerContext), so the worker loop is
+our own.  Workers are registered in ``concurrent.futures.thread``'s exit
+machinery, so they are joined (and close their interpreters) before the
+process's non-daemon threads, as for ThreadPoolExecutor.
+
+Threads.  ``submit``/``map``/``shutdown`` may be called from any thread
+of the creating interpreter.  ``_WorkerState`` fields are written only by
+their worker thread; ``future`` and ``interp`` are also read by other
+threads, under ``_WorkerState.lock``.
+"""
+
+import itertools
+import os
+import pickle
+import queue
+import sys
+import threading
+import types
+import weakref
+from concurrent.futures import _base
+from concurrent.futures import thread as _thread
+
+from . import _worker
+from ._core import ExecutionFailed, create as _create_interpreter
+
+__all__ = ['InterpreterPoolExecutor', 'BrokenInterpreterPool']
+
+
+class BrokenInterpreterPool(_thread.BrokenThreadPool):
+    """Raised when a worker interpreter failed to initialize (its
+    initializer raised or could not be shipped); the pool is then unusable.
+    """
+
+
+_BROKEN_MSG = ('A thread initializer failed, the thread pool is not '
+               'usable anymore')
+
+
+def _default_max_workers():
+    # As 3.14: process_cpu_count() is new in 3.13.
+    count = getattr(os, 'process_cpu_count', os.cpu_count)()
+    return min(32, (count or os.cpu_count() or 1) + 4)
+
+
+# ---------------------------------------------------------------------------
+# failures coming back from a worker
+
+
+def _execution_failed(failed):
+    """An ExecutionFailed built from a _worker.TaskFailed, with the excinfo
+    fields 3.14 gives (formatted = "[module.]Qualname: msg")."""
+    qualname = failed.type_qualname or failed.type_name or 'Exception'
+    module = failed.type_module
+    msg = failed.msg if failed.msg is not None else ''
+    if module and module not in ('builtins', '__main__'):
+        formatted = f'{module}.{qualname}: {msg}'
+    else:
+        formatted = f'{qualname}: {msg}'
+    excinfo = types.SimpleNamespace(
+        type=types.SimpleNamespace(
+            __name__=failed.type_name,
+            __qualname__=failed.type_qualname,
+            __module__=module,
+        ),
+        msg=failed.msg,
+        formatted=formatted,
+        errdisplay=failed.errdisplay,
+    )
+    return ExecutionFailed(excinfo)
+
+
+def _exception_from(failed):
+    """The exception a failed task raises in the caller: the original
+    exception (unpickled) with the ExecutionFailed as its __cause__, or the
+    ExecutionFailed itself when the original cannot be rebuilt here."""
+    cause = _execution_failed(failed)
+    if failed.pickled is None:
+        return cause
+    try:
+        exc = pickle.loads(failed.pickled)
+    except Exception:
+        return cause
+    if not isinstance(exc, BaseException):
+        return cause
+    exc.__cause__ = cause  # also sets __suppress_context__
+    return exc
+
+
+# ---------------------------------------------------------------------------
+# shipping
+
+
+def _shadowed_globals(fn):
+    """Work around a core bug: the core ships a function as code
+    ("stateless") when every global name it reads exists in builtins, even
+    when the function's own module defines that name (``__name__``, or a
+    module-level ``open``), so in the worker it would run with the builtin
+    instead (3.14 checks the function's globals first).  Return True if fn
+    is such a function and pickle can find it by name, so that it can be
+    sent by reference instead.  Remove once the core checks globals
+    (tests: test_func_globals_are_its_module,
+    test_module_global_shadowing_builtin)."""
+    if type(fn) is not types.FunctionType:
+        return False
+    if fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__:
+        return False  # not stateless: the core pickles it anyway
+    fglobals = fn.__globals__
+    builtins = fn.__builtins__
+    for name in fn.__code__.co_names:
+        if name in fglobals and name in builtins:
+            break
+    else:
+        return False
+    # Only when pickle finds it by name (a module-level function).
+    module = sys.modules.get(fn.__module__)
+    obj = module
+    for part in fn.__qualname__.split('.'):
+        obj = getattr(obj, part, None)
+    return obj is fn
+
+
+def _shippable(fn):
+    return _worker.ByReference(fn) if _shadowed_globals(fn) else fn
+
+
+# ---------------------------------------------------------------------------
+# workers
+
+
+class _WorkItem:
+    __slots__ = ('future', 'fn', 'args', 'kwargs')
+
+    def __init__(self, future, fn, args, kwargs):
+        self.future = future
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+
+class _InitFailed(Exception):
+    """Internal: the worker could not (re)create its interpreter."""
+
+
+class _WorkerState:
+    """One worker thread's interpreter and its current task.
+
+    Written only by the worker thread.  ``interp`` and ``future`` change
+    under ``lock``, so that another thread holding ``lock`` sees a
+    consistent pair: the interpreter running ``future`` right now (the
+    seam for cancelling a running task with ``Interpreter.interrupt()``).
+    """
+
+    def __init__(self, sys_path, initializer, initargs, max_tasks):
+        self.lock = threading.Lock()
+        self.interp = None      # the worker's Interpreter, or None
+        self.future = None      # the Future being run in interp, or None
+        self.tasks_done = 0     # tasks run by the current interpreter
+        self.sys_path = sys_path
+        self.initializer = initializer
+        self.initargs = initargs
+        self.max_tasks = max_tasks
+
+    def start(self):
+        """Create and initialize this worker's interpreter.  Raises
+        _InitFailed (the interpreter closed again) with the cause set."""
+        assert self.interp is None
+        try:
+            interp = _create_interpreter()
+        except BaseException as exc:
+            raise _InitFailed() from exc
+        with self.lock:
+            self.interp = interp
+            self.tasks_done = 0
+        try:
+            interp.call(_worker.set_sys_path, self.sys_path)
+            if self.initializer is not None:
+                res = interp.call(_worker.run, _shippable(self.initializer),
+                                  self.initargs, {})
+                if type(res) is _worker.TaskFailed:
+                    raise _exception_from(res)
+        except BaseException as exc:
+            self.stop()
+            raise _InitFailed() from exc
+
+    def stop(self):
+        """Close the interpreter, if any.  Never raises."""
+        with self.lock:
+            interp, self.interp = self.interp, None
+        if interp is not None:
+            try:
+                interp.close()
+            except Exception:
+                _base.LOGGER.critical('Could not close a worker interpreter',
+                                      exc_info=True)
+
+    def run(self, item):
+        """Run one work item in the interpreter and settle its future."""
+        future = item.future
+        if not future.set_running_or_notify_cancel():
+            return
+        with self.lock:
+            self.future = future
+        try:
+            res = self.interp.call(_worker.run, _shippable(item.fn),
+                                   item.args, item.kwargs)
+            if type(res) is _worker.TaskFailed:
+                exc = _exception_from(res)
+            elif type(res) is _worker.PickledResult:
+                res = pickle.loads(res.data)
+                exc = None
+            else:
+                exc = None
+        except BaseException as e:
+            # call() itself failed: NotShareableError (the task, an
+            # argument or the result could not be shipped), or
+            # ExecutionFailed from the machinery.
+            exc = e
+            res = None
+        finally:
+            with self.lock:
+                self.future = None
+            self.tasks_done += 1
+        if exc is not None:
+            future.set_exception(exc)
+            exc = None  # break the cycle through the traceback
+        else:
+            future.set_result(res)
+
+    def recycle_due(self):
+        return self.max_tasks is not None and self.tasks_done >= self.max_tasks
+
+
+def _worker_main(executor_ref, state, work_queue):
+    """Body of a worker thread (see the module docstring)."""
+    try:
+        try:
+            state.start()
+        except _InitFailed as exc:
+            _initializer_failed(executor_ref, exc)
+            return
+        while True:
+            try:
+                item = work_queue.get_nowait()
+            except queue.Empty:
+                # Idle: let submit() reuse this worker instead of adding one.
+                executor = executor_ref()
+                if executor is not None:
+                    executor._idle_semaphore.release()
+                del executor
+                item = work_queue.get(block=True)
+
+            if item is not None:
+                state.run(item)
+                del item  # drop references to the task and its arguments
+                if state.recycle_due():
+                    state.stop()
+                    try:
+                        state.start()
+                    except _InitFailed as exc:
+                        _initializer_failed(executor_ref, exc)
+                        return
+                continue
+
+            executor = executor_ref()
+            # Exit if the process is exiting, the executor was collected, or
+            # it was shut down; wake the next worker the same way.
+            if _thread._shutdown or executor is None or executor._shutdown:
+                if executor is not None:
+                    executor._shutdown = True
+                work_queue.put(None)
+                return
+            del executor
+    except BaseException:
+        _base.LOGGER.critical('Exception in worker', exc_info=True)
+    finally:
+        state.stop()
+        executor = executor_ref()
+        if executor is not None:
+            executor._workers.discard(state)
+        del executor
+
+
+def _initializer_failed(executor_ref, exc):
+    # Log the real failure (with its ExecutionFailed/NotShareableError
+    # cause chain), not our internal wrapper.
+    _base.LOGGER.critical('Exception in initializer:',
+                          exc_info=exc.__cause__ or exc)
+    executor = executor_ref()
+    if executor is not None:
+        executor._initializer_failed()
+
+
+# ---------------------------------------------------------------------------
+# the executor
+
+
+def _in_script_rerun():
+    """True when called (indirectly) from the top level of a script that a
+    worker interpreter is re-running as '<fake __main__>' to find the
+    parent's __main__ functions."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if (frame.f_code.co_name == '<module>'
+                and frame.f_globals.get('__name__') == _worker.FAKE_MAIN):
+            return True
+        frame = frame.f_back
+    return False
+
+
+class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
+    """A ThreadPoolExecutor whose workers each run tasks in their own
+    interpreter (with its own GIL), so pure-Python tasks run in parallel.
+
+    Tasks, arguments and results cross interpreters the way
+    ``Interpreter.call()`` ships them: natively, as code (stateless
+    functions) or by pickle.  What cannot be shipped fails that task's
+    future with ``NotShareableError``.
+    """
+
+    BROKEN = BrokenInterpreterPool
+
+    def __init__(self, max_workers=None, thread_name_prefix='',
+                 initializer=None, initargs=(), *, max_tasks_per_worker=None):
+        """Initializes a new InterpreterPoolExecutor instance.
+
+        Args:
+            max_workers: The maximum number of worker interpreters (and
+                threads); default min(32, CPU count + 4).
+            thread_name_prefix: An optional name prefix for the threads.
+            initializer: A callable run in each new worker interpreter
+                before its first task.  Scripts (str) are not supported.
+            initargs: A tuple of arguments for the initializer.
+            max_tasks_per_worker: If given, a worker replaces its
+                interpreter with a fresh one (and reruns the initializer)
+                after this many tasks.
+        """
+        if _in_script_rerun():
+            raise RuntimeError(
+                'an InterpreterPoolExecutor was created while a worker '
+                'interpreter re-ran the main script to find its functions; '
+                "guard the script's entry point with "
+                "\"if __name__ == '__main__':\"")
+        if max_workers is None:
+            max_workers = _default_max_workers()
+        if max_workers <= 0:
+            raise ValueError('max_workers must be greater than 0')
+        if isinstance(initializer, str):
+            raise TypeError('scripts not supported')
+        if initializer is not None and not callable(initializer):
+            # 3.14 only fails later, in the worker; fail early instead.
+            raise TypeError('initializer must be a callable')
+        if max_tasks_per_worker is not None:
+            if not isinstance(max_tasks_per_worker, int) or isinstance(
+                    max_tasks_per_worker, bool):
+                raise TypeError('max_tasks_per_worker must be an int')
+            if max_tasks_per_worker < 1:
+                raise ValueError('max_tasks_per_worker must be >= 1')
+        if not thread_name_prefix:
+            thread_name_prefix = ('InterpreterPoolExecutor-%d'
+                                  % self._counter())
+        super().__init__(max_workers, thread_name_prefix)
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._max_tasks_per_worker = max_tasks_per_worker
+        self._sys_path = list(sys.path)
+        # _WorkerState of each live worker (for interrupting running tasks).
+        self._workers = set()
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._shutdown_lock, _thread._global_shutdown_lock:
+            if self._broken:
+                raise BrokenInterpreterPool(self._broken)
+            if self._shutdown:
+                raise RuntimeError(
+                    'cannot schedule new futures after shutdown')
+            if _thread._shutdown:
+                raise RuntimeError('cannot schedule new futures after '
+                                   'interpreter shutdown')
+            if isinstance(fn, str):
+                raise TypeError('scripts not supported')
+
+            future = _base.Future()
+            self._work_queue.put(_WorkItem(future, fn, args, kwargs))
+            self._adjust_thread_count()
+            return future
+    submit.__doc__ = _base.Executor.submit.__doc__
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        """Returns an iterator equivalent to map(fn, iter).
+
+        Args:
+            fn: A callable that will take as many arguments as there are
+                passed iterables.
+            timeout: The maximum number of seconds to wait. If None, then
+                there is no limit on the wait time.
+            chunksize: If greater than one, the iterables are cut into
+                chunks of this size and each chunk is one task for a
+                worker, which saves a round trip per item.  An exception
+                then fails its whole chunk.
+
+        Raises:
+            TimeoutError: If the entire result iterator could not be
+                generated before the given timeout.
+            Exception: If fn(*args) raises for any values.
+        """
+        if chunksize < 1:
+            raise ValueError('chunksize must be >= 1.')
+        if chunksize == 1:
+            return super().map(fn, *iterables, timeout=timeout)
+        if isinstance(fn, str):
+            raise TypeError('scripts not supported')
+        chunks = _chunks(zip(*iterables), chunksize)
+        results = super().map(_worker.run_chunk,
+                              itertools.repeat(_shippable(fn)),
+                              chunks, timeout=timeout)
+        return itertools.chain.from_iterable(results)
+
+    def _adjust_thread_count(self):
+        # Reuse an idle worker if there is one.
+        if self._idle_semaphore.acquire(timeout=0):
+            return
+
+        # When the executor is collected, the weakref callback wakes the
+        # workers so that they exit (and close their interpreters).
+        def weakref_cb(_, q=self._work_queue):
+            q.put(None)
+
+        num_threads = len(self._threads)
+        if num_threads < self._max_workers:
+            thread_name = '%s_%d' % (self._thread_name_prefix or self,
+                                     num_threads)
+            state = _WorkerState(self._sys_path, self._initializer,
+                                 self._initargs, self._max_tasks_per_worker)
+            t = threading.Thread(name=thread_name, target=_worker_main,
+                                 args=(weakref.ref(self, weakref_cb), state,
+                                       self._work_queue))
+            self._workers.add(state)
+            t.start()
+            self._threads.add(t)
+            _thread._threads_queues[t] = self._work_queue
+
+    def _initializer_failed(self):
+        with self._shutdown_lock:
+            self._broken = _BROKEN_MSG
+            # Fail every queued task.
+            while True:
+                try:
+                    item = self._work_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item.future.set_exception(
+                        BrokenInterpreterPool(self._broken))
+
+
+def _chunks(iterable, size):
+    it = iter(iterable)
+    while chunk := tuple(itertools.islice(it, size)):
+        yield chunk
