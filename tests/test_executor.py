@@ -284,8 +284,10 @@ def test_submit_local_instance_method(executor):
 
 def test_submit_unpicklable_argument(executor):
     fut = executor.submit(defs.capture, threading.Lock())
-    with pytest.raises(NotShareableError, match='lock'):
+    with pytest.raises(NotShareableError, match='lock') as info:
         fut.result(PROMPT)
+    # A note names the task.
+    assert any('capture' in note for note in info.value.__notes__)
     fut = executor.submit(defs.capture, x=threading.Lock())
     with pytest.raises(NotShareableError, match='lock'):
         fut.result(PROMPT)
@@ -743,6 +745,17 @@ def test_max_tasks_per_worker_failed_tasks_count():
         a = ex.submit(defs.get_current_interpid).result(PROMPT)[0]
         b = ex.submit(defs.get_current_interpid).result(PROMPT)[0]
     assert a != b
+
+
+def test_worker_interpreter_closed_behind_its_back():
+    with pool(1) as ex:
+        interpid = ex.submit(defs.get_current_interpid).result(PROMPT)[0]
+        interpreters.Interpreter(interpid).close()
+        with pytest.raises(interpreters.InterpreterNotFoundError):
+            ex.submit(defs.noop).result(PROMPT)
+        # The worker replaced it.
+        other = ex.submit(defs.get_current_interpid).result(PROMPT)[0]
+    assert other != interpid
 
 
 def test_running_task_is_tracked(pipe):

@@ -1,9 +1,10 @@
 """The part of InterpreterPoolExecutor that runs inside worker interpreters.
 
-Each worker interpreter imports this module (functions below travel to it
-by reference), so it must stay cheap to import in a fresh isolated
-interpreter: only ``sys`` at module level; ``pickle`` and ``traceback``
-are imported on the failure path only.  Nothing here may import
+A worker interpreter imports this module when a task fails, returns
+something other than a scalar, or is a chunk of ``map()``; the classes
+below also travel by reference to it.  So it must stay cheap to import in
+a fresh isolated interpreter: only ``sys`` at module level; ``pickle`` and
+``traceback`` are imported when needed.  Nothing here may import
 ``concurrent.futures`` or ``subinterpreters.executor``.
 
 Contract with the executor (``subinterpreters.executor``):

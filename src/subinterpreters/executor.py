@@ -36,7 +36,12 @@ from concurrent.futures import _base
 from concurrent.futures import thread as _thread
 
 from . import _worker
-from ._core import ExecutionFailed, create as _create_interpreter
+from ._core import (
+    ExecutionFailed,
+    InterpreterNotFoundError,
+    NotShareableError,
+    create as _create_interpreter,
+)
 
 __all__ = ['InterpreterPoolExecutor', 'BrokenInterpreterPool']
 
@@ -117,18 +122,18 @@ def _shadowed_globals(fn):
     test_module_global_shadowing_builtin)."""
     if type(fn) is not types.FunctionType:
         return False
-    if fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__:
-        return False  # not stateless: the core pickles it anyway
+    names = fn.__code__.co_names
+    if not names or fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__:
+        return False  # reads no globals, or the core pickles it anyway
     fglobals = fn.__globals__
     builtins = fn.__builtins__
-    for name in fn.__code__.co_names:
-        if name in fglobals and name in builtins:
+    for name in names:
+        if name in builtins and name in fglobals:
             break
     else:
         return False
     # Only when pickle finds it by name (a module-level function).
-    module = sys.modules.get(fn.__module__)
-    obj = module
+    obj = sys.modules.get(fn.__module__)
     for part in fn.__qualname__.split('.'):
         obj = getattr(obj, part, None)
     return obj is fn
@@ -170,6 +175,7 @@ class _WorkerState:
         self.interp = None      # the worker's Interpreter, or None
         self.future = None      # the Future being run in interp, or None
         self.tasks_done = 0     # tasks run by the current interpreter
+        self.lost = False       # interp was closed behind our back
         self.sys_path = sys_path
         self.initializer = initializer
         self.initargs = initargs
@@ -186,6 +192,7 @@ class _WorkerState:
         with self.lock:
             self.interp = interp
             self.tasks_done = 0
+            self.lost = False
         try:
             interp.call(_worker.set_sys_path, self.sys_path)
             if self.initializer is not None:
@@ -204,6 +211,8 @@ class _WorkerState:
         if interp is not None:
             try:
                 interp.close()
+            except InterpreterNotFoundError:
+                pass  # someone else closed it
             except Exception:
                 _base.LOGGER.critical('Could not close a worker interpreter',
                                       exc_info=True)
@@ -225,10 +234,20 @@ class _WorkerState:
                 exc = None
             else:
                 exc = None
+        except NotShareableError as e:
+            # The task, an argument or the result could not be shipped.
+            e.add_note(f'(while running task {item.fn!r} in a worker '
+                       f'interpreter)')
+            exc = e
+            res = None
+        except InterpreterNotFoundError as e:
+            # Someone closed our interpreter: fail this task, and get a
+            # new interpreter before the next one.
+            self.lost = True
+            exc = e
+            res = None
         except BaseException as e:
-            # call() itself failed: NotShareableError (the task, an
-            # argument or the result could not be shipped), or
-            # ExecutionFailed from the machinery.
+            # call() itself failed (InterpreterError, MemoryError, ...).
             exc = e
             res = None
         finally:
@@ -242,7 +261,9 @@ class _WorkerState:
             future.set_result(res)
 
     def recycle_due(self):
-        return self.max_tasks is not None and self.tasks_done >= self.max_tasks
+        """True if the interpreter must be replaced before the next task."""
+        return self.lost or (self.max_tasks is not None
+                             and self.tasks_done >= self.max_tasks)
 
 
 def _worker_main(executor_ref, state, work_queue):
@@ -378,7 +399,9 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         self._initargs = tuple(initargs)
         self._max_tasks_per_worker = max_tasks_per_worker
         self._sys_path = list(sys.path)
-        # _WorkerState of each live worker (for interrupting running tasks).
+        # _WorkerState of each live worker (the seam for interrupting
+        # running tasks).  Workers add and remove themselves; iterate over
+        # a snapshot (tuple(self._workers)).
         self._workers = set()
 
     def submit(self, fn, /, *args, **kwargs):
