@@ -170,6 +170,10 @@ raise_interp_error(sbi_state *st, int err, int64_t id, const char *op)
         PyErr_SetString(st->InterpreterError,
                         "interpreter already running");
         break;
+    case SBI_ERR_IS_CURRENT:
+        PyErr_SetString(st->InterpreterError,
+                        "cannot destroy the current interpreter");
+        break;
     case SBI_ERR_THREADS_LEFT:
         PyErr_Format(st->InterpreterError,
                      "cannot close interpreter %lld: it still has threads "
@@ -204,6 +208,34 @@ join_threads(void)
         PyErr_Clear();
         return;
     }
+    // As threading._shutdown() does: run the threading atexit hooks
+    // first (they may be what makes the threads finish), once.
+    PyObject *hooks = PyObject_GetAttrString(threading,
+                                             "_threading_atexits");
+    if (hooks != NULL && PyList_Check(hooks) && PyList_GET_SIZE(hooks) > 0) {
+        if (PyObject_SetAttrString(threading, "_SHUTTING_DOWN",
+                                   Py_True) < 0)
+        {
+            PyErr_Clear();
+        }
+        for (Py_ssize_t i = PyList_GET_SIZE(hooks) - 1; i >= 0; i--) {
+            if (i >= PyList_GET_SIZE(hooks)) {
+                continue;
+            }
+            PyObject *cb = Py_NewRef(PyList_GET_ITEM(hooks, i));
+            PyObject *r = PyObject_CallNoArgs(cb);
+            if (r == NULL) {
+                PyErr_WriteUnraisable(cb);
+            }
+            Py_XDECREF(r);
+            Py_DECREF(cb);
+        }
+        if (PyList_SetSlice(hooks, 0, PyList_GET_SIZE(hooks), NULL) < 0) {
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(hooks);
+    PyErr_Clear();
     PyObject *threads = PyObject_CallMethod(threading, "enumerate", NULL);
     PyObject *main = threads ? PyObject_CallMethod(threading, "main_thread",
                                                    NULL)

@@ -668,11 +668,12 @@ code_attr_tuple(PyObject *code, const char *name)
     return t;
 }
 
-/* Check that every global name code (and nested code) uses resolves to a
- * builtin.  1 ok, 0 not (*bad set to a new ref of the name), -1 error. */
+/* Check that code (and nested code) reads no name bound in globals and
+ * writes no global.  1 ok, 0 not (*bad set to a new ref of the name), -1
+ * error. */
 static int
-code_globals_are_builtins(PyObject *code, PyObject *builtins,
-                          PyObject **bad, int depth)
+code_uses_no_globals(PyObject *code, PyObject *globals, PyObject **bad,
+                     int depth)
 {
     int rc = -1;
     instr *ins = NULL;
@@ -709,16 +710,18 @@ code_globals_are_builtins(PyObject *code, PyObject *builtins,
             continue;
         }
         PyObject *name = PyTuple_GET_ITEM(names, idx);  // borrowed
-        int found = 0;
-        if (op == LOAD_GLOBAL || op == LOAD_NAME ||
-            op == LOAD_FROM_DICT_OR_GLOBALS)
-        {
-            found = PyDict_Contains(builtins, name);
-            if (found < 0) {
+        // As 3.14: a name bound in the function's globals is a global
+        // (even if a builtin has that name, like __name__); others are
+        // builtins or unknown, which the target resolves itself.
+        int bad_name = op != LOAD_GLOBAL && op != LOAD_NAME &&
+                       op != LOAD_FROM_DICT_OR_GLOBALS;
+        if (!bad_name) {
+            bad_name = PyDict_Contains(globals, name);
+            if (bad_name < 0) {
                 goto done;
             }
         }
-        if (!found) {
+        if (bad_name) {
             *bad = Py_NewRef(name);
             rc = 0;
             goto done;
@@ -727,7 +730,7 @@ code_globals_are_builtins(PyObject *code, PyObject *builtins,
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(consts); i++) {
         PyObject *c = PyTuple_GET_ITEM(consts, i);  // borrowed
         if (PyCode_Check(c)) {
-            int sub = code_globals_are_builtins(c, builtins, bad, depth + 1);
+            int sub = code_uses_no_globals(c, globals, bad, depth + 1);
             if (sub <= 0) {
                 rc = sub;
                 goto done;
@@ -898,9 +901,9 @@ func_is_stateless(PyObject *func, PyObject **why)
         *why = PyUnicode_FromString("closures not supported");
     }
     else if (r == 0) {
-        PyObject *builtins = PyEval_GetBuiltins();  // borrowed
+        PyObject *globals = PyFunction_GetGlobals(func);  // borrowed
         PyObject *bad = NULL;
-        r = code_globals_are_builtins(code, builtins, &bad, 0);
+        r = code_uses_no_globals(code, globals, &bad, 0);
         if (r == 0) {
             *why = bad ? PyUnicode_FromFormat(
                              "globals not supported (uses %R)", bad)
