@@ -1,0 +1,171 @@
+# Makefile for subinterpreters -- see README.md ("Development").
+#
+# Every Python-facing target works per CPython minor version, each in its own
+# virtual environment named after it: .venv-3.12, .venv-3.13, ...  The
+# interpreters are found by tools/find-pythons.sh; override with e.g.
+#     make test PYTHONS=python3.13
+#     make test PYTHONS="/opt/py/bin/python3.12 /opt/py/bin/python3.13"
+# Extra pytest arguments:  make test PYTEST_ARGS="-x -k queue"
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+# Builds share ./build and the venvs share pip's cache: run targets one at a
+# time even under "make -j".
+.NOTPARALLEL:
+
+# --- interpreters ---------------------------------------------------------
+# "3.12=/path/python3.12 3.13=/path/python3.13"; computed once per make run.
+PY_PAIRS := $(shell bash tools/find-pythons.sh $(PYTHONS))
+VERSIONS := $(foreach x,$(PY_PAIRS),$(firstword $(subst =, ,$(x))))
+$(foreach x,$(PY_PAIRS),$(eval PY_$(firstword $(subst =, ,$(x))) := $(lastword $(subst =, ,$(x)))))
+NEWEST := $(lastword $(sort $(VERSIONS)))
+
+# --- settings ---------------------------------------------------------------
+# Installed into every venv (build backend + test tools).
+VENV_PKGS := setuptools wheel pytest pytest-timeout hypothesis
+PYTEST := -m pytest tests -q -p no:cacheprovider
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+DEMO_ARGS ?=
+# pip is quiet; PIP_BUILD_FLAGS=-v shows the compiler command lines/warnings.
+PIP_BUILD_FLAGS ?= -q
+# Warnings are errors in "make build/test/demo" (set SBI_WERROR=0 to relax).
+SBI_WERROR ?= 1
+CLANG_FORMAT ?= clang-format
+C_FILES = $(wildcard src/_subinterpreters/*.c src/_subinterpreters/*.h)
+
+# Sanitizer run: CPython itself is not instrumented, so libasan is preloaded.
+# detect_leaks=0 because CPython leaks on purpose at exit (interned strings,
+# static types, ...); PYTHONMALLOC=malloc lets ASan see object allocations.
+# pytest runs with --capture=sys there, so that reports written to fd 2 by
+# the sanitizers (or by assert()/Py_FatalError) reach the terminal instead
+# of dying with pytest's captured output when the process aborts.
+ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	PYTHONMALLOC=malloc
+
+# pip install of the current tree, rebuilt from scratch.  $(1): venv dir,
+# $(2): extra environment (build switches).
+define pip_build
+	@echo "==> building subinterpreters into $(1)$(if $(2), [$(strip $(2))])"
+	@rm -rf build src/*.egg-info
+	@$(2) $(1)/bin/python -m pip install --no-build-isolation --no-deps \
+		--force-reinstall $(PIP_BUILD_FLAGS) .
+endef
+
+VENV_TARGETS := $(addprefix venv-,$(VERSIONS))
+BUILD_TARGETS := $(addprefix build-,$(VERSIONS))
+ASAN_VENV_TARGETS := $(addprefix asan-venv-,$(VERSIONS))
+ASAN_BUILD_TARGETS := $(addprefix asan-build-,$(VERSIONS))
+
+.PHONY: help check-pythons venvs build test demo asan bench clean distclean \
+	format format-check $(VENV_TARGETS) $(BUILD_TARGETS) \
+	$(ASAN_VENV_TARGETS) $(ASAN_BUILD_TARGETS)
+
+help:
+	@echo "Targets:"
+	@echo "  make demo        build for the newest Python, run examples/demo.py"
+	@echo "  make test        build and run pytest on every Python found"
+	@echo "  make venvs       create .venv-X.Y for every Python found"
+	@echo "  make build       (re)build and install into every .venv-X.Y"
+	@echo "  make asan        ASan+UBSan debug build and tests (.venv-asan-X.Y)"
+	@echo "  make bench       run benchmarks/run.py (newest Python)"
+	@echo "  make format      clang-format the C sources"
+	@echo "  make clean       remove build artefacts (distclean: venvs too)"
+	@echo "Pythons found: $(if $(PY_PAIRS),$(PY_PAIRS),none)"
+	@echo "Variables: PYTHONS=\"python3.13 ...\"  PYTEST_ARGS=\"-x -k name\""
+	@echo "           SBI_WERROR=0|1 SBI_DEBUG=1 SBI_COVERAGE=1 SBI_SANITIZE=1"
+
+check-pythons:
+	@if [ -z "$(VERSIONS)" ]; then \
+		echo "error: no usable CPython >= 3.12 found." >&2; \
+		echo "  Looked for python3.12/3.13/3.14 under \$$(pyenv root)/versions/*/bin/ and on PATH" >&2; \
+		echo "  (each must run, be a GIL build and ship Python.h and venv)." >&2; \
+		echo "  Point at one explicitly: make ... PYTHONS=/path/to/python3.13" >&2; \
+		exit 1; \
+	fi
+	@echo "==> Pythons: $(PY_PAIRS)"
+
+# --- venvs ------------------------------------------------------------------
+venvs: check-pythons $(VENV_TARGETS)
+
+$(VENV_TARGETS): venv-%: | check-pythons
+	@bash tools/ensure-venv.sh .venv-$* $(PY_$*) $(VENV_PKGS)
+
+# --- build ------------------------------------------------------------------
+build: check-pythons $(BUILD_TARGETS)
+
+$(BUILD_TARGETS): build-%: venv-%
+	$(call pip_build,.venv-$*,SBI_WERROR=$(SBI_WERROR))
+
+# --- test -------------------------------------------------------------------
+# Runs from the repo root so the tests import the installed package (src/ is
+# not on sys.path).  Every Python runs even if an earlier one fails.
+test: build
+	@failed=""; \
+	for v in $(VERSIONS); do \
+		echo "==> pytest on Python $$v"; \
+		PYTHONFAULTHANDLER=1 .venv-$$v/bin/python $(PYTEST) $(PYTEST_ARGS) \
+			|| failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "==> tests FAILED on Python:$$failed" >&2; exit 1; \
+	fi; \
+	echo "==> tests passed on Python: $(VERSIONS)"
+
+# --- demo / bench -----------------------------------------------------------
+demo: check-pythons $(addprefix build-,$(NEWEST))
+	.venv-$(NEWEST)/bin/python examples/demo.py $(DEMO_ARGS)
+
+bench: check-pythons $(addprefix build-,$(NEWEST))
+	@if [ -f benchmarks/run.py ]; then \
+		.venv-$(NEWEST)/bin/python benchmarks/run.py $(BENCH_ARGS); \
+	else \
+		echo "no benchmarks/run.py yet; nothing to run"; \
+	fi
+
+# --- sanitizers -------------------------------------------------------------
+$(ASAN_VENV_TARGETS): asan-venv-%: | check-pythons
+	@bash tools/ensure-venv.sh .venv-asan-$* $(PY_$*) $(VENV_PKGS)
+
+$(ASAN_BUILD_TARGETS): asan-build-%: asan-venv-%
+	$(call pip_build,.venv-asan-$*,SBI_SANITIZE=1 SBI_DEBUG=1 SBI_WERROR=$(SBI_WERROR))
+
+asan: check-pythons $(ASAN_BUILD_TARGETS)
+	@failed=""; \
+	for v in $(VERSIONS); do \
+		echo "==> pytest (ASan+UBSan) on Python $$v"; \
+		$(ASAN_ENV) PYTHONFAULTHANDLER=1 \
+			.venv-asan-$$v/bin/python $(PYTEST) --capture=sys $(PYTEST_ARGS) \
+			|| failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "==> sanitizer tests FAILED on Python:$$failed" >&2; exit 1; \
+	fi; \
+	echo "==> sanitizer tests passed on Python: $(VERSIONS)"
+
+# --- housekeeping -----------------------------------------------------------
+format:
+	@if command -v $(CLANG_FORMAT) >/dev/null 2>&1; then \
+		$(CLANG_FORMAT) -i $(C_FILES); \
+	else \
+		echo "$(CLANG_FORMAT) not found; skipping (apt-get install clang-format)"; \
+	fi
+
+format-check:
+	@if command -v $(CLANG_FORMAT) >/dev/null 2>&1; then \
+		$(CLANG_FORMAT) --dry-run --Werror $(C_FILES); \
+	else \
+		echo "$(CLANG_FORMAT) not found; skipping (apt-get install clang-format)"; \
+	fi
+
+clean:
+	rm -rf build dist src/*.egg-info *.egg-info .hypothesis .pytest_cache
+	rm -f src/subinterpreters/*.so
+	find . -path './.venv*' -prune -o -path ./.git -prune -o \
+		\( -name __pycache__ -o -name '*.gcda' -o -name '*.gcno' \) \
+		-print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf .venv-*
