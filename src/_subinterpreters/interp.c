@@ -88,6 +88,9 @@ typedef struct sbi_entry {
     int closing;                   // being destroyed: invisible
     int orphaned;                  // refs hit 0 while it could not die
     int exit_failed;               // could not be destroyed at exit
+    int interrupters;              // interrupt_interp() calls in flight
+    int interrupt_pending;         // an interrupt was sent to the session
+    uint64_t session_serial;       // counts sessions, for targeted interrupts
     // Thread states kept between sessions, one per OS thread (keyed by
     // thread_serial()), so a call does not pay for creating a thread
     // state and its frame stack each time.  Touched only by the thread
@@ -95,6 +98,7 @@ typedef struct sbi_entry {
     // registry lock held for the lookups.
     struct {
         uint64_t serial;
+        unsigned long ident;
         PyThreadState *tstate;
     } cache[SBI_TSTATE_CACHE];
     int ncache;
@@ -392,7 +396,7 @@ claim_for_close(sbi_entry *e, PyInterpreterState *cur)
     if (e->interp == cur) {
         return SBI_ERR_IS_CURRENT;
     }
-    if (e->running_tid != 0) {
+    if (e->running_tid != 0 || e->interrupters > 0) {
         return SBI_ERR_ALREADY_RUNNING;
     }
     e->closing = 1;
@@ -490,7 +494,12 @@ typedef struct {
     sbi_entry *entry;
     PyThreadState *caller;     // NULL when no switch happened
     PyThreadState *tstate;     // the thread state running in the target
+    uint64_t serial;           // e->session_serial of this session
+    int sigint;                // Ctrl-C forwarding armed (main thread)
 } session;
+
+static int sigint_watch_begin(int64_t id);
+static void sigint_watch_end(void);
 
 /* Mark interpreter id as running __main__ in this thread and switch the
  * thread into it.  Caller attached.  0, or -1 with an exception set (in
@@ -518,6 +527,7 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
         return raise_interp_error(st, err, id, op);
     }
     s->entry = e;
+    s->sigint = 0;
     if (e->interp == cur) {
         s->caller = NULL;
         s->tstate = PyThreadState_Get();
@@ -533,7 +543,18 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
             }
         }
         PyThreadState *evict = NULL;
+        PyThreadState *stale = NULL;
         if (s->tstate == NULL) {
+            // A cached thread state of a finished thread whose ident was
+            // reused would confuse PyThreadState_SetAsyncExc(): drop it.
+            unsigned long ident = PyThread_get_thread_ident();
+            for (int i = 0; i < e->ncache; i++) {
+                if (e->cache[i].ident == ident) {
+                    stale = e->cache[i].tstate;
+                    e->cache[i] = e->cache[--e->ncache];
+                    break;
+                }
+            }
             s->tstate = PyThreadState_New(e->interp);
             if (s->tstate == NULL) {
                 sbi_mutex_lock_py(&registry.mutex);
@@ -550,18 +571,25 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
                 e->ncache--;
             }
             e->cache[e->ncache].serial = me;
+            e->cache[e->ncache].ident = ident;
             e->cache[e->ncache].tstate = s->tstate;
             e->ncache++;
         }
+        s->sigint = sigint_watch_begin(e->id);
         s->caller = PyThreadState_Swap(s->tstate);
+        // Neither is in use: only the running thread enters e.
         if (evict != NULL) {
-            // Not in use: only the running thread enters e.
             PyThreadState_Clear(evict);
             PyThreadState_Delete(evict);
+        }
+        if (stale != NULL) {
+            PyThreadState_Clear(stale);
+            PyThreadState_Delete(stale);
         }
     }
     sbi_mutex_lock(&registry.mutex);
     e->running_tstate = s->tstate;
+    s->serial = ++e->session_serial;
     sbi_mutex_unlock(&registry.mutex);
     sbi_shbuf_drain_current();
     return 0;
@@ -574,9 +602,20 @@ session_exit(session *s)
 {
     assert(!PyErr_Occurred());
     sbi_entry *e = s->entry;
+    int pending;
     sbi_mutex_lock(&registry.mutex);
     e->running_tstate = NULL;
+    pending = e->interrupt_pending;
+    e->interrupt_pending = 0;
     sbi_mutex_unlock(&registry.mutex);
+    if (pending) {
+        // An interrupt that arrived too late must not hit a later session.
+        (void)PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+        PyErr_Clear();
+    }
+    if (s->sigint) {
+        sigint_watch_end();
+    }
     if (s->caller != NULL) {
         // The thread state stays cached in e for this thread's next visit.
         (void)PyThreadState_Swap(s->caller);
@@ -603,6 +642,351 @@ main_dict(void)
     PyObject *d = PyModule_GetDict(mod);  // borrowed
     Py_DECREF(mod);
     return d;
+}
+
+/* =====================================================================
+ * Interrupting running code (issue 7)
+ *
+ * KeyboardInterrupt is raised in the thread running an interpreter's
+ * __main__ with PyThreadState_SetAsyncExc(), which needs the target's
+ * GIL: the interrupter attaches a temporary thread state there (the
+ * running thread yields the GIL at its next eval-breaker check, within the
+ * switch interval).  Code blocked in a C call sees the exception only
+ * when it returns to Python.
+ */
+
+static void
+lock_any(void)
+{
+    if (PyThreadState_GetUnchecked() != NULL) {
+        sbi_mutex_lock_py(&registry.mutex);
+    }
+    else {
+        sbi_mutex_lock(&registry.mutex);
+    }
+}
+
+/* Note that an interrupt is delivered to e's session (target GIL held);
+ * returns the thread to interrupt, or 0 if e is idle or the session is
+ * not the expected one (serial 0: any). */
+static unsigned long
+interrupt_claim(sbi_entry *e, uint64_t serial)
+{
+    unsigned long tid = 0;
+    sbi_mutex_lock(&registry.mutex);
+    if (e->running_tstate != NULL &&
+        (serial == 0 || serial == e->session_serial))
+    {
+        tid = e->running_tid;
+        e->interrupt_pending = 1;
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    return tid;
+}
+
+/* Raise KeyboardInterrupt in the code running interpreter id's __main__
+ * (only in session `serial` unless it is 0).  Any thread, with or without
+ * a thread state.  Returns 1 if delivered, 0 if nothing was running, or a
+ * negative SBI_ERR_*. */
+static int
+interrupt_interp(int64_t id, uint64_t serial)
+{
+    PyThreadState *cur = PyThreadState_GetUnchecked();
+    lock_any();
+    sbi_entry *e = registry_find(id);
+    if (e == NULL || e->closing || registry.shutting_down) {
+        sbi_mutex_unlock(&registry.mutex);
+        return e == NULL || e->closing ? SBI_ERR_NOT_FOUND : 0;
+    }
+    if (e->running_tstate == NULL) {
+        sbi_mutex_unlock(&registry.mutex);
+        return 0;
+    }
+    e->interrupters++;  // pins e: close() refuses while we work
+    sbi_mutex_unlock(&registry.mutex);
+    int delivered = 0;
+    if (cur != NULL && PyThreadState_GetInterpreter(cur) == e->interp) {
+        unsigned long tid = interrupt_claim(e, serial);
+        if (tid != 0) {
+            delivered = PyThreadState_SetAsyncExc(
+                            tid, PyExc_KeyboardInterrupt) > 0;
+        }
+    }
+    else {
+        PyThreadState *ts = PyThreadState_New(e->interp);
+        if (ts != NULL) {
+            PyThreadState *prev = PyThreadState_Swap(ts);
+            /* attached to the target */
+            unsigned long tid = interrupt_claim(e, serial);
+            if (tid != 0) {
+                delivered = PyThreadState_SetAsyncExc(
+                                tid, PyExc_KeyboardInterrupt) > 0;
+            }
+            PyThreadState_Clear(ts);
+            (void)PyThreadState_Swap(prev);
+            PyThreadState_Delete(ts);
+        }
+    }
+    lock_any();
+    e->interrupters--;
+    sbi_mutex_unlock(&registry.mutex);
+    return delivered;
+}
+
+int
+sbi_interp_check_interrupt(void)
+{
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    unsigned long me = PyThread_get_thread_ident();
+    int pending = 0;
+    sbi_mutex_lock_py(&registry.mutex);
+    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+        if (e->interp == cur) {
+            if (e->running_tid == me && e->interrupt_pending) {
+                e->interrupt_pending = 0;
+                pending = 1;
+            }
+            break;
+        }
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    if (!pending) {
+        return 0;
+    }
+    (void)PyThreadState_SetAsyncExc(me, NULL);  // consumed here instead
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+    return -1;
+}
+
+/* ---------------------------------------------------------------------
+ * Ctrl-C forwarding.
+ *
+ * While the main thread of the main interpreter runs code in another
+ * interpreter, Python's SIGINT handler only sets a flag that nobody looks
+ * at until the call returns.  We chain our own handler in front of it:
+ * it calls the previous handler, then wakes a watcher thread through a
+ * pipe (write() is async-signal-safe); the watcher interrupts the
+ * interpreter the main thread is in.  Back in the caller, the pending
+ * signal is handled as usual and the caller gets KeyboardInterrupt.
+ */
+#include <signal.h>
+#include <fcntl.h>
+
+static struct {
+    int installed;                 // our handler was installed once
+    struct sigaction prev;         // the handler we chain to
+    int pipe[2];
+    int64_t target;                // atomic: interpreter to interrupt
+    unsigned long main_ident;      // main thread, once known
+} sigint = {0, .pipe = {-1, -1}};
+
+static void
+sigint_handler(int signum, siginfo_t *info, void *uctx)
+{
+    int saved = errno;
+    if (sigint.prev.sa_flags & SA_SIGINFO) {
+        if (sigint.prev.sa_sigaction != NULL) {
+            sigint.prev.sa_sigaction(signum, info, uctx);
+        }
+    }
+    else if (sigint.prev.sa_handler != SIG_DFL &&
+             sigint.prev.sa_handler != SIG_IGN &&
+             sigint.prev.sa_handler != NULL)
+    {
+        sigint.prev.sa_handler(signum);
+    }
+    if (__atomic_load_n(&sigint.target, __ATOMIC_RELAXED) != 0) {
+        char b = 1;
+        ssize_t r = write(sigint.pipe[1], &b, 1);
+        (void)r;
+    }
+    errno = saved;
+}
+
+static void *
+sigint_watcher(void *arg)
+{
+    for (;;) {
+        char b;
+        ssize_t r = read(sigint.pipe[0], &b, 1);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return NULL;
+        }
+        int64_t id = __atomic_load_n(&sigint.target, __ATOMIC_RELAXED);
+        if (id != 0) {
+            (void)interrupt_interp(id, 0);
+        }
+    }
+}
+
+/* In the caller's interpreter, before switching to interpreter id: if
+ * this is the main thread of the main interpreter, make sure our handler
+ * is in front of Python's and point it at id.  Returns 1 if armed. */
+static int
+sigint_watch_begin(int64_t id)
+{
+    if (sbi_interp_current_id() != 0) {
+        return 0;
+    }
+    if (sigint.main_ident == 0) {
+        PyObject *threading = PyImport_ImportModule("threading");
+        PyObject *t = threading ? PyObject_CallMethod(threading,
+                                                      "main_thread", NULL)
+                                : NULL;
+        PyObject *ident = t ? PyObject_GetAttrString(t, "ident") : NULL;
+        if (ident != NULL && PyLong_Check(ident)) {
+            sigint.main_ident = PyLong_AsUnsignedLong(ident);
+        }
+        Py_XDECREF(ident);
+        Py_XDECREF(t);
+        Py_XDECREF(threading);
+        PyErr_Clear();
+    }
+    if (PyThread_get_thread_ident() != sigint.main_ident) {
+        return 0;
+    }
+    struct sigaction cur;
+    if (sigaction(SIGINT, NULL, &cur) < 0) {
+        return 0;
+    }
+    if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != sigint_handler) {
+        if (!(cur.sa_flags & SA_SIGINFO) &&
+            (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN))
+        {
+            return 0;  // the program does not handle Ctrl-C: leave it be
+        }
+        if (sigint.pipe[0] < 0) {
+            pthread_t th;
+            if (pipe(sigint.pipe) < 0) {
+                return 0;
+            }
+            (void)fcntl(sigint.pipe[0], F_SETFD, FD_CLOEXEC);
+            (void)fcntl(sigint.pipe[1], F_SETFD, FD_CLOEXEC);
+            (void)fcntl(sigint.pipe[1], F_SETFL, O_NONBLOCK);
+            if (pthread_create(&th, NULL, sigint_watcher, NULL) != 0) {
+                close(sigint.pipe[0]);
+                close(sigint.pipe[1]);
+                sigint.pipe[0] = sigint.pipe[1] = -1;
+                return 0;
+            }
+            (void)pthread_detach(th);
+        }
+        struct sigaction ours;
+        memset(&ours, 0, sizeof(ours));
+        ours.sa_sigaction = sigint_handler;
+        ours.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&ours.sa_mask);
+        sigint.prev = cur;
+        if (sigaction(SIGINT, &ours, NULL) < 0) {
+            return 0;
+        }
+        sigint.installed = 1;
+    }
+    __atomic_store_n(&sigint.target, id, __ATOMIC_RELAXED);
+    return 1;
+}
+
+static void
+sigint_watch_end(void)
+{
+    __atomic_store_n(&sigint.target, 0, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------------------
+ * exec(timeout=...): a watchdog thread interrupts the session when the
+ * deadline passes (retrying until the interrupt lands or the session
+ * ends).  It has no thread state except while interrupt_interp() works.
+ */
+typedef struct {
+    sbi_mutex mutex;
+    sbi_cond cond;
+    int done;                  // protected by mutex
+    int fired;                 // protected by mutex
+    int64_t id;
+    uint64_t serial;
+    int64_t deadline_ns;
+    pthread_t thread;
+} watchdog;
+
+static void *
+watchdog_main(void *arg)
+{
+    watchdog *w = arg;
+    sbi_mutex_lock(&w->mutex);
+    while (!w->done) {
+        (void)sbi_cond_wait_until(&w->cond, &w->mutex, w->deadline_ns);
+        if (w->done || sbi_monotonic_ns() < w->deadline_ns) {
+            continue;
+        }
+        sbi_mutex_unlock(&w->mutex);
+        int r = interrupt_interp(w->id, w->serial);
+        sbi_mutex_lock(&w->mutex);
+        if (r != 0) {
+            w->fired = r > 0;
+            break;
+        }
+        w->deadline_ns = sbi_monotonic_ns() + 10 * 1000 * 1000;
+    }
+    sbi_mutex_unlock(&w->mutex);
+    return NULL;
+}
+
+/* Start w for session serial of interpreter id.  -1 (no exception) if
+ * the thread cannot be started. */
+static int
+watchdog_start(watchdog *w, int64_t id, uint64_t serial, double timeout)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->serial = serial;
+    w->deadline_ns = sbi_monotonic_ns() + (int64_t)(timeout * 1e9);
+    if (sbi_mutex_init(&w->mutex) < 0) {
+        return -1;
+    }
+    if (sbi_cond_init(&w->cond) < 0) {
+        sbi_mutex_fini(&w->mutex);
+        return -1;
+    }
+    if (pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
+        sbi_cond_fini(&w->cond);
+        sbi_mutex_fini(&w->mutex);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stop and join w (thread state attached: the GIL is released while
+ * joining, since the watchdog may be waiting for it).  Returns whether
+ * it fired. */
+static int
+watchdog_stop(watchdog *w)
+{
+    sbi_mutex_lock_py(&w->mutex);
+    w->done = 1;
+    sbi_cond_signal(&w->cond);
+    sbi_mutex_unlock(&w->mutex);
+    Py_BEGIN_ALLOW_THREADS
+    (void)pthread_join(w->thread, NULL);
+    Py_END_ALLOW_THREADS
+    int fired = w->fired;
+    sbi_cond_fini(&w->cond);
+    sbi_mutex_fini(&w->mutex);
+    return fired;
+}
+
+/* Raise ExecutionFailed for info; but when the main thread was
+ * interrupted by Ctrl-C, raise the KeyboardInterrupt of the pending
+ * signal instead, as Ctrl-C always does.  Returns -1. */
+static int
+raise_failed(sbi_state *st, const sbi_excinfo *info)
+{
+    if (info->is_keyboard_interrupt && PyErr_CheckSignals() < 0) {
+        return -1;
+    }
+    return sbi_excinfo_raise_failed(st, info);
 }
 
 /* ---------------------------------------------------------------------
@@ -1044,6 +1428,28 @@ Interpreter_close(PyObject *op, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(Interpreter_interrupt_doc,
+"interrupt($self, /)\n--\n\n"
+"Raise KeyboardInterrupt in the code running in the interpreter's __main__.\n\n"
+"Returns True if something was running and was interrupted, False if the\n"
+"interpreter was idle.  Code blocked in a C call (time.sleep, a lock)\n"
+"sees the interrupt when it returns to Python.");
+
+static PyObject *
+Interpreter_interrupt(PyObject *op, PyObject *unused)
+{
+    InterpreterObject *self = InterpreterObject_CAST(op);
+    int r = interrupt_interp(self->id, 0);
+    if (r < 0) {
+        int err = (self->id == 0 || self->id == sbi_interp_current_id())
+                      ? SBI_ERR_NOT_OURS
+                      : r;
+        return raise_interp_error(state_of(op), err, self->id, "interrupt"),
+               NULL;
+    }
+    return PyBool_FromLong(r);
+}
+
 /* ---------------------------------------------------------------------
  * exec
  */
@@ -1093,16 +1499,37 @@ script_to_code(PyObject *script)
 }
 
 PyDoc_STRVAR(Interpreter_exec_doc,
-"exec($self, code, /)\n--\n\n"
+"exec($self, code, /, *, timeout=None)\n--\n\n"
 "Run the given source code (or no-argument function) in the interpreter.\n\n"
 "Runs in the current OS thread, in the interpreter's __main__ module.\n"
-"An uncaught exception is raised as ExecutionFailed.");
+"An uncaught exception is raised as ExecutionFailed.  With a timeout (in\n"
+"seconds), code still running when it elapses is interrupted and\n"
+"TimeoutError is raised; the interpreter stays usable.");
 
 static PyObject *
-Interpreter_exec(PyObject *op, PyObject *script)
+Interpreter_exec(PyObject *op, PyObject *args, PyObject *kwargs)
 {
+    static char *kwlist[] = {"", "timeout", NULL};
     InterpreterObject *self = InterpreterObject_CAST(op);
     sbi_state *st = state_of(op);
+    PyObject *script, *timeout_obj = Py_None;
+    double timeout = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:exec", kwlist,
+                                     &script, &timeout_obj))
+    {
+        return NULL;
+    }
+    if (timeout_obj != Py_None) {
+        timeout = PyFloat_AsDouble(timeout_obj);
+        if (timeout == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!(timeout >= 0) || timeout > 1e9) {
+            PyErr_SetString(PyExc_ValueError,
+                            "timeout must be a non-negative number");
+            return NULL;
+        }
+    }
     PyObject *code = script_to_code(script);
     if (code == NULL) {
         return NULL;
@@ -1122,22 +1549,42 @@ Interpreter_exec(PyObject *op, PyObject *script)
     /* in the target: data is the caller's bytes object, kept alive by the
      * caller and only read here */
     sbi_excinfo info = SBI_EXCINFO_INIT;
-    int failed = 0;
+    int failed = 0, timed_out = 0, watching = 0;
+    watchdog w;
     PyObject *tcode = sbi_xidata_code_unpack(token, PyBytes_AS_STRING(data),
                                              PyBytes_GET_SIZE(data));
     PyObject *ns = tcode ? main_dict() : NULL;
+    if (ns != NULL && timeout >= 0) {
+        watching = watchdog_start(&w, self->id, s.serial, timeout) == 0;
+        if (!watching) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "cannot start the timeout thread");
+            ns = NULL;
+        }
+    }
     PyObject *res = ns ? PyEval_EvalCode(tcode, ns, ns) : NULL;
     if (res == NULL) {
         sbi_excinfo_capture_current(&info);
         failed = 1;
+    }
+    if (watching) {
+        timed_out = watchdog_stop(&w) && failed &&
+                    info.is_keyboard_interrupt;
     }
     Py_XDECREF(res);
     Py_XDECREF(tcode);
     session_exit(&s);
     /* back in the caller */
     Py_DECREF(data);
+    if (timed_out) {
+        PyErr_Format(PyExc_TimeoutError,
+                     "code in interpreter %lld did not finish within %R s",
+                     (long long)self->id, timeout_obj);
+        sbi_excinfo_clear(&info);
+        return NULL;
+    }
     if (failed) {
-        sbi_excinfo_raise_failed(st, &info);
+        raise_failed(st, &info);
         sbi_excinfo_clear(&info);
         return NULL;
     }
@@ -1313,7 +1760,7 @@ call_here(sbi_state *st, session *s, PyObject *func, PyObject *const *args,
     }
     session_exit(s);
     if (failed) {
-        sbi_excinfo_raise_failed(st, &info);
+        raise_failed(st, &info);
         sbi_excinfo_clear(&info);
     }
     return res;
@@ -1460,7 +1907,7 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
         result = sbi_xidata_load(xres, NULL);
         break;
     case CALL_RAISED:
-        sbi_excinfo_raise_failed(st, &info);
+        raise_failed(st, &info);
         break;
     case CALL_BAD_FUNC:
         sbi_excinfo_raise_with_proxy(st->NotShareableError,
@@ -1550,7 +1997,10 @@ static PyMethodDef Interpreter_methods[] = {
     {"close", Interpreter_close, METH_NOARGS, Interpreter_close_doc},
     {"prepare_main", _PyCFunction_CAST(Interpreter_prepare_main),
      METH_VARARGS | METH_KEYWORDS, Interpreter_prepare_main_doc},
-    {"exec", Interpreter_exec, METH_O, Interpreter_exec_doc},
+    {"exec", _PyCFunction_CAST(Interpreter_exec),
+     METH_VARARGS | METH_KEYWORDS, Interpreter_exec_doc},
+    {"interrupt", Interpreter_interrupt, METH_NOARGS,
+     Interpreter_interrupt_doc},
     {"call", _PyCFunction_CAST(Interpreter_call),
      METH_FASTCALL | METH_KEYWORDS, Interpreter_call_doc},
     {"call_in_thread", _PyCFunction_CAST(Interpreter_call_in_thread),

@@ -14,6 +14,12 @@ sbi_interp_current_id(void)
     return PyInterpreterState_GetID(PyInterpreterState_Get());
 }
 
+/* For blocking waits (queues): if the current thread runs __main__ of the
+ * current interpreter and Interpreter.interrupt() targeted it, consume the
+ * interrupt and raise KeyboardInterrupt (-1); else 0.  Thread state
+ * attached. */
+int sbi_interp_check_interrupt(void);
+
 int sbi_interp_module_init(PyObject *m, sbi_state *st);
 int sbi_interp_globals_init(void);
 void sbi_interp_globals_fini(void);
