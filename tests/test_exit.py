@@ -1,0 +1,223 @@
+"""Process exit with live subinterpreters (each test runs a subprocess).
+
+3.12 aborts with "remaining subinterpreters" and 3.13.0 hangs when a
+subinterpreter with a running thread is left at exit (internals §8, M1–M3,
+gh-113433, gh-128639, gh-119213, gh-109793).  The extension must destroy
+its interpreters cleanly at exit on every version.
+"""
+
+import pytest
+
+EXIT_TIMEOUT = 30
+
+
+def check_clean(rc, out, err, expected_rc=0):
+    assert 'Fatal Python error' not in err, err
+    assert 'Segmentation fault' not in err, err
+    assert rc == expected_rc, f'rc={rc}\n--- stdout ---\n{out}\n--- stderr ---\n{err}'
+
+
+@pytest.mark.timeout(60)
+def test_idle_live_interpreter(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('x = 1')
+        print('done', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == 'done\n'
+    assert 'Traceback' not in err
+
+
+@pytest.mark.timeout(60)
+def test_never_used_live_interpreter(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert 'Traceback' not in err
+
+
+@pytest.mark.timeout(60)
+def test_live_interpreter_with_running_thread(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('''if True:
+            import threading, time
+            def task():
+                time.sleep(0.5)
+                print('thread done', flush=True)
+            t = threading.Thread(target=task)
+            t.start()
+            ''')
+        print('main done', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    # The non-daemon thread was allowed to finish.
+    assert out.splitlines() == ['main done', 'thread done']
+
+
+@pytest.mark.timeout(60)
+def test_many_live_interpreters(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interps = [interpreters.create() for _ in range(10)]
+        for i, interp in enumerate(interps):
+            interp.exec(f'x = {i}')
+        print(len(interpreters.list_all()), flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == '11\n'
+
+
+@pytest.mark.timeout(60)
+def test_live_nested_interpreters(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        outer = interpreters.create()
+        outer.exec('''if True:
+            import subinterpreters as I
+            inner = I.create()
+            inner.exec('y = 2')
+            ''')
+        print(len(interpreters.list_all()), flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == '3\n'
+
+
+@pytest.mark.timeout(60)
+def test_ssl_and_asyncio_imported_in_closed_interpreter(run_python):
+    # 3.12.1 crashed at exit after this (gh-119213).
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('import ssl')
+        interp.exec('import asyncio')
+        interp.close()
+        print('closed', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == 'closed\n'
+    assert 'free()' not in err and 'double free' not in err
+
+
+@pytest.mark.timeout(60)
+def test_ssl_and_asyncio_imported_in_live_interpreter(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('import ssl, asyncio')
+        print('done', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == 'done\n'
+    assert 'free()' not in err and 'double free' not in err
+
+
+@pytest.mark.timeout(60)
+def test_uncaught_exception_in_main_with_live_interpreter(run_python):
+    # gh-109793: exit code 1 and a traceback.
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        raise Exception('spam-and-eggs')
+        """, timeout=EXIT_TIMEOUT, script=True)
+    check_clean(rc, out, err, expected_rc=1)
+    assert 'Traceback (most recent call last)' in err
+    assert '\nException: spam-and-eggs\n' in err
+
+
+@pytest.mark.timeout(60)
+def test_sys_exit_in_main_with_live_interpreter(run_python):
+    rc, out, err = run_python("""
+        import sys
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('x = 1')
+        sys.exit(3)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err, expected_rc=3)
+
+
+@pytest.mark.timeout(60)
+def test_subinterpreter_atexit_runs_at_process_exit(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('''if True:
+            import atexit
+            atexit.register(print, 'sub atexit', flush=True)
+            ''')
+        print('main done', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out.splitlines() == ['main done', 'sub atexit']
+
+
+@pytest.mark.timeout(60)
+def test_call_in_thread_still_running_at_exit(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        def work():
+            import time
+            time.sleep(0.5)
+            print('call done', flush=True)
+        t = interp.call_in_thread(work)
+        print('main done', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out.splitlines() == ['main done', 'call done']
+
+
+@pytest.mark.timeout(60)
+def test_close_refused_with_raw_thread_then_succeeds(run_python):
+    # A thread started with _thread.start_new_thread is not joined by
+    # threading._shutdown; closing while it runs must raise instead of
+    # aborting the process ("Py_EndInterpreter: not the last thread").
+    rc, out, err = run_python("""
+        import time
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('import _thread, time; _thread.start_new_thread(time.sleep, (1,))')
+        print('running', interp.is_running(), flush=True)
+        try:
+            interp.close()
+        except interpreters.InterpreterError as exc:
+            print('refused', type(exc).__name__, flush=True)
+        else:
+            print('closed early', flush=True)
+        # The interpreter survived and is still usable.
+        interp.exec('x = 1')
+        print('alive', interp in interpreters.list_all(), flush=True)
+        time.sleep(1.5)   # the raw thread ends by itself
+        interp.close()
+        print('closed', interp in interpreters.list_all(), flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out.splitlines() == [
+        'running False',
+        'refused InterpreterError',
+        'alive True',
+        'closed False',
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_close_refused_with_raw_thread_then_exit(run_python):
+    rc, out, err = run_python("""
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('import _thread, time; _thread.start_new_thread(time.sleep, (1,))')
+        try:
+            interp.close()
+        except interpreters.InterpreterError:
+            print('refused', flush=True)
+        # Exit right away, while the raw thread is still sleeping.
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == 'refused\n'
