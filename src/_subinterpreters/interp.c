@@ -698,9 +698,28 @@ interrupt_interp(int64_t id, uint64_t serial)
         sbi_mutex_unlock(&registry.mutex);
         return e == NULL || e->closing ? SBI_ERR_NOT_FOUND : 0;
     }
-    if (e->running_tstate == NULL) {
+    // A session that is starting (flag taken, not yet switched in) is
+    // waited for briefly, so interrupt() right after is_running() works.
+    for (int tries = 0; e->running_tstate == NULL; tries++) {
+        int starting = e->running_tid != 0 && !e->closing;
         sbi_mutex_unlock(&registry.mutex);
-        return 0;
+        if (!starting || tries >= 200) {
+            return 0;
+        }
+        if (cur != NULL) {
+            Py_BEGIN_ALLOW_THREADS
+            usleep(500);
+            Py_END_ALLOW_THREADS
+        }
+        else {
+            usleep(500);
+        }
+        lock_any();
+        e = registry_find(id);
+        if (e == NULL || e->closing) {
+            sbi_mutex_unlock(&registry.mutex);
+            return SBI_ERR_NOT_FOUND;
+        }
     }
     e->interrupters++;  // pins e: close() refuses while we work
     sbi_mutex_unlock(&registry.mutex);
@@ -1894,6 +1913,11 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
     target_done:
         if (status != CALL_OK) {
             sbi_excinfo_capture_current(&info);
+            if (info.is_keyboard_interrupt) {
+                // interrupted while unpacking or packing: report it as the
+                // interrupt it is, not as a sharing failure
+                status = CALL_RAISED;
+            }
         }
         Py_XDECREF(tf);
         Py_XDECREF(ta);

@@ -1,0 +1,216 @@
+"""Stopping runaway code (issue 7): Interpreter.interrupt(),
+exec(timeout=...), and Ctrl-C reaching code in a subinterpreter."""
+
+import os
+import threading
+import time
+
+import pytest
+
+import subinterpreters as interpreters
+
+
+SPIN = "while True: pass"
+
+
+def interrupt_later(interp, delay, results):
+    def fire():
+        results.append(interp.interrupt())
+    t = threading.Timer(delay, fire)
+    t.start()
+    return t
+
+
+def test_idle_interpreter_returns_false():
+    interp = interpreters.create()
+    assert interp.interrupt() is False
+
+
+def test_interrupt_exec():
+    interp = interpreters.create()
+    results = []
+    t = interrupt_later(interp, 0.2, results)
+    start = time.monotonic()
+    with pytest.raises(interpreters.ExecutionFailed) as info:
+        interp.exec(SPIN)
+    elapsed = time.monotonic() - start
+    t.join()
+    assert results == [True]
+    assert info.value.excinfo.type.__name__ == 'KeyboardInterrupt'
+    assert elapsed < 5
+    # still usable, and no interrupt left over for the next call
+    interp.exec("x = 41 + 1")
+    assert interp.call(eval, 'x') == 42
+
+
+def test_interrupt_call():
+    interp = interpreters.create()
+    results = []
+    t = interrupt_later(interp, 0.2, results)
+    with pytest.raises(interpreters.ExecutionFailed) as info:
+        interp.call(exec, SPIN)
+    t.join()
+    assert results == [True]
+    assert info.value.excinfo.type.__name__ == 'KeyboardInterrupt'
+    assert interp.call(len, 'abc') == 3
+
+
+def test_interrupt_call_in_thread():
+    interp = interpreters.create()
+    failures = []
+    old = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value)
+    try:
+        t = interp.call_in_thread(exec, SPIN)
+        deadline = time.monotonic() + 10
+        while not interp.is_running():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert interp.interrupt() is True
+        t.join(10)
+        assert not t.is_alive()
+    finally:
+        threading.excepthook = old
+    assert len(failures) == 1
+    assert isinstance(failures[0], interpreters.ExecutionFailed)
+    assert failures[0].excinfo.type.__name__ == 'KeyboardInterrupt'
+
+
+def test_interrupt_from_other_interpreter():
+    target = interpreters.create()
+    other = interpreters.create()
+    other.prepare_main(tid=target.id)
+    failures = []
+    old = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value)
+    try:
+        t = target.call_in_thread(exec, SPIN)
+        deadline = time.monotonic() + 10
+        while not target.is_running():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        other.exec("import subinterpreters as I\n"
+                   "assert I.Interpreter(tid).interrupt() is True")
+        t.join(10)
+        assert not t.is_alive()
+    finally:
+        threading.excepthook = old
+    assert [f.excinfo.type.__name__ for f in failures] == ['KeyboardInterrupt']
+
+
+def test_late_interrupt_does_not_leak_into_next_call():
+    interp = interpreters.create()
+    for _ in range(50):
+        t = threading.Thread(target=interp.interrupt)
+        t.start()
+        try:
+            interp.exec("x = 1")
+        except interpreters.ExecutionFailed as exc:
+            assert exc.excinfo.type.__name__ == 'KeyboardInterrupt'
+        t.join()
+    # whatever happened above, the next call runs clean
+    for _ in range(20):
+        interp.exec("y = sum(range(1000))")
+
+
+def test_interrupt_closed_interpreter():
+    interp = interpreters.create()
+    interp.close()
+    with pytest.raises(interpreters.InterpreterNotFoundError):
+        interp.interrupt()
+
+
+def test_interrupt_main_is_refused():
+    with pytest.raises(interpreters.InterpreterError):
+        interpreters.get_main().interrupt()
+
+
+def test_exec_timeout():
+    interp = interpreters.create()
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        interp.exec(SPIN, timeout=0.3)
+    elapsed = time.monotonic() - start
+    assert 0.25 <= elapsed < 5
+    interp.exec("z = 3")
+    assert interp.call(eval, 'z') == 3
+
+
+def test_exec_timeout_not_reached():
+    interp = interpreters.create()
+    interp.exec("a = 1", timeout=10)
+    assert interp.call(eval, 'a') == 1
+    with pytest.raises(interpreters.ExecutionFailed) as info:
+        interp.exec("raise ValueError('boom')", timeout=10)
+    assert info.value.excinfo.type.__name__ == 'ValueError'
+
+
+def test_exec_timeout_zero():
+    interp = interpreters.create()
+    with pytest.raises(TimeoutError):
+        interp.exec(SPIN, timeout=0)
+
+
+@pytest.mark.parametrize('bad', [-1, float('nan'), 'x'])
+def test_exec_timeout_bad_values(bad):
+    interp = interpreters.create()
+    with pytest.raises((ValueError, TypeError)):
+        interp.exec("pass", timeout=bad)
+
+
+def test_exec_timeout_repeated():
+    interp = interpreters.create()
+    for _ in range(5):
+        with pytest.raises(TimeoutError):
+            interp.exec(SPIN, timeout=0.05)
+    interp.exec("pass", timeout=1)
+
+
+CTRL_C = """if True:
+    import os, signal, threading, time
+    import subinterpreters as interpreters
+    interp = interpreters.create()
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    try:
+        interp.{how}
+    except KeyboardInterrupt:
+        print('KeyboardInterrupt', round(time.monotonic() - start, 1))
+    interp.exec('x = 5')
+    print('usable', interp.call(eval, 'x'))
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('how', ["exec('while True: pass')",
+                                 "call(exec, 'while True: pass')"])
+def test_ctrl_c_reaches_subinterpreter(run_python, how):
+    rc, out, err = run_python(CTRL_C.format(how=how), timeout=30)
+    assert rc == 0, err
+    lines = out.split('\n')
+    assert lines[0].startswith('KeyboardInterrupt'), (out, err)
+    assert float(lines[0].split()[1]) < 3
+    assert 'usable 5' in out
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_with_custom_handler(run_python):
+    # A program's own SIGINT handler still runs.
+    code = """if True:
+        import os, signal, threading
+        import subinterpreters as interpreters
+        seen = []
+        def handler(signum, frame):
+            seen.append(signum)
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGINT, handler)
+        interp = interpreters.create()
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            interp.exec('while True: pass')
+        except KeyboardInterrupt:
+            print('interrupted', seen == [signal.SIGINT])
+    """
+    rc, out, err = run_python(code, timeout=30)
+    assert rc == 0, err
+    assert 'interrupted True' in out
