@@ -221,3 +221,27 @@ def test_close_refused_with_raw_thread_then_exit(run_python):
         """, timeout=EXIT_TIMEOUT)
     check_clean(rc, out, err)
     assert out == 'refused\n'
+
+
+@pytest.mark.timeout(60)
+def test_close_after_threading_prints_nothing(run_python):
+    # 3.12's threading._shutdown() asserted on the _MainThread of a
+    # subinterpreter whose importing thread state was gone ("Exception
+    # ignored ... assert tlock.locked()").
+    rc, out, err = run_python("""
+        import threading
+        import subinterpreters as interpreters
+        for how in ('exec', 'thread', 'exit'):
+            interp = interpreters.create()
+            interp.exec('import threading')
+            if how == 'thread':
+                t = threading.Thread(target=interp.exec,
+                                     args=('import threading',))
+                t.start(); t.join()
+            if how != 'exit':
+                interp.close()
+        print('done', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == 'done\n'
+    assert err == '', err

@@ -339,12 +339,14 @@ destroy_entry(sbi_entry *e, int wait_ms)
     PyThreadState *caller = PyThreadState_Swap(ts);
     /* in the target from here on */
     int err = 0;
-    join_threads();
+    // Cached thread states first: one of them may own threading's
+    // _MainThread, whose 3.12 tstate lock join_threads() looks at.
     for (int i = 0; i < e->ncache; i++) {
         PyThreadState_Clear(e->cache[i].tstate);
         PyThreadState_Delete(e->cache[i].tstate);
     }
     e->ncache = 0;
+    join_threads();
     for (int waited = 0; count_other_tstates(e, ts) > 0; waited += 10) {
         if (waited >= wait_ms) {
             err = SBI_ERR_THREADS_LEFT;
