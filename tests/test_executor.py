@@ -455,17 +455,20 @@ def test_as_completed_and_wait(executor):
 
 
 def test_parallel_cpu_bound():
-    # The issue's promise: pure-Python work runs in parallel.  The machine
-    # may be busy with other work, so take the best of a few interleaved
-    # attempts.
+    # The issue's promise: pure-Python work runs in parallel.  Evidence:
+    # 2 workers take < 0.8 x the wall time of 1.  Other processes may keep
+    # a core busy (2-core CI), so take the best of a few interleaved
+    # attempts, and also accept the load-independent evidence: the process
+    # used clearly more CPU time than wall time while 2 workers ran, which
+    # a shared GIL cannot do.
     if (os.cpu_count() or 1) < 2:
         pytest.skip('needs 2 CPUs')
     work = [1_000_000] * 4
 
     def timed(ex):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         assert len(list(ex.map(defs.burn, work))) == 4
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
     with pool(1) as ex1, pool(2) as ex2:
         # Start the workers: interpreter creation is not measured.
@@ -475,12 +478,18 @@ def test_parallel_cpu_bound():
             assert len(ex._threads) == n
         times = []
         for _ in range(5):
-            one, two = timed(ex1), timed(ex2)
-            times.append((one, two))
-            if two < 0.8 * one:
+            (one, _), (two, cpu_two) = timed(ex1), timed(ex2)
+            times.append((round(one, 3), round(two, 3), round(cpu_two, 3)))
+            if two < 0.8 * one or cpu_two > 1.4 * two:
                 break
         else:
-            pytest.fail(f'no speed-up with 2 workers: {times}')
+            msg = (f'no parallelism with 2 workers: (wall 1 worker, wall 2 '
+                   f'workers, CPU 2 workers) = {times}')
+            load = os.getloadavg()[0]
+            if load > os.cpu_count() - 0.5:
+                pytest.skip(f'machine too busy to measure (load {load:.1f}); '
+                            f'{msg}')
+            pytest.fail(msg)
 
 
 # ---------------------------------------------------------------------------
