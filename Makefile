@@ -26,6 +26,13 @@ VENV_PKGS := setuptools wheel pytest pytest-timeout hypothesis
 PYTEST := -m pytest tests -q -p no:cacheprovider
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# Benchmark venvs (.venv-bench-X.Y, apart from the test venvs): our build,
+# the PEP 734 backport and matplotlib for the chart.  On 3.12 the backport
+# needs its C part from a separate sdist built against CPython's internal
+# headers; it is optional (the benchmarks then report the backport as not
+# runnable), so it is installed apart and a failure only warns.
+BENCH_PKGS := setuptools wheel interpreters-pep-734 matplotlib
+BENCH_EXTRA_3.12 := interpreters-3-12
 DEMO_ARGS ?=
 # pip is quiet; PIP_BUILD_FLAGS=-v shows the compiler command lines/warnings.
 PIP_BUILD_FLAGS ?= -q
@@ -58,10 +65,13 @@ VENV_TARGETS := $(addprefix venv-,$(VERSIONS))
 BUILD_TARGETS := $(addprefix build-,$(VERSIONS))
 ASAN_VENV_TARGETS := $(addprefix asan-venv-,$(VERSIONS))
 ASAN_BUILD_TARGETS := $(addprefix asan-build-,$(VERSIONS))
+BENCH_VENV_TARGETS := $(addprefix bench-venv-,$(VERSIONS))
+BENCH_BUILD_TARGETS := $(addprefix bench-build-,$(VERSIONS))
 
 .PHONY: help check-pythons venvs build test demo asan bench clean distclean \
 	format format-check $(VENV_TARGETS) $(BUILD_TARGETS) \
-	$(ASAN_VENV_TARGETS) $(ASAN_BUILD_TARGETS)
+	$(ASAN_VENV_TARGETS) $(ASAN_BUILD_TARGETS) \
+	$(BENCH_VENV_TARGETS) $(BENCH_BUILD_TARGETS)
 
 help:
 	@echo "Targets:"
@@ -70,7 +80,8 @@ help:
 	@echo "  make venvs       create .venv-X.Y for every Python found"
 	@echo "  make build       (re)build and install into every .venv-X.Y"
 	@echo "  make asan        ASan+UBSan debug build and tests (.venv-asan-X.Y)"
-	@echo "  make bench       run benchmarks/run.py (newest Python)"
+	@echo "  make bench       benchmarks vs the backport, threads, processes"
+	@echo "                   on every Python (.venv-bench-X.Y; BENCH_ARGS=--quick)"
 	@echo "  make format      clang-format the C sources"
 	@echo "  make clean       remove build artefacts (distclean: venvs too)"
 	@echo "Pythons found: $(if $(PY_PAIRS),$(PY_PAIRS),none)"
@@ -118,12 +129,30 @@ test: build
 demo: check-pythons $(addprefix build-,$(NEWEST))
 	.venv-$(NEWEST)/bin/python examples/demo.py $(DEMO_ARGS)
 
-bench: check-pythons $(addprefix build-,$(NEWEST))
-	@if [ -f benchmarks/run.py ]; then \
-		.venv-$(NEWEST)/bin/python benchmarks/run.py $(BENCH_ARGS); \
-	else \
-		echo "no benchmarks/run.py yet; nothing to run"; \
+# Every Python runs even if an earlier one fails.  A full run rewrites that
+# Python's section of benchmarks/RESULTS.md and benchmarks/ratios.png.
+bench: check-pythons $(BENCH_BUILD_TARGETS)
+	@failed=""; \
+	for v in $(VERSIONS); do \
+		echo "==> benchmarks on Python $$v"; \
+		.venv-bench-$$v/bin/python benchmarks/run.py $(BENCH_ARGS) \
+			|| failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "==> benchmarks FAILED on Python:$$failed" >&2; exit 1; \
 	fi
+
+$(BENCH_VENV_TARGETS): bench-venv-%: | check-pythons
+	@bash tools/ensure-venv.sh .venv-bench-$* $(PY_$*) $(BENCH_PKGS)
+	@if [ -n "$(BENCH_EXTRA_$*)" ] && [ ! -f .venv-bench-$*/.sbi-bench-extra ]; then \
+		echo "==> installing $(BENCH_EXTRA_$*) into .venv-bench-$* (optional)"; \
+		.venv-bench-$*/bin/python -m pip install -q $(BENCH_EXTRA_$*) \
+			|| echo "warning: $(BENCH_EXTRA_$*) did not install; the backport will be reported as not runnable" >&2; \
+		touch .venv-bench-$*/.sbi-bench-extra; \
+	fi
+
+$(BENCH_BUILD_TARGETS): bench-build-%: bench-venv-%
+	$(call pip_build,.venv-bench-$*,SBI_WERROR=$(SBI_WERROR))
 
 # --- sanitizers -------------------------------------------------------------
 $(ASAN_VENV_TARGETS): asan-venv-%: | check-pythons
