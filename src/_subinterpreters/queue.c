@@ -497,9 +497,9 @@ queue_would_block(const queue_op *op)
  * deadline (ns; < 0: no limit) passes, the queue is killed or the process
  * starts shutting down.  The GIL is released while waiting; every
  * QUEUE_POLL_NS the thread takes it back to run signal handlers (Ctrl-C
- * raises KeyboardInterrupt here in the main thread) and pending calls.
- * Checks for other reasons to stop waiting (Interpreter.interrupt())
- * belong next to those.
+ * raises KeyboardInterrupt here in the main thread), pending calls, and
+ * to see whether Interpreter.interrupt() targeted it (KeyboardInterrupt).
+ * Other reasons to stop waiting belong next to those.
  *
  * Returns 0 when done, SBI_ERR_QUEUE_FULL / _EMPTY on timeout,
  * SBI_ERR_QUEUE_DESTROYED, SBI_ERR_SHUTTING_DOWN, or QUEUE_ERR_PYEXC with
@@ -547,7 +547,9 @@ queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
         if (deadline >= 0 && sbi_monotonic_ns() >= deadline) {
             return err;
         }
-        if (PyErr_CheckSignals() < 0 || Py_MakePendingCalls() < 0) {
+        if (PyErr_CheckSignals() < 0 || Py_MakePendingCalls() < 0 ||
+            sbi_interp_check_interrupt() < 0)
+        {
             return QUEUE_ERR_PYEXC;
         }
     }
