@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures as cf
 import contextlib
 import gc
+import itertools
 import logging
 import os
 import sys
@@ -400,6 +401,44 @@ def test_map_chunksize_many(executor):
 def test_map_chunksize_invalid(executor):
     with pytest.raises(ValueError):
         executor.map(defs.mul, [1], [2], chunksize=0)
+
+
+@pytest.mark.parametrize('buffersize, exc, match', [
+    ('foo', TypeError, 'buffersize must be an integer or None'),
+    (2.0, TypeError, 'buffersize must be an integer or None'),
+    (0, ValueError, r'buffersize must be None or > 0'),
+    (-1, ValueError, r'buffersize must be None or > 0'),
+])
+def test_map_buffersize_invalid(executor, buffersize, exc, match):
+    # 3.14's map(buffersize=...), available on 3.12/3.13 too
+    with pytest.raises(exc, match=match):
+        executor.map(str, range(4), buffersize=buffersize)
+
+
+@pytest.mark.parametrize('chunksize', [1, 3])
+@pytest.mark.parametrize('buffersize', [1, 2, 4, 8])
+def test_map_buffersize(executor, buffersize, chunksize):
+    res = executor.map(defs.mul, range(10), range(10),
+                       buffersize=buffersize, chunksize=chunksize)
+    assert list(res) == [i * i for i in range(10)]
+
+
+def test_map_buffersize_endless_input(executor):
+    consumed = []
+
+    def numbers():
+        i = 0
+        while True:
+            consumed.append(i)
+            yield i
+            i += 1
+
+    res = executor.map(defs.mul, numbers(), itertools.repeat(2),
+                       buffersize=3)
+    assert len(consumed) == 3  # submitted eagerly, but only 3
+    assert [next(res) for _ in range(5)] == [0, 2, 4, 6, 8]
+    assert len(consumed) <= 5 + 3 + 1
+    res.close()
 
 
 def test_map_exception(executor):

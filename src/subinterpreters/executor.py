@@ -24,12 +24,14 @@ their worker thread; ``future`` and ``interp`` are also read by other
 threads, under ``_WorkerState.lock``.
 """
 
+import collections
 import itertools
 import os
 import pickle
 import queue
 import sys
 import threading
+import time
 import types
 import weakref
 from concurrent.futures import _base
@@ -423,7 +425,8 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             return future
     submit.__doc__ = _base.Executor.submit.__doc__
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):
+    def map(self, fn, *iterables, timeout=None, chunksize=1,
+            buffersize=None):
         """Returns an iterator equivalent to map(fn, iter).
 
         Args:
@@ -435,23 +438,69 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 chunks of this size and each chunk is one task for a
                 worker, which saves a round trip per item.  An exception
                 then fails its whole chunk.
+            buffersize: If not None, at most this many tasks (chunks) are
+                submitted ahead of the results consumed, so the iterables
+                may be endless (new in 3.14).
 
         Raises:
             TimeoutError: If the entire result iterator could not be
                 generated before the given timeout.
             Exception: If fn(*args) raises for any values.
         """
+        if buffersize is not None:
+            if not isinstance(buffersize, int):
+                raise TypeError('buffersize must be an integer or None')
+            if buffersize < 1:
+                raise ValueError('buffersize must be None or > 0')
         if chunksize < 1:
             raise ValueError('chunksize must be >= 1.')
-        if chunksize == 1:
-            return super().map(fn, *iterables, timeout=timeout)
         if isinstance(fn, str):
             raise TypeError('scripts not supported')
-        chunks = _chunks(zip(*iterables), chunksize)
-        results = super().map(_worker.run_chunk,
-                              itertools.repeat(_shippable(fn)),
-                              chunks, timeout=timeout)
-        return itertools.chain.from_iterable(results)
+        if chunksize == 1:
+            return self._ordered_results(fn, zip(*iterables), timeout,
+                                         buffersize)
+        shipped = _shippable(fn)
+        calls = ((shipped, chunk)
+                 for chunk in _chunks(zip(*iterables), chunksize))
+        return itertools.chain.from_iterable(self._ordered_results(
+            _worker.run_chunk, calls, timeout, buffersize))
+
+    def _ordered_results(self, fn, calls, timeout, buffersize):
+        """Submit fn(*args) for each args in calls (all at once, or keeping
+        buffersize ahead) and return an iterator over the results in order.
+        The iterator holds the executor weakly; closing it cancels what is
+        not yet done."""
+        end_time = None if timeout is None else time.monotonic() + timeout
+        calls = iter(calls)
+        if buffersize is not None:
+            calls_now = itertools.islice(calls, buffersize)
+        else:
+            calls_now = calls
+        # Submitted here, before the first next(): map() is eager.
+        futures = collections.deque(self.submit(fn, *args)
+                                    for args in calls_now)
+        executor_ref = weakref.ref(self)
+
+        def results():
+            try:
+                while futures:
+                    if buffersize is not None:
+                        # Refill first, so that the buffer stays busy.
+                        executor = executor_ref()
+                        args = next(calls, None) if executor else None
+                        if args is not None:
+                            futures.append(executor.submit(fn, *args))
+                        del executor, args
+                    if end_time is None:
+                        yield _result_or_cancel(futures.popleft())
+                    else:
+                        yield _result_or_cancel(
+                            futures.popleft(), end_time - time.monotonic())
+            finally:
+                for future in futures:
+                    future.cancel()
+
+        return results()
 
     def _adjust_thread_count(self):
         # Reuse an idle worker if there is one.
@@ -489,6 +538,16 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 if item is not None:
                     item.future.set_exception(
                         BrokenInterpreterPool(self._broken))
+
+
+def _result_or_cancel(future, timeout=None):
+    """future.result(timeout), cancelling the future if that raises (a
+    timeout).  Keeps no reference to the future or its result."""
+    try:
+        return future.result(timeout)
+    finally:
+        future.cancel()
+        del future
 
 
 def _chunks(iterable, size):
