@@ -16,7 +16,6 @@ import itertools
 import logging
 import os
 import sys
-import textwrap
 import threading
 import time
 import weakref
@@ -182,9 +181,9 @@ def test_func_globals_are_its_module(executor):
 
 
 def test_module_global_shadowing_builtin(executor):
-    # Workaround for a core bug: a function that reads only names which
-    # builtins also has looks stateless and used to be shipped as code,
-    # running with the builtin instead of its module's definition.
+    # A function that reads only names which builtins also has is not
+    # stateless if its module binds one of them: it must run with its
+    # module's definition, not the builtin (fixed in the core in a824f4c).
     assert executor.submit(defs.uses_shadowed_builtin).result(PROMPT) == (
         'module-level compile')
 
@@ -478,11 +477,12 @@ def test_no_stale_references(executor):
     # Issue #16284: the executor does not hang on to a task's objects.
     my_object = defs.MyObject()
     collected = threading.Event()
-    ref = weakref.ref(my_object, lambda obj: collected.set())  # noqa: F841
+    ref = weakref.ref(my_object, lambda obj: collected.set())
     executor.submit(my_object.my_method).result(PROMPT)
     del my_object
     gc.collect()
     assert collected.wait(PROMPT)
+    assert ref() is None
 
 
 def test_as_completed_and_wait(executor):

@@ -37,25 +37,6 @@ def set_sys_path(path):
     __import__('sys').path[:] = path
 
 
-class ByReference:
-    """Calls a module-level function that must travel by pickle (by
-    reference) rather than as code: see executor._shadowed_globals()."""
-
-    __slots__ = ('fn',)
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
-
-    def __reduce__(self):
-        return (ByReference, (self.fn,))
-
-    def __repr__(self):
-        return repr(self.fn)
-
-
 class TaskFailed:
     """What ``run()`` returns when the task raised.
 
@@ -117,8 +98,6 @@ def run(fn, args, kwargs):
 
 def finish(fn, result):
     """The value run() returns for a result that is not a scalar."""
-    if type(fn) is ByReference:
-        fn = fn.fn
     if (getattr(fn, '__module__', None) == FAKE_MAIN
             or getattr(type(result), '__module__', None) == FAKE_MAIN):
         # The core pickles a result by reference to its class's module,

@@ -109,43 +109,6 @@ def _exception_from(failed):
 
 
 # ---------------------------------------------------------------------------
-# shipping
-
-
-def _shadowed_globals(fn):
-    """Work around a core bug: the core ships a function as code
-    ("stateless") when every global name it reads exists in builtins, even
-    when the function's own module defines that name (``__name__``, or a
-    module-level ``open``), so in the worker it would run with the builtin
-    instead (3.14 checks the function's globals first).  Return True if fn
-    is such a function and pickle can find it by name, so that it can be
-    sent by reference instead.  Remove once the core checks globals
-    (tests: test_func_globals_are_its_module,
-    test_module_global_shadowing_builtin)."""
-    if type(fn) is not types.FunctionType:
-        return False
-    names = fn.__code__.co_names
-    if not names or fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__:
-        return False  # reads no globals, or the core pickles it anyway
-    fglobals = fn.__globals__
-    builtins = fn.__builtins__
-    for name in names:
-        if name in builtins and name in fglobals:
-            break
-    else:
-        return False
-    # Only when pickle finds it by name (a module-level function).
-    obj = sys.modules.get(fn.__module__)
-    for part in fn.__qualname__.split('.'):
-        obj = getattr(obj, part, None)
-    return obj is fn
-
-
-def _shippable(fn):
-    return _worker.ByReference(fn) if _shadowed_globals(fn) else fn
-
-
-# ---------------------------------------------------------------------------
 # workers
 
 
@@ -198,7 +161,7 @@ class _WorkerState:
         try:
             interp.call(_worker.set_sys_path, self.sys_path)
             if self.initializer is not None:
-                res = interp.call(_worker.run, _shippable(self.initializer),
+                res = interp.call(_worker.run, self.initializer,
                                   self.initargs, {})
                 if type(res) is _worker.TaskFailed:
                     raise _exception_from(res)
@@ -227,8 +190,8 @@ class _WorkerState:
         with self.lock:
             self.future = future
         try:
-            res = self.interp.call(_worker.run, _shippable(item.fn),
-                                   item.args, item.kwargs)
+            res = self.interp.call(_worker.run, item.fn, item.args,
+                                   item.kwargs)
             if type(res) is _worker.TaskFailed:
                 exc = _exception_from(res)
             elif type(res) is _worker.PickledResult:
@@ -459,8 +422,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         if chunksize == 1:
             return self._ordered_results(fn, zip(*iterables), timeout,
                                          buffersize)
-        shipped = _shippable(fn)
-        calls = ((shipped, chunk)
+        calls = ((fn, chunk)
                  for chunk in _chunks(zip(*iterables), chunksize))
         return itertools.chain.from_iterable(self._ordered_results(
             _worker.run_chunk, calls, timeout, buffersize))
