@@ -245,3 +245,50 @@ def test_close_after_threading_prints_nothing(run_python):
     check_clean(rc, out, err)
     assert out == 'done\n'
     assert err == '', err
+
+
+@pytest.mark.timeout(60)
+def test_fork_with_live_interpreters_fails_cleanly(run_python):
+    # CPython kills the child of fork() while subinterpreters exist; we
+    # refuse in the parent instead, and fork works again once they are
+    # closed.
+    rc, out, err = run_python("""
+        import os
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        try:
+            os.fork()
+        except RuntimeError as exc:
+            print('refused', 'subinterpreter' in str(exc), flush=True)
+        interp.close()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        _, status = os.waitpid(pid, 0)
+        print('child', os.waitstatus_to_exitcode(status), flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == 'refused True\nchild 7\n'
+
+
+@pytest.mark.timeout(60)
+def test_daemon_thread_running_interpreter_at_exit(run_python):
+    # A daemon thread of main still inside exec() at exit: the exit hook
+    # interrupts the code and destroys the interpreter (3.12 aborted with
+    # "remaining subinterpreters", 3.13 with "not the last thread").
+    rc, out, err = run_python("""
+        import threading, time
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        def spin():
+            try:
+                interp.exec('while True: pass')
+            except interpreters.ExecutionFailed:
+                pass
+        threading.Thread(target=spin, daemon=True).start()
+        while not interp.is_running():
+            time.sleep(0.01)
+        print('exiting', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out == 'exiting\n'

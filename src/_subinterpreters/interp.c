@@ -688,15 +688,16 @@ interrupt_claim(sbi_entry *e, uint64_t serial)
 
 /* Raise KeyboardInterrupt in the code running interpreter id's __main__
  * (only in session `serial` unless it is 0).  Any thread, with or without
- * a thread state.  Returns 1 if delivered, 0 if nothing was running, or a
+ * a thread state.  Refused once the process is shutting down, except for
+ * the exit hook itself (at_exit).  Returns 1 if delivered, 0 if nothing was running, or a
  * negative SBI_ERR_*. */
 static int
-interrupt_interp(int64_t id, uint64_t serial)
+interrupt_interp(int64_t id, uint64_t serial, int at_exit)
 {
     PyThreadState *cur = PyThreadState_GetUnchecked();
     lock_any();
     sbi_entry *e = registry_find(id);
-    if (e == NULL || e->closing || registry.shutting_down) {
+    if (e == NULL || e->closing || (registry.shutting_down && !at_exit)) {
         sbi_mutex_unlock(&registry.mutex);
         return e == NULL || e->closing ? SBI_ERR_NOT_FOUND : 0;
     }
@@ -838,7 +839,7 @@ sigint_watcher(void *arg)
         }
         int64_t id = __atomic_load_n(&sigint.target, __ATOMIC_RELAXED);
         if (id != 0) {
-            (void)interrupt_interp(id, 0);
+            (void)interrupt_interp(id, 0, 0);
         }
     }
 }
@@ -943,7 +944,7 @@ watchdog_main(void *arg)
             continue;
         }
         sbi_mutex_unlock(&w->mutex);
-        int r = interrupt_interp(w->id, w->serial);
+        int r = interrupt_interp(w->id, w->serial, 0);
         sbi_mutex_lock(&w->mutex);
         if (r != 0) {
             w->fired = r > 0;
@@ -1460,7 +1461,7 @@ static PyObject *
 Interpreter_interrupt(PyObject *op, PyObject *unused)
 {
     InterpreterObject *self = InterpreterObject_CAST(op);
-    int r = interrupt_interp(self->id, 0);
+    int r = interrupt_interp(self->id, 0, 0);
     if (r < 0) {
         int err = (self->id == 0 || self->id == sbi_interp_current_id())
                       ? SBI_ERR_NOT_OURS
@@ -2249,6 +2250,19 @@ sbi_interp_get_main(PyObject *m, PyObject *unused)
     return interp_object_get(sbi_module_get_state(m), 0, WHENCE_RUNTIME);
 }
 
+/* Number of live interpreters created by this module (the fork guard). */
+PyObject *
+sbi_interp_count(PyObject *m, PyObject *unused)
+{
+    Py_ssize_t n = 0;
+    sbi_mutex_lock_py(&registry.mutex);
+    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+        n += !e->closing;
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    return PyLong_FromSsize_t(n);
+}
+
 /* Called from the main interpreter's atexit: destroy every interpreter
  * we created, so 3.12 does not abort ("remaining subinterpreters") and
  * 3.13 does not hang on their threads. */
@@ -2260,25 +2274,42 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
     registry.shutting_down = 1;
     sbi_mutex_unlock(&registry.mutex);
     sbi_queues_wake_all();
+    // Interpreters still running code (in daemon threads) are
+    // interrupted and waited for, up to a few seconds in all.
+    int64_t deadline = sbi_monotonic_ns() + (int64_t)3 * 1000000000;
     for (;;) {
         sbi_entry *victim = NULL;
+        int64_t busy = -1;
         sbi_mutex_lock_py(&registry.mutex);
         for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
-            if (!e->exit_failed && claim_for_close(e, cur) == 0) {
+            if (e->exit_failed) {
+                continue;
+            }
+            if (claim_for_close(e, cur) == 0) {
                 victim = e;
                 break;
             }
+            if (e->running_tid != 0 && e->interp != cur && !e->closing) {
+                busy = e->id;
+            }
         }
         sbi_mutex_unlock(&registry.mutex);
-        if (victim == NULL) {
+        if (victim != NULL) {
+            if (destroy_entry(victim, 2000) != 0) {
+                fprintf(stderr, "subinterpreters: interpreter %lld could "
+                        "not be destroyed at exit (threads still "
+                        "running)\n", (long long)victim->id);
+                victim->exit_failed = 1;
+            }
+            continue;
+        }
+        if (busy < 0 || sbi_monotonic_ns() > deadline) {
             break;
         }
-        if (destroy_entry(victim, 2000) != 0) {
-            fprintf(stderr, "subinterpreters: interpreter %lld could not "
-                    "be destroyed at exit (threads still running)\n",
-                    (long long)victim->id);
-            victim->exit_failed = 1;
-        }
+        (void)interrupt_interp(busy, 0, 1);
+        Py_BEGIN_ALLOW_THREADS
+        usleep(10000);
+        Py_END_ALLOW_THREADS
     }
     Py_RETURN_NONE;
 }

@@ -30,5 +30,6 @@ PyObject *sbi_interp_list_all(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_get_current(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_get_main(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_atexit(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_count(PyObject *m, PyObject *unused);
 
 #endif /* SBI_INTERP_H */

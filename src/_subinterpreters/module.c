@@ -100,6 +100,7 @@ static PyMethodDef module_methods[] = {
     {"get_main", sbi_interp_get_main, METH_NOARGS, get_main_doc},
     {"is_shareable", module_is_shareable, METH_O, is_shareable_doc},
     {"_atexit", sbi_interp_atexit, METH_NOARGS, NULL},
+    {"_count_interpreters", sbi_interp_count, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 

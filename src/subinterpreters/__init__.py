@@ -28,6 +28,36 @@ __all__ = [
 ]
 
 
+def _guard_fork():
+    # CPython 3.12/3.13 crash the child of os.fork() while subinterpreters
+    # exist (PyOS_AfterFork_Child clears them without a thread state).
+    # Fail in the parent with a clear error instead.
+    import functools
+    import os
+    real_fork = getattr(os, 'fork', None)
+    if real_fork is None or getattr(real_fork, '_subinterpreters_guard',
+                                    False):
+        return
+
+    @functools.wraps(real_fork)
+    def fork():
+        from . import _core
+        n = _core._count_interpreters()
+        if n:
+            raise RuntimeError(
+                f'os.fork() while {n} subinterpreter(s) exist would crash '
+                'the child process (a CPython 3.12/3.13 bug); close them '
+                'first, or use the "spawn" or "forkserver" start method')
+        return real_fork()
+
+    fork._subinterpreters_guard = True
+    os.fork = fork
+
+
+if get_current().id == 0:
+    _guard_fork()
+
+
 def __getattr__(name):
     # Heavier parts load on first use, so that importing the package in a
     # fresh interpreter stays cheap.
