@@ -22,7 +22,7 @@ NEWEST := $(lastword $(sort $(VERSIONS)))
 
 # --- settings ---------------------------------------------------------------
 # Installed into every venv (build backend + test tools).
-VENV_PKGS := setuptools wheel pytest pytest-timeout hypothesis
+VENV_PKGS := setuptools wheel pytest pytest-timeout hypothesis mypy
 PYTEST := -m pytest tests -q -p no:cacheprovider
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
