@@ -15,6 +15,7 @@ import gc
 import itertools
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -94,7 +95,7 @@ def test_thread_names_default():
         ex.shutdown()
     assert len(names) == 3
     for name in names:
-        assert __import__('re').fullmatch(
+        assert re.fullmatch(
             r'InterpreterPoolExecutor-\d+_[0-2]', name), name
 
 
