@@ -88,7 +88,8 @@ class Group:
        sample takes about ``target`` seconds.
     unit: 's' (run() returns seconds for n operations; the table shows the
        time per operation) or 'B' (run() returns bytes).
-    size: bytes moved per operation; adds a bandwidth column.
+    size: bytes moved per operation; adds a bandwidth column ('param':
+       each row's own ``size`` parameter).
     rate: show operations per second.
     fresh: a new process per sample (memory measurements).
     prepare: callable(orchestrator, group) run before the cases are set up;

@@ -232,7 +232,11 @@ def groups(quick):
             Spec('backport_1KiB', 'memoryview/backport', small,
                  'backport: prepare_main(mv=mv) + exec("n = len(mv)"), '
                  '1 KiB'),
+            Spec('memcpy_64MiB', 'memcpy/base', large,
+                 'memcpy of the 64 MiB buffer: dst[:] = src'),
         ], repeats=3 if quick else 7, target=0.05 if quick else 0.2,
+        size='param',
         note='Ratios here are against ours_64MiB; ours_1KiB shows the size '
-             'independence (ratio ~1 means constant time).'))
+             'independence (ratio ~1 means constant time); "rate" is the '
+             'bandwidth a copy would need to match.'))
     return out

@@ -232,9 +232,12 @@ def _cells(group, name, row):
         return [row['label'], '-', '-', '-', '-', 'no samples']
     med = st['median']
     extra = ''
+    size = group.get('size')
+    if size == 'param':          # each row moves its own 'size' bytes
+        size = row['params'].get('size')
     if group['unit'] == 's' and med > 0:
-        if group.get('size'):
-            extra = f'{group["size"] / med / 1e9:.3g} GB/s'
+        if size:
+            extra = f'{size / med / 1e9:.3g} GB/s'
         elif group.get('rate'):
             extra = fmt_rate(1 / med)
     ratio = row_ratio(group, name)
@@ -254,6 +257,11 @@ def _derived_cells(group, d):
             f'±{st["spread"] * 50:.0f}%', '', '', '']
 
 
+def _load(group):
+    load = group.get('loadavg')
+    return f', load average {load[0]:.2f} at its start' if load else ''
+
+
 HEAD = ['case', 'median/op', 'spread', 'rate', 'ours÷this', 'note']
 
 
@@ -267,7 +275,7 @@ def text_tables(data):
         widths = [max(len(HEAD[i]), *(len(r[i]) for r in rows))
                   for i in range(len(HEAD))]
         widths[0] = min(widths[0], 64)
-        lines.append(f'## {g["title"]}  [{g["name"]}]')
+        lines.append(f'## {g["title"]}  [{g["name"]}]{_load(g)}')
         lines.append('  '.join(h.ljust(w) for h, w in zip(HEAD, widths))
                      .rstrip())
         for r in rows:
@@ -315,7 +323,7 @@ def markdown_section(data):
             'the repetitions; ours÷this < 1 means ours is faster (or '
             'smaller).', '']
     for g in data['groups']:
-        out += [f'#### {g["title"]} (`{g["name"]}`)', '',
+        out += [f'#### {g["title"]} (`{g["name"]}`){_load(g)}', '',
                 '| ' + ' | '.join(HEAD) + ' |',
                 '|' + ' --- |' * len(HEAD)]
         rows = [_cells(g, n, r) for n, r in g['rows'].items()]

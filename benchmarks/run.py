@@ -194,6 +194,7 @@ class Orchestrator:
                                'n': None, 'stats': None, 'error': None,
                                'samples_raw': []}
         result = {'name': group.name, 'title': group.title,
+                  'loadavg': loadavg(),
                   'unit': group.unit, 'size': group.size, 'rate': group.rate,
                   'ref': group.ref or group.specs[0].name,
                   'repeats': reps, 'note': group.note, 'rows': rows,
