@@ -1151,3 +1151,55 @@ class TestAlreadyRunning:
         assert type(errors[0]) is InterpreterError
         assert str(errors[0]) == 'interpreter already running'
         assert interp.is_running() is False
+
+
+MAIN_CLASSES_SCRIPT = """
+from dataclasses import dataclass
+import subinterpreters as interpreters
+G = 2
+
+@dataclass
+class Point:
+    x: int
+
+class MainError(Exception):
+    pass
+
+def double(p):
+    return Point(p.x * G)
+
+def many(n):
+    return [Point(i) for i in range(n)]
+
+def fail(n):
+    raise MainError(n)
+
+if __name__ == '__main__':
+    a = interpreters.create()
+    b = interpreters.create()
+    print(a.call(double, Point(1)))
+    print(a.call(many, 3))
+    print(b.call(double, a.call(double, Point(3))))
+    q = interpreters.create_queue()
+    a.call(q.put, Point(4))
+    print(q.get(timeout=10))
+    try:
+        a.call(fail, 2)
+    except interpreters.ExecutionFailed as exc:
+        print(exc.excinfo.formatted)
+"""
+
+
+def test_main_classes_come_back_from_the_target(run_python):
+    # Instances of classes defined in the script's __main__ are created in
+    # the target by the re-run '<fake __main__>' module; they must come
+    # back as instances of the caller's own classes.
+    rc, out, err = run_python(MAIN_CLASSES_SCRIPT, script=True, timeout=60)
+    assert rc == 0, err
+    assert out.splitlines() == [
+        'Point(x=2)',
+        '[Point(x=0), Point(x=1), Point(x=2)]',
+        'Point(x=12)',
+        'Point(x=4)',
+        'MainError: 2',
+    ]

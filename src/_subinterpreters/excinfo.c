@@ -127,7 +127,7 @@ sbi_excinfo_formatted(const sbi_excinfo *info)
     const char *mod = info->type_module;
     const char *msg = info->msg ? info->msg : "";
     if (mod != NULL && strcmp(mod, "builtins") != 0 &&
-        strcmp(mod, "__main__") != 0)
+        strcmp(mod, "__main__") != 0 && strcmp(mod, "<fake __main__>") != 0)
     {
         return PyUnicode_FromFormat("%s.%s: %s", mod, qual, msg);
     }

@@ -966,11 +966,18 @@ static int encode(writer *w, PyObject *obj, int depth);
 static PyObject *
 main_file_for(const char *data, Py_ssize_t n)
 {
-    if (memmem(data, n, "__main__", 8) == NULL) {
-        return NULL;
+    // A pickle naming '<fake __main__>' refers to the re-run script of
+    // another interpreter (registered under that name here): record its
+    // file, so the receiver can map it back to that script's __main__.
+    const char *name = "<fake __main__>";
+    if (memmem(data, n, name, strlen(name)) == NULL) {
+        if (memmem(data, n, "__main__", 8) == NULL) {
+            return NULL;
+        }
+        name = "__main__";
     }
     PyObject *mods = PyImport_GetModuleDict();  // borrowed
-    PyObject *main = PyDict_GetItemString(mods, "__main__");  // borrowed
+    PyObject *main = PyDict_GetItemString(mods, name);  // borrowed
     if (main == NULL) {
         return NULL;
     }
@@ -1535,16 +1542,28 @@ fake_main_get(icache *c, PyObject *path)
     {
         goto error;
     }
-    // Cache before running, so a failing re-run is not retried forever
-    // and functions defined before the failure remain reachable.
+    // Cached while it runs, so that unpickling during the run does not
+    // re-run it recursively; forgotten again if the run fails.  It is
+    // also registered as sys.modules['<fake __main__>'], so objects of its
+    // classes can be pickled here (main_file_for() maps them back).
     if (PyDict_SetItem(c->fake_mains, path, mod) < 0) {
         goto error;
     }
     PyObject *r = PyEval_EvalCode(code, ns, ns);
     if (r == NULL) {
+        PyObject *exc = PyErr_GetRaisedException();
+        if (PyDict_DelItem(c->fake_mains, path) < 0) {
+            PyErr_Clear();
+        }
+        PyErr_SetRaisedException(exc);
         goto error;
     }
     Py_DECREF(r);
+    if (PyDict_SetItemString(PyImport_GetModuleDict(), "<fake __main__>",
+                             mod) < 0)
+    {
+        goto error;
+    }
     goto done;
 error:
     Py_CLEAR(mod);
@@ -1555,34 +1574,69 @@ done:
     return mod;
 }
 
-/* pickle.loads with sys.modules['__main__'] temporarily replaced by the
- * fake main module for path.  New reference or NULL. */
+/* Swap sys.modules[name] for value (NULL: remove); *old receives the
+ * previous value (new reference or NULL).  0 or -1. */
+static int
+swap_module(PyObject *mods, const char *name, PyObject *value,
+            PyObject **old)
+{
+    if (PyDict_GetItemStringRef(mods, name, old) < 0) {
+        return -1;
+    }
+    if (value != NULL) {
+        return PyDict_SetItemString(mods, name, value);
+    }
+    if (*old != NULL && PyDict_DelItemString(mods, name) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* pickle.loads with the script at path standing in for both '__main__'
+ * and '<fake __main__>': this interpreter's own __main__ if it runs that
+ * script, else the script re-run as '<fake __main__>'.  New reference or
+ * NULL. */
 static PyObject *
 loads_with_fake_main(icache *c, PyObject *data, PyObject *path)
 {
-    PyObject *fake = fake_main_get(c, path);
-    if (fake == NULL) {
-        return NULL;
-    }
     PyObject *mods = PyImport_GetModuleDict();  // borrowed
-    PyObject *real = NULL;
-    if (PyDict_GetItemStringRef(mods, "__main__", &real) < 0) {
-        Py_DECREF(fake);
+    PyObject *main = NULL, *file = NULL;
+    if (PyDict_GetItemStringRef(mods, "__main__", &main) < 0) {
         return NULL;
     }
-    PyObject *res = NULL;
-    if (PyDict_SetItemString(mods, "__main__", fake) == 0) {
-        res = PyObject_CallOneArg(c->loads, data);
-        PyObject *exc = PyErr_GetRaisedException();
-        if (real != NULL) {
-            if (PyDict_SetItemString(mods, "__main__", real) < 0) {
-                PyErr_Clear();
-            }
+    if (main != NULL) {
+        file = PyObject_GetAttrString(main, "__file__");
+        if (file == NULL) {
+            PyErr_Clear();
         }
-        PyErr_SetRaisedException(exc);
     }
-    Py_XDECREF(real);
-    Py_DECREF(fake);
+    int is_ours = file != NULL && PyUnicode_Check(file) &&
+                  PyUnicode_Compare(file, path) == 0;
+    Py_XDECREF(file);
+    PyObject *stand_in = is_ours ? Py_NewRef(main) : fake_main_get(c, path);
+    Py_XDECREF(main);
+    if (stand_in == NULL) {
+        return NULL;
+    }
+    PyObject *old_main = NULL, *old_fake = NULL, *res = NULL;
+    if (swap_module(mods, "__main__", stand_in, &old_main) == 0 &&
+        swap_module(mods, "<fake __main__>", stand_in, &old_fake) == 0)
+    {
+        res = PyObject_CallOneArg(c->loads, data);
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *ignored = NULL;
+    if (swap_module(mods, "<fake __main__>", old_fake, &ignored) < 0 ||
+        (old_main != NULL &&
+         PyDict_SetItemString(mods, "__main__", old_main) < 0))
+    {
+        PyErr_Clear();
+    }
+    Py_XDECREF(ignored);
+    PyErr_SetRaisedException(exc);
+    Py_XDECREF(old_main);
+    Py_XDECREF(old_fake);
+    Py_DECREF(stand_in);
     return res;
 }
 
