@@ -214,3 +214,75 @@ def test_ctrl_c_with_custom_handler(run_python):
     rc, out, err = run_python(code, timeout=30)
     assert rc == 0, err
     assert 'interrupted True' in out
+
+
+# --- the pool (issue 7, point 3) -----------------------------------------
+
+def spin_forever():
+    while True:
+        pass
+
+
+def add(a, b):
+    return a + b
+
+
+@pytest.mark.timeout(60)
+def test_pool_cancel_running_task():
+    with interpreters.InterpreterPoolExecutor(1) as pool:
+        fut = pool.submit(spin_forever)
+        deadline = time.monotonic() + 10
+        while not fut.running():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.1)
+        start = time.monotonic()
+        assert fut.cancel() is True
+        assert fut.cancelled()
+        with pytest.raises(Exception) as info:
+            fut.result(timeout=5)
+        assert type(info.value).__name__ == 'CancelledError'
+        assert time.monotonic() - start < 5
+        # the worker goes on serving
+        assert pool.submit(add, 2, 3).result(timeout=10) == 5
+        assert fut.cancel() is True   # idempotent
+
+
+@pytest.mark.timeout(60)
+def test_pool_cancel_finished_task_returns_false():
+    with interpreters.InterpreterPoolExecutor(1) as pool:
+        fut = pool.submit(add, 1, 1)
+        assert fut.result(timeout=10) == 2
+        assert fut.cancel() is False
+
+
+@pytest.mark.timeout(60)
+def test_pool_cancel_callbacks_and_wait():
+    import concurrent.futures as cf
+    with interpreters.InterpreterPoolExecutor(2) as pool:
+        fut = pool.submit(spin_forever)
+        seen = []
+        fut.add_done_callback(lambda f: seen.append(f.cancelled()))
+        while not fut.running():
+            time.sleep(0.01)
+        waiter = threading.Thread(target=cf.wait, args=([fut],))
+        waiter.start()
+        assert fut.cancel()
+        waiter.join(10)
+        assert not waiter.is_alive()
+        assert seen == [True]
+
+
+@pytest.mark.timeout(60)
+def test_pool_shutdown_cancel_futures_interrupts_running():
+    pool = interpreters.InterpreterPoolExecutor(2)
+    running = [pool.submit(spin_forever) for _ in range(2)]
+    queued = [pool.submit(spin_forever) for _ in range(3)]
+    deadline = time.monotonic() + 10
+    while not all(f.running() for f in running):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    start = time.monotonic()
+    pool.shutdown(wait=True, cancel_futures=True)
+    assert time.monotonic() - start < 10
+    assert all(f.cancelled() for f in running + queued)

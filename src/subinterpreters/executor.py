@@ -40,6 +40,7 @@ from concurrent.futures import thread as _thread
 from . import _worker
 from ._core import (
     ExecutionFailed,
+    InterpreterError,
     InterpreterNotFoundError,
     NotShareableError,
     create as _create_interpreter,
@@ -110,6 +111,33 @@ def _exception_from(failed):
 
 # ---------------------------------------------------------------------------
 # workers
+
+
+class _TaskFuture(_base.Future):
+    """A Future whose cancel() also stops a task that is already running:
+    the worker's interpreter is interrupted (KeyboardInterrupt in the
+    task), the future becomes cancelled at once, and the worker goes on
+    with the next task."""
+
+    _worker = None  # the _WorkerState running this future, once running
+
+    def cancel(self):
+        with self._condition:
+            if self._state != _base.RUNNING:
+                running = False
+            else:
+                running = True
+                self._state = _base.CANCELLED_AND_NOTIFIED
+                for waiter in self._waiters:
+                    waiter.add_cancelled(self)
+                self._condition.notify_all()
+        if not running:
+            return super().cancel()
+        worker = self._worker
+        if worker is not None:
+            worker.interrupt(self)
+        self._invoke_callbacks()
+        return True
 
 
 class _WorkItem:
@@ -187,6 +215,7 @@ class _WorkerState:
         future = item.future
         if not future.set_running_or_notify_cancel():
             return
+        future._worker = self
         with self.lock:
             self.future = future
         try:
@@ -219,11 +248,26 @@ class _WorkerState:
             with self.lock:
                 self.future = None
             self.tasks_done += 1
-        if exc is not None:
+            future._worker = None
+        if future.cancelled():
+            # cancel() interrupted it; the outcome is not reported.
+            pass
+        elif exc is not None:
             future.set_exception(exc)
             exc = None  # break the cycle through the traceback
         else:
             future.set_result(res)
+
+    def interrupt(self, future):
+        """Interrupt the task of future if this worker is still running it
+        (called by _TaskFuture.cancel() from any thread).  Holding the lock
+        keeps the worker from starting its next task meanwhile."""
+        with self.lock:
+            if self.future is future and self.interp is not None:
+                try:
+                    self.interp.interrupt()
+                except InterpreterError:
+                    pass  # the interpreter is gone: nothing to stop
 
     def recycle_due(self):
         """True if the interpreter must be replaced before the next task."""
@@ -382,7 +426,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             if isinstance(fn, str):
                 raise TypeError('scripts not supported')
 
-            future = _base.Future()
+            future = _TaskFuture()
             self._work_queue.put(_WorkItem(future, fn, args, kwargs))
             self._adjust_thread_count()
             return future
@@ -463,6 +507,18 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                     future.cancel()
 
         return results()
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        if cancel_futures:
+            # Beyond ThreadPoolExecutor: running tasks are interrupted too,
+            # so that shutdown returns promptly.
+            super().shutdown(wait=False, cancel_futures=True)
+            for state in tuple(self._workers):
+                future = state.future
+                if future is not None:
+                    future.cancel()
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+    shutdown.__doc__ = _base.Executor.shutdown.__doc__
 
     def _adjust_thread_count(self):
         # Reuse an idle worker if there is one.
