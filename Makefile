@@ -50,7 +50,7 @@ C_FILES = $(wildcard src/_subinterpreters/*.c src/_subinterpreters/*.h)
 ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	PYTHONMALLOC=malloc
+	PYTHONMALLOC=malloc SBI_SANITIZE=1
 
 # pip install of the current tree, rebuilt from scratch.  $(1): venv dir,
 # $(2): extra environment (build switches).

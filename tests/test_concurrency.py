@@ -275,6 +275,8 @@ def test_call_in_thread_many():
 
 @pytest.mark.timeout(120)
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason='needs 2 CPUs')
+@pytest.mark.skipif(bool(os.environ.get('SBI_SANITIZE')),
+                    reason='timing is meaningless under sanitizers')
 def test_parallelism():
     # Each interpreter has its own GIL, so CPU-bound work in two
     # interpreters on two threads runs in parallel.  The machine may be
