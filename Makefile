@@ -135,6 +135,8 @@ bench: check-pythons $(BENCH_BUILD_TARGETS)
 	@failed=""; \
 	for v in $(VERSIONS); do \
 		echo "==> benchmarks on Python $$v"; \
+		SBI_BENCH_BUILT_FROM="$$(cat .venv-bench-$$v/.sbi-built-from \
+			2>/dev/null)" \
 		.venv-bench-$$v/bin/python benchmarks/run.py $(BENCH_ARGS) \
 			|| failed="$$failed $$v"; \
 	done; \
@@ -151,7 +153,15 @@ $(BENCH_VENV_TARGETS): bench-venv-%: | check-pythons
 		touch .venv-bench-$*/.sbi-bench-extra; \
 	fi
 
+# The commit built (with +dirty for local changes under src/), recorded
+# before the build: others may commit while the benchmarks run.
 $(BENCH_BUILD_TARGETS): bench-build-%: bench-venv-%
+	@rev=$$(git rev-parse --short HEAD 2>/dev/null || true); \
+	if [ -n "$$rev" ] && [ -n "$$(git status --porcelain \
+			--untracked-files=no -- src 2>/dev/null)" ]; then \
+		rev="$$rev+dirty"; \
+	fi; \
+	echo "$$rev" > .venv-bench-$*/.sbi-built-from
 	$(call pip_build,.venv-bench-$*,SBI_WERROR=$(SBI_WERROR))
 
 # --- sanitizers -------------------------------------------------------------

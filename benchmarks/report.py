@@ -306,7 +306,7 @@ def markdown_section(data):
     m = data['meta']
     load = m.get('loadavg_before'), m.get('loadavg_after')
     out = [f'## Python {m["python_version"]} — {m["started"][:10]}', '',
-           f'- subinterpreters {m.get("ours")} (git {m.get("git")}); '
+           f'- subinterpreters {m.get("ours")} ({_git(m)}); '
            f'backport: {m["backport"]["status"]} ({m["backport"]["detail"]})',
            f'- {m["cpus"]} CPUs, {m["platform"]}; load average '
            f'{load[0]} before, {load[1]} after; {m["seconds"]:.0f} s'
@@ -337,13 +337,22 @@ def markdown_section(data):
     return '\n'.join(out)
 
 
+def _git(meta):
+    if meta.get('git_source') == 'build':
+        return f'built from git {meta.get("git")}'
+    return f'git {meta.get("git")} checked out at run time'
+
+
 MD_HEADER = '''# Benchmark results
 
 Written by `benchmarks/run.py` (`make bench`): one section per CPython,
 each from one full run on the machine named in it.  Timings on shared
 machines vary by 10-70% between runs, so read the same-run ratios, not the
 absolute numbers.  Ratios are ours ÷ the alternative (time per operation,
-or bytes): below 1 means `subinterpreters` is faster or smaller.
+or bytes): below 1 means `subinterpreters` is faster or smaller.  Each
+section gives the load average: above the number of CPUs, other work
+competed for the cores, and the CPU-scaling numbers then describe the
+machine more than the package.
 
 ![ours ÷ alternative, and CPU scaling](ratios.png)
 '''

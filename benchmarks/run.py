@@ -382,7 +382,11 @@ def main(argv=None):
         'platform': platform.platform(),
         'cpus': os.cpu_count(),
         'ours': ours_version(),
-        'git': git_state(),
+        # make bench records the commit it built; else what is checked out
+        # now (which may differ from what was installed).
+        'git': os.environ.get('SBI_BENCH_BUILT_FROM') or git_state(),
+        'git_source': ('build' if os.environ.get('SBI_BENCH_BUILT_FROM')
+                       else 'run'),
         'started': started.isoformat(timespec='seconds'),
         'quick': args.quick,
         'only': args.only,
