@@ -135,6 +135,13 @@ PyImport_AddModuleRef(const char *name)
  * interpreter before the first subinterpreter exists.  Remove with 3.12. */
 #if PY_VERSION_HEX < 0x030C04F0
 #  define SBI_PREWARM_MODULES {"ssl", "asyncio", NULL}
+/* Keyword calls that common code makes first in a subinterpreter
+ * (concurrent.futures and queue call SimpleQueue.get(block=...)). */
+#  define SBI_PREWARM_CODE                                                  \
+    "import _queue\n"                                                       \
+    "q = _queue.SimpleQueue()\n"                                            \
+    "q.put(None, block=False, timeout=None)\n"                              \
+    "q.get(block=False, timeout=None)\n"
 #endif
 
 /* 3.12's threading._shutdown() asserts that the interpreter's _MainThread

@@ -206,8 +206,9 @@ raise_interp_error(sbi_state *st, int err, int64_t id, const char *op)
 static void
 join_threads(void)
 {
-    PyObject *threading = PyImport_GetModule(
-        PyUnicode_InternFromString("threading"));
+    PyObject *name = PyUnicode_FromString("threading");
+    PyObject *threading = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
     if (threading == NULL) {
         PyErr_Clear();
         return;
@@ -244,7 +245,7 @@ join_threads(void)
     PyObject *main = threads ? PyObject_CallMethod(threading, "main_thread",
                                                    NULL)
                              : NULL;
-    if (main == NULL) {
+    if (main == NULL || !PyList_Check(threads)) {
         goto done;
     }
 #if SBI_FIX_MAIN_THREAD_TSTATE_LOCK
@@ -325,15 +326,35 @@ count_other_tstates(sbi_entry *e, PyThreadState *mine)
     return n;
 }
 
-/* Destroy e.  The caller has marked e closing and is attached to another
- * interpreter.  Returns 0, or an SBI_ERR_* (nothing destroyed; e is
- * unmarked).  wait_ms bounds how long threads that cannot be joined are
- * waited for. */
-static int
-destroy_entry(sbi_entry *e, int wait_ms)
+/* Give up destroying e (claimed by us): it stays alive and usable. */
+static void
+unclaim(sbi_entry *e)
 {
+    sbi_mutex_lock_any(&registry.mutex);
+    e->closing = 0;
+    e->running_tid = 0;
+    sbi_mutex_unlock(&registry.mutex);
+}
+
+/* Destroy e.  The caller has claimed e (claim_for_close) and is attached
+ * to another interpreter.  Returns 0, or an SBI_ERR_* with e unclaimed.
+ * wait_ms bounds how long threads that cannot be joined are waited for;
+ * force (process exit) abandons shared buffers still viewed elsewhere.
+ *
+ * Checks that can refuse come before anything irreversible, except that
+ * threads can only be counted after the threading threads were joined
+ * (which runs threading's atexit hooks): an interpreter refused for a
+ * _thread thread has been through threading's shutdown. */
+static int
+destroy_entry(sbi_entry *e, int wait_ms, int force)
+{
+    if (!force && sbi_shbuf_count_owned(e->id) > 0) {
+        unclaim(e);
+        return SBI_ERR_BUFFERS_SHARED;
+    }
     PyThreadState *ts = PyThreadState_New(e->interp);
     if (ts == NULL) {
+        unclaim(e);
         return SBI_ERR_NOMEM;
     }
     PyThreadState *caller = PyThreadState_Swap(ts);
@@ -347,6 +368,9 @@ destroy_entry(sbi_entry *e, int wait_ms)
     }
     e->ncache = 0;
     join_threads();
+    // Thread states are only unlinked with this interpreter's GIL held
+    // (which we hold) or by threads we just joined, so walking the list
+    // without CPython's head lock is safe here.
     for (int waited = 0; count_other_tstates(e, ts) > 0; waited += 10) {
         if (waited >= wait_ms) {
             err = SBI_ERR_THREADS_LEFT;
@@ -357,30 +381,31 @@ destroy_entry(sbi_entry *e, int wait_ms)
         Py_END_ALLOW_THREADS
     }
     if (err == 0) {
+        sbi_queues_unbind_interp(e->id);
         sbi_shbuf_drain_current();
-        if (sbi_shbuf_count_owned(e->id) > 0 && wait_ms >= 0) {
-            err = SBI_ERR_BUFFERS_SHARED;
+        if (sbi_shbuf_count_owned(e->id) > 0) {
+            if (force) {
+                sbi_shbuf_abandon(e->id);
+            }
+            else {
+                err = SBI_ERR_BUFFERS_SHARED;
+            }
         }
     }
     if (err != 0) {
         PyThreadState_Clear(ts);
         (void)PyThreadState_Swap(caller);
         PyThreadState_Delete(ts);
-        sbi_mutex_lock_py(&registry.mutex);
-        e->closing = 0;
-        e->running_tid = 0;
-        sbi_mutex_unlock(&registry.mutex);
+        unclaim(e);
         return err;
     }
-    sbi_queues_unbind_interp(e->id);
-    sbi_shbuf_abandon(e->id);
     PyThreadState_Clear(e->keeper);
     PyThreadState_Delete(e->keeper);
     e->keeper = NULL;
     Py_EndInterpreter(ts);
     /* detached now */
     (void)PyThreadState_Swap(caller);
-    sbi_mutex_lock_py(&registry.mutex);
+    sbi_mutex_lock_any(&registry.mutex);
     registry_remove(e);
     sbi_mutex_unlock(&registry.mutex);
     PyMem_RawFree(e);
@@ -429,7 +454,8 @@ reap_orphans(void)
         sbi_mutex_lock_py(&registry.mutex);
         if (!current_is_closing(cur)) {
             for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
-                if (e->orphaned && e->refs == 0 &&
+                // orphaned == 2: it failed before; retried at exit only
+                if (e->orphaned == 1 && e->refs == 0 &&
                     claim_for_close(e, cur) == 0)
                 {
                     e->orphaned = 0;
@@ -442,13 +468,12 @@ reap_orphans(void)
         if (victim == NULL) {
             return;
         }
-        if (destroy_entry(victim, 0) != 0) {
+        if (destroy_entry(victim, 0, 0) != 0) {
             // Could not go (threads or views left): keep it alive; it is
             // retried at process exit.
             sbi_mutex_lock_py(&registry.mutex);
             victim->orphaned = 2;
             sbi_mutex_unlock(&registry.mutex);
-            return;
         }
     }
 }
@@ -479,7 +504,7 @@ interp_decref(int64_t id)
     }
     sbi_mutex_unlock(&registry.mutex);
     if (victim != NULL) {
-        int err = destroy_entry(victim, 0);
+        int err = destroy_entry(victim, 0, 0);
         if (err != 0) {
             sbi_mutex_lock_py(&registry.mutex);
             victim->orphaned = 2;
@@ -632,8 +657,8 @@ session_exit(session *s)
     }
 }
 
-/* __main__.__dict__ of the current interpreter (borrowed: __main__ lives
- * as long as the interpreter). */
+/* __main__.__dict__ of the current interpreter.  New reference (code
+ * run through it may replace sys.modules['__main__']). */
 static PyObject *
 main_dict(void)
 {
@@ -641,7 +666,7 @@ main_dict(void)
     if (mod == NULL) {
         return NULL;
     }
-    PyObject *d = PyModule_GetDict(mod);  // borrowed
+    PyObject *d = Py_XNewRef(PyModule_GetDict(mod));
     Py_DECREF(mod);
     return d;
 }
@@ -656,17 +681,6 @@ main_dict(void)
  * switch interval).  Code blocked in a C call sees the exception only
  * when it returns to Python.
  */
-
-static void
-lock_any(void)
-{
-    if (PyThreadState_GetUnchecked() != NULL) {
-        sbi_mutex_lock_py(&registry.mutex);
-    }
-    else {
-        sbi_mutex_lock(&registry.mutex);
-    }
-}
 
 /* Note that an interrupt is delivered to e's session (target GIL held);
  * returns the thread to interrupt, or 0 if e is idle or the session is
@@ -695,7 +709,7 @@ static int
 interrupt_interp(int64_t id, uint64_t serial, int at_exit)
 {
     PyThreadState *cur = PyThreadState_GetUnchecked();
-    lock_any();
+    sbi_mutex_lock_any(&registry.mutex);
     sbi_entry *e = registry_find(id);
     if (e == NULL || e->closing || (registry.shutting_down && !at_exit)) {
         sbi_mutex_unlock(&registry.mutex);
@@ -717,7 +731,7 @@ interrupt_interp(int64_t id, uint64_t serial, int at_exit)
         else {
             usleep(500);
         }
-        lock_any();
+        sbi_mutex_lock_any(&registry.mutex);
         e = registry_find(id);
         if (e == NULL || e->closing) {
             sbi_mutex_unlock(&registry.mutex);
@@ -749,7 +763,7 @@ interrupt_interp(int64_t id, uint64_t serial, int at_exit)
             PyThreadState_Delete(ts);
         }
     }
-    lock_any();
+    sbi_mutex_lock_any(&registry.mutex);
     e->interrupters--;
     sbi_mutex_unlock(&registry.mutex);
     return delivered;
@@ -795,16 +809,20 @@ sbi_interp_check_interrupt(void)
 #include <fcntl.h>
 
 static struct {
-    int installed;                 // our handler was installed once
     struct sigaction prev;         // the handler we chain to
     int pipe[2];
     int64_t target;                // atomic: interpreter to interrupt
     unsigned long main_ident;      // main thread, once known
-} sigint = {0, .pipe = {-1, -1}};
+} sigint = {.pipe = {-1, -1}};
 
 static void
 sigint_handler(int signum, siginfo_t *info, void *uctx)
 {
+    static volatile sig_atomic_t active = 0;
+    if (active) {
+        return;  // a handler we chained to chained back to us
+    }
+    active = 1;
     int saved = errno;
     if (sigint.prev.sa_flags & SA_SIGINFO) {
         if (sigint.prev.sa_sigaction != NULL) {
@@ -823,6 +841,7 @@ sigint_handler(int signum, siginfo_t *info, void *uctx)
         (void)r;
     }
     errno = saved;
+    active = 0;
 }
 
 static void *
@@ -874,41 +893,59 @@ sigint_watch_begin(int64_t id)
     if (sigaction(SIGINT, NULL, &cur) < 0) {
         return 0;
     }
-    if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != sigint_handler) {
-        if (!(cur.sa_flags & SA_SIGINFO) &&
-            (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN))
-        {
-            return 0;  // the program does not handle Ctrl-C: leave it be
-        }
-        if (sigint.pipe[0] < 0) {
-            pthread_t th;
-            if (pipe(sigint.pipe) < 0) {
-                return 0;
-            }
-            (void)fcntl(sigint.pipe[0], F_SETFD, FD_CLOEXEC);
-            (void)fcntl(sigint.pipe[1], F_SETFD, FD_CLOEXEC);
-            (void)fcntl(sigint.pipe[1], F_SETFL, O_NONBLOCK);
-            if (pthread_create(&th, NULL, sigint_watcher, NULL) != 0) {
-                close(sigint.pipe[0]);
-                close(sigint.pipe[1]);
-                sigint.pipe[0] = sigint.pipe[1] = -1;
-                return 0;
-            }
-            (void)pthread_detach(th);
-        }
-        struct sigaction ours;
-        memset(&ours, 0, sizeof(ours));
-        ours.sa_sigaction = sigint_handler;
-        ours.sa_flags = SA_SIGINFO | SA_ONSTACK;
-        sigemptyset(&ours.sa_mask);
-        sigint.prev = cur;
-        if (sigaction(SIGINT, &ours, NULL) < 0) {
+    int ours = (cur.sa_flags & SA_SIGINFO) &&
+               cur.sa_sigaction == sigint_handler;
+    if (!ours && !(cur.sa_flags & SA_SIGINFO) &&
+        (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN))
+    {
+        return 0;  // the program does not handle Ctrl-C: leave it be
+    }
+    if (sigint.pipe[0] < 0) {
+        // First use, or in the child of a fork (reset_after_fork()).
+        pthread_t th;
+        if (pipe(sigint.pipe) < 0) {
+            sigint.pipe[0] = sigint.pipe[1] = -1;
             return 0;
         }
-        sigint.installed = 1;
+        (void)fcntl(sigint.pipe[0], F_SETFD, FD_CLOEXEC);
+        (void)fcntl(sigint.pipe[1], F_SETFD, FD_CLOEXEC);
+        (void)fcntl(sigint.pipe[1], F_SETFL, O_NONBLOCK);
+        if (pthread_create(&th, NULL, sigint_watcher, NULL) != 0) {
+            close(sigint.pipe[0]);
+            close(sigint.pipe[1]);
+            sigint.pipe[0] = sigint.pipe[1] = -1;
+            return 0;
+        }
+        (void)pthread_detach(th);
+    }
+    if (!ours) {
+        struct sigaction handler;
+        memset(&handler, 0, sizeof(handler));
+        handler.sa_sigaction = sigint_handler;
+        handler.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&handler.sa_mask);
+        sigint.prev = cur;
+        if (sigaction(SIGINT, &handler, NULL) < 0) {
+            return 0;
+        }
     }
     __atomic_store_n(&sigint.target, id, __ATOMIC_RELAXED);
     return 1;
+}
+
+/* In the child of fork(): the watcher thread did not survive, and locks
+ * may have been held by threads that do not exist here. */
+static void
+reset_after_fork(void)
+{
+    (void)pthread_mutex_init(&registry.mutex, NULL);
+    if (sigint.pipe[0] >= 0) {
+        close(sigint.pipe[0]);
+        close(sigint.pipe[1]);
+        sigint.pipe[0] = sigint.pipe[1] = -1;
+    }
+    sigint.target = 0;
+    sigint.main_ident = 0;
 }
 
 static void
@@ -1217,11 +1254,44 @@ typedef struct {
 
 #define InterpreterObject_CAST(op) ((InterpreterObject *)(op))
 
+/* Drop the entries of dead objects from a {id: weakref} cache when its
+ * size reaches a power of two (amortised O(1) per insertion), so that
+ * create/close cycles do not grow it.  0 or -1. */
+static int
+cache_prune(PyObject *cache)
+{
+    Py_ssize_t n = PyDict_GET_SIZE(cache);
+    if (n < 16 || (n & (n - 1)) != 0) {
+        return 0;
+    }
+    PyObject *items = PyDict_Items(cache);
+    if (items == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(items); i++) {
+        PyObject *kv = PyList_GET_ITEM(items, i);  // borrowed
+        PyObject *obj = NULL;
+        rc = PyWeakref_GetRef(PyTuple_GET_ITEM(kv, 1), &obj);
+        if (rc == 0) {
+            rc = PyDict_DelItem(cache, PyTuple_GET_ITEM(kv, 0));
+        }
+        else if (rc > 0) {
+            Py_DECREF(obj);
+            rc = 0;
+        }
+    }
+    Py_DECREF(items);
+    return rc;
+}
+
 /* The Interpreter object for id in this interpreter: the cached
  * singleton, or a new one.  whence must be known (lookup_whence()).
- * New reference or NULL with an exception. */
+ * adopt: the caller took an owning reference for the new object (create);
+ * it is consumed in every case.  New reference or NULL with an
+ * exception. */
 static PyObject *
-interp_object_get(sbi_state *st, int64_t id, int whence)
+interp_object_get(sbi_state *st, int64_t id, int whence, int adopt)
 {
     PyObject *key = PyLong_FromLongLong(id);
     if (key == NULL) {
@@ -1229,18 +1299,27 @@ interp_object_get(sbi_state *st, int64_t id, int whence)
     }
     PyObject *ref = NULL, *obj = NULL;
     if (PyDict_GetItemRef(st->interp_cache, key, &ref) < 0) {
+        if (adopt) {
+            interp_decref(id);
+        }
         goto done;
     }
     if (ref != NULL) {
         if (PyWeakref_GetRef(ref, &obj) < 0) {
+            if (adopt) {
+                interp_decref(id);
+            }
             goto done;
         }
         if (obj != NULL) {
+            if (adopt) {
+                interp_decref(id);  // the cached object owns one already
+            }
             goto done;
         }
     }
     int ownsref = whence == WHENCE_STDLIB;
-    if (ownsref) {
+    if (ownsref && !adopt) {
         int found = 0;
         sbi_mutex_lock_py(&registry.mutex);
         sbi_entry *e = registry_find(id);
@@ -1270,7 +1349,9 @@ interp_object_get(sbi_state *st, int64_t id, int whence)
     PyObject_GC_Track(self);
     obj = (PyObject *)self;
     Py_XSETREF(ref, PyWeakref_NewRef(obj, NULL));
-    if (ref == NULL || PyDict_SetItem(st->interp_cache, key, ref) < 0) {
+    if (ref == NULL || cache_prune(st->interp_cache) < 0 ||
+        PyDict_SetItem(st->interp_cache, key, ref) < 0)
+    {
         Py_CLEAR(obj);
     }
 done:
@@ -1314,7 +1395,7 @@ Interpreter_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     if (whence < 0) {
         return raise_interp_error(st, SBI_ERR_NOT_FOUND, id, NULL), NULL;
     }
-    return interp_object_get(st, id, whence);
+    return interp_object_get(st, id, whence, 0);
 }
 
 static int
@@ -1345,7 +1426,7 @@ Interpreter_dealloc(PyObject *op)
 static PyObject *
 Interpreter_repr(PyObject *op)
 {
-    return PyUnicode_FromFormat("%s(%lld)", _PyType_Name(Py_TYPE(op)),
+    return PyUnicode_FromFormat("Interpreter(%lld)",
                                 (long long)InterpreterObject_CAST(op)->id);
 }
 
@@ -1442,7 +1523,7 @@ Interpreter_close(PyObject *op, PyObject *unused)
     if (err != 0) {
         return raise_interp_error(st, err, self->id, "destroy"), NULL;
     }
-    err = destroy_entry(e, 100);
+    err = destroy_entry(e, 100, 0);
     if (err != 0) {
         return raise_interp_error(st, err, self->id, "destroy"), NULL;
     }
@@ -1581,7 +1662,7 @@ Interpreter_exec(PyObject *op, PyObject *args, PyObject *kwargs)
         if (!watching) {
             PyErr_SetString(PyExc_RuntimeError,
                             "cannot start the timeout thread");
-            ns = NULL;
+            Py_CLEAR(ns);
         }
     }
     PyObject *res = ns ? PyEval_EvalCode(tcode, ns, ns) : NULL;
@@ -1594,6 +1675,7 @@ Interpreter_exec(PyObject *op, PyObject *args, PyObject *kwargs)
                     info.is_keyboard_interrupt;
     }
     Py_XDECREF(res);
+    Py_XDECREF(ns);
     Py_XDECREF(tcode);
     session_exit(&s);
     /* back in the caller */
@@ -1722,6 +1804,7 @@ Interpreter_prepare_main(PyObject *op, PyObject *args, PyObject *kwargs)
             break;
         }
     }
+    Py_XDECREF(main_ns);
     if (PyErr_Occurred()) {
         sbi_excinfo_capture_current(&info);
         failed = 1;
@@ -1762,18 +1845,17 @@ static PyObject *
 call_here(sbi_state *st, session *s, PyObject *func, PyObject *const *args,
           Py_ssize_t nargs, PyObject *kwargs)
 {
-    PyObject *argtuple = PyTuple_New(nargs);
     PyObject *res = NULL;
-    if (argtuple == NULL) {
-        session_exit(s);
-        return NULL;
+    PyObject *argtuple = PyTuple_New(nargs);
+    if (argtuple != NULL) {
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            PyTuple_SET_ITEM(argtuple, i, Py_NewRef(args[i]));
+        }
+        PyObject *ns = main_dict();
+        res = ns ? call_in_main(ns, func, argtuple, kwargs) : NULL;
+        Py_XDECREF(ns);
+        Py_DECREF(argtuple);
     }
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        PyTuple_SET_ITEM(argtuple, i, Py_NewRef(args[i]));
-    }
-    PyObject *ns = main_dict();
-    res = ns ? call_in_main(ns, func, argtuple, kwargs) : NULL;
-    Py_DECREF(argtuple);
     sbi_excinfo info = SBI_EXCINFO_INIT;
     int failed = 0;
     if (res == NULL) {
@@ -1926,6 +2008,7 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
         Py_XDECREF(ta);
         Py_XDECREF(tk);
         Py_XDECREF(tr);
+        Py_XDECREF(ns);
     }
     session_exit(&s);
     /* back in the caller */
@@ -2113,6 +2196,15 @@ sbi_interp_create(PyObject *m, PyObject *unused)
             }
             Py_XDECREF(mod);
         }
+        PyObject *ns = PyDict_New();
+        PyObject *r = ns ? PyRun_String(SBI_PREWARM_CODE, Py_file_input, ns,
+                                        ns)
+                         : NULL;
+        if (r == NULL) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(r);
+        Py_XDECREF(ns);
     }
 #endif
     sbi_entry *e = PyMem_RawCalloc(1, sizeof(*e));
@@ -2134,23 +2226,18 @@ sbi_interp_create(PyObject *m, PyObject *unused)
     e->interp = PyThreadState_GetInterpreter(ts);
     e->id = PyInterpreterState_GetID(e->interp);
     e->keeper = ts;
+    // create() owns the first reference until its Interpreter object
+    // adopts it: a concurrent Interpreter(id) that comes and goes cannot
+    // drop the count to 0 in between.
+    e->refs = 1;
+    int64_t id = e->id;
     (void)PyThreadState_Swap(save);
-    /* back in the caller */
+    /* back in the caller; e is not touched after it is published */
     sbi_mutex_lock_py(&registry.mutex);
     e->next = registry.head;
     registry.head = e;
     sbi_mutex_unlock(&registry.mutex);
-    PyObject *obj = interp_object_get(st, e->id, WHENCE_STDLIB);
-    if (obj == NULL) {
-        // Nobody owns it: let it go with the orphans.
-        PyObject *exc = PyErr_GetRaisedException();
-        sbi_mutex_lock_py(&registry.mutex);
-        e->orphaned = 1;
-        sbi_mutex_unlock(&registry.mutex);
-        reap_orphans();
-        PyErr_SetRaisedException(exc);
-    }
-    return obj;
+    return interp_object_get(st, id, WHENCE_STDLIB, 1);
 }
 
 static int
@@ -2211,7 +2298,7 @@ sbi_interp_list_all(PyObject *m, PyObject *unused)
         if (whence < 0) {
             continue;  // closed meanwhile
         }
-        PyObject *obj = interp_object_get(st, ids[i], whence);
+        PyObject *obj = interp_object_get(st, ids[i], whence, 0);
         if (obj == NULL) {
             if (PyErr_ExceptionMatches(st->InterpreterNotFoundError)) {
                 PyErr_Clear();
@@ -2241,13 +2328,21 @@ sbi_interp_get_current(PyObject *m, PyObject *unused)
     if (whence < 0) {
         whence = WHENCE_UNKNOWN;
     }
-    return interp_object_get(st, id, whence);
+    return interp_object_get(st, id, whence, 0);
 }
 
 PyObject *
 sbi_interp_get_main(PyObject *m, PyObject *unused)
 {
-    return interp_object_get(sbi_module_get_state(m), 0, WHENCE_RUNTIME);
+    return interp_object_get(sbi_module_get_state(m), 0, WHENCE_RUNTIME, 0);
+}
+
+/* Size of this interpreter's Interpreter singleton cache (tests). */
+PyObject *
+sbi_interp_cache_size(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromSsize_t(
+        PyDict_GET_SIZE(sbi_module_get_state(m)->interp_cache));
 }
 
 /* Number of live interpreters created by this module (the fork guard). */
@@ -2295,11 +2390,14 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
         }
         sbi_mutex_unlock(&registry.mutex);
         if (victim != NULL) {
-            if (destroy_entry(victim, 2000) != 0) {
+            int64_t id = victim->id;
+            if (destroy_entry(victim, 2000, 1) != 0) {
                 fprintf(stderr, "subinterpreters: interpreter %lld could "
                         "not be destroyed at exit (threads still "
-                        "running)\n", (long long)victim->id);
+                        "running)\n", (long long)id);
+                sbi_mutex_lock_py(&registry.mutex);
                 victim->exit_failed = 1;
+                sbi_mutex_unlock(&registry.mutex);
             }
             continue;
         }
@@ -2317,9 +2415,17 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
 /* =====================================================================
  * Module glue
  */
+static void
+register_fork_handler(void)
+{
+    (void)pthread_atfork(NULL, NULL, reset_after_fork);
+}
+
 int
 sbi_interp_module_init(PyObject *m, sbi_state *st)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&once, register_fork_handler);
     st->InterpreterType =
         (PyTypeObject *)PyType_FromModuleAndSpec(m, &Interpreter_spec, NULL);
     if (st->InterpreterType == NULL) {

@@ -31,5 +31,6 @@ PyObject *sbi_interp_get_current(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_get_main(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_atexit(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_count(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_cache_size(PyObject *m, PyObject *unused);
 
 #endif /* SBI_INTERP_H */

@@ -16,6 +16,7 @@
 
 #include <Python.h>
 #include <pthread.h>
+#include "compat.h"
 #include <time.h>
 #include <errno.h>
 
@@ -50,17 +51,31 @@ sbi_mutex_unlock(sbi_mutex *m)
     (void)pthread_mutex_unlock(m);
 }
 
-/* Lock with a thread state attached: try first; on contention, release
- * the GIL while blocking.  Never fails. */
+/* Lock with a thread state attached: try first; on contention, wait for
+ * the mutex with the GIL released, then try again.  The mutex is never
+ * held while waiting for the GIL (a holder of some GIL may be waiting for
+ * the mutex with sbi_mutex_lock).  Never fails. */
 static inline void
 sbi_mutex_lock_py(sbi_mutex *m)
 {
-    if (pthread_mutex_trylock(m) == 0) {
-        return;
+    while (pthread_mutex_trylock(m) != 0) {
+        Py_BEGIN_ALLOW_THREADS
+        (void)pthread_mutex_lock(m);
+        (void)pthread_mutex_unlock(m);
+        Py_END_ALLOW_THREADS
     }
-    Py_BEGIN_ALLOW_THREADS
-    (void)pthread_mutex_lock(m);
-    Py_END_ALLOW_THREADS
+}
+
+/* Lock from code that may or may not have a thread state attached. */
+static inline void
+sbi_mutex_lock_any(sbi_mutex *m)
+{
+    if (PyThreadState_GetUnchecked() != NULL) {
+        sbi_mutex_lock_py(m);
+    }
+    else {
+        (void)pthread_mutex_lock(m);
+    }
 }
 
 /* Condition variables use CLOCK_MONOTONIC so that timeouts do not move

@@ -101,6 +101,7 @@ static PyMethodDef module_methods[] = {
     {"is_shareable", module_is_shareable, METH_O, is_shareable_doc},
     {"_atexit", sbi_interp_atexit, METH_NOARGS, NULL},
     {"_count_interpreters", sbi_interp_count, METH_NOARGS, NULL},
+    {"_interp_cache_size", sbi_interp_cache_size, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 

@@ -524,7 +524,11 @@ typedef struct {
     Py_ssize_t nqueues;
     Py_ssize_t capqueues;
     sbi_xi_mode mode;
-    int too_deep;              // set when MAX_DEPTH was exceeded
+    int too_deep;              // MAX_DEPTH exceeded, or a container seen
+                               // twice: FULL mode pickles the whole value
+    PyObject **seen;           // FULL mode: containers encoded so far
+    size_t capseen;            // (open addressing; borrowed pointers)
+    size_t nseen;
 } writer;
 
 static void
@@ -539,7 +543,54 @@ writer_release(writer *w)
     PyMem_RawFree(w->p);
     PyMem_RawFree(w->bufs);
     PyMem_RawFree(w->queues);
+    PyMem_RawFree(w->seen);
     memset(w, 0, sizeof(*w));
+}
+
+/* FULL mode: note that container obj is being encoded.  A container met
+ * twice (a shared reference, or a cycle) would be copied once per
+ * reference -- exponentially for nested sharing -- and lose its identity,
+ * so the whole value is pickled instead, as pickle keeps both.  Returns
+ * 0, or -1 with an exception (too_deep set for a repeat). */
+static int
+writer_see(writer *w, PyObject *obj)
+{
+    if (w->mode != SBI_XI_FULL) {
+        return 0;
+    }
+    if (w->nseen * 2 >= w->capseen) {
+        size_t cap = w->capseen ? w->capseen * 2 : 64;
+        PyObject **t = PyMem_RawCalloc(cap, sizeof(PyObject *));
+        if (t == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (size_t i = 0; i < w->capseen; i++) {
+            PyObject *o = w->seen[i];
+            if (o != NULL) {
+                size_t h = ((uintptr_t)o >> 4) & (cap - 1);
+                while (t[h] != NULL) {
+                    h = (h + 1) & (cap - 1);
+                }
+                t[h] = o;
+            }
+        }
+        PyMem_RawFree(w->seen);
+        w->seen = t;
+        w->capseen = cap;
+    }
+    size_t h = ((uintptr_t)obj >> 4) & (w->capseen - 1);
+    while (w->seen[h] != NULL) {
+        if (w->seen[h] == obj) {
+            w->too_deep = 1;
+            PyErr_SetString(PyExc_ValueError, "shared reference");
+            return -1;
+        }
+        h = (h + 1) & (w->capseen - 1);
+    }
+    w->seen[h] = obj;
+    w->nseen++;
+    return 0;
 }
 
 static int
@@ -638,17 +689,17 @@ code_instrs(PyObject *code, instr **out)
         return -1;
     }
     Py_ssize_t count = 0;
-    int ext = 0;
+    uint32_t ext = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         int op = b[2 * i];
-        int arg = b[2 * i + 1] | ext;
+        uint32_t arg = b[2 * i + 1] | ext;
         if (op == EXTENDED_ARG) {
-            ext = arg << 8;
+            ext = (arg << 8) & 0x7fffffffu;
             continue;
         }
         ext = 0;
         ins[count].op = op;
-        ins[count].arg = arg;
+        ins[count].arg = (int)(arg & 0x7fffffffu);
         count++;
     }
     Py_DECREF(raw);
@@ -706,7 +757,7 @@ code_uses_no_globals(PyObject *code, PyObject *globals, PyObject **bad,
         else {
             continue;
         }
-        if (idx >= PyTuple_GET_SIZE(names)) {
+        if (idx < 0 || idx >= PyTuple_GET_SIZE(names)) {
             continue;
         }
         PyObject *name = PyTuple_GET_ITEM(names, idx);  // borrowed
@@ -808,7 +859,7 @@ code_returns_only_none(PyObject *code)
                 rc = 0;
                 break;
             }
-            ci = ins[i - 1].arg;
+            ci = ins[i - 1].arg;  // never negative (masked above)
         }
 #if SBI_HAVE_RETURN_CONST
         else if (op == RETURN_CONST) {
@@ -1001,8 +1052,12 @@ encode_pickle(writer *w, PyObject *obj)
     if (data == NULL) {
         if (PyFunction_Check(obj)) {
             PyObject *why = NULL;
-            if (func_is_stateless(obj, &why) == 0 && why != NULL) {
-                PyObject *cause = PyErr_GetRaisedException();
+            PyObject *cause = PyErr_GetRaisedException();
+            int stateless = func_is_stateless(obj, &why);
+            PyErr_Clear();
+            PyErr_SetRaisedException(cause);
+            if (stateless == 0 && why != NULL) {
+                cause = PyErr_GetRaisedException();
                 PyObject *tp = not_shareable_type();
                 if (tp != NULL) {
                     PyErr_Format(tp,
@@ -1263,6 +1318,9 @@ encode(writer *w, PyObject *obj, int depth)
                           (size_t)PyBytes_GET_SIZE(obj));
     }
     if (tp == &PyTuple_Type) {
+        if (PyTuple_GET_SIZE(obj) > 0 && writer_see(w, obj) < 0) {
+            return -1;
+        }
         return encode_items(w, TAG_TUPLE, obj, depth);
     }
     if (tp == &PyMemoryView_Type) {
@@ -1281,6 +1339,11 @@ encode(writer *w, PyObject *obj, int depth)
         return -1;
     }
     /* FULL mode from here on */
+    if ((tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type ||
+         tp == &PyFrozenSet_Type) && writer_see(w, obj) < 0)
+    {
+        return -1;
+    }
     if (tp == &PyList_Type) {
         return encode_items(w, TAG_LIST, obj, depth);
     }
@@ -1335,6 +1398,7 @@ writer_finish(writer *w)
     xd->nbufs = w->nbufs;
     xd->queues = w->queues;
     xd->nqueues = w->nqueues;
+    PyMem_RawFree(w->seen);
     memset(w, 0, sizeof(*w));
     return xd;
 }
@@ -1354,7 +1418,8 @@ sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
             raise_not_shareable(obj, "%R is nested too deeply to share");
             return NULL;
         }
-        // Too deep (or cyclic) for the native form: pickle it whole.
+        // Too deep, cyclic or with shared parts for the native form:
+        // pickle it whole.
         PyErr_Clear();
         w.mode = mode;
         if (encode_pickle(&w, obj) < 0) {
@@ -1416,8 +1481,8 @@ sbi_xidata_has_buffers(const sbi_xidata *xd)
     return xd->nbufs > 0;
 }
 
-int
-sbi_xidata_is_shareable(PyObject *obj)
+static int
+is_shareable(PyObject *obj, int depth)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     if (obj == Py_None || tp == &PyBool_Type || tp == &PyLong_Type ||
@@ -1427,8 +1492,11 @@ sbi_xidata_is_shareable(PyObject *obj)
         return 1;
     }
     if (tp == &PyTuple_Type) {
+        if (depth >= MAX_DEPTH) {
+            return 0;  // prepare_main would refuse it as too deep
+        }
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj); i++) {
-            if (!sbi_xidata_is_shareable(PyTuple_GET_ITEM(obj, i))) {
+            if (!is_shareable(PyTuple_GET_ITEM(obj, i), depth + 1)) {
                 return 0;
             }
         }
@@ -1436,6 +1504,12 @@ sbi_xidata_is_shareable(PyObject *obj)
     }
     int64_t qid;
     return sbi_queue_check(obj, &qid);
+}
+
+int
+sbi_xidata_is_shareable(PyObject *obj)
+{
+    return is_shareable(obj, 0);
 }
 
 /* =====================================================================
@@ -1625,14 +1699,14 @@ loads_with_fake_main(icache *c, PyObject *data, PyObject *path)
         res = PyObject_CallOneArg(c->loads, data);
     }
     PyObject *exc = PyErr_GetRaisedException();
-    PyObject *ignored = NULL;
-    if (swap_module(mods, "<fake __main__>", old_fake, &ignored) < 0 ||
-        (old_main != NULL &&
-         PyDict_SetItemString(mods, "__main__", old_main) < 0))
+    PyObject *ignored1 = NULL, *ignored2 = NULL;
+    if (swap_module(mods, "<fake __main__>", old_fake, &ignored1) < 0 ||
+        swap_module(mods, "__main__", old_main, &ignored2) < 0)
     {
         PyErr_Clear();
     }
-    Py_XDECREF(ignored);
+    Py_XDECREF(ignored1);
+    Py_XDECREF(ignored2);
     PyErr_SetRaisedException(exc);
     Py_XDECREF(old_main);
     Py_XDECREF(old_fake);
