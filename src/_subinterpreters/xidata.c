@@ -599,12 +599,18 @@ writer_grow(writer *w, size_t extra)
     if (w->len + extra <= w->cap) {
         return 0;
     }
+    if (extra > SIZE_MAX - w->len - 64) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t need = w->len + extra;
     size_t cap = w->cap ? w->cap : 64;
-    while (cap < w->len + extra) {
-        if (cap > SIZE_MAX / 2) {
-            PyErr_NoMemory();
-            return -1;
-        }
+    if (need > cap * 2) {
+        // A large blob: size exactly (plus room for a little more data)
+        // rather than doubling past it.
+        cap = need + 64;
+    }
+    while (cap < need) {
         cap *= 2;
     }
     char *p = PyMem_RawRealloc(w->p, cap);
