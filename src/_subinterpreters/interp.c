@@ -1064,21 +1064,17 @@ typedef struct {
 } call_template;
 
 static void
-call_template_destroy(PyObject *capsule)
+call_template_clear(void *p)
 {
-    call_template *t = PyCapsule_GetPointer(capsule, "sbi.calltpl");
-    if (t == NULL) {
-        PyErr_Clear();
-        return;
-    }
+    call_template *t = p;
     Py_CLEAR(t->code);
     Py_CLEAR(t->slots);
-    PyMem_RawFree(t);
 }
 
 static int
-call_template_build(call_template *t)
+call_template_build(void *p)
 {
+    call_template *t = p;
     int rc = -1;
     PyObject *code = NULL, *raw = NULL, *names = NULL, *consts = NULL;
     PyObject *newconsts = NULL, *newraw = NULL, *replace = NULL;
@@ -1165,33 +1161,8 @@ done:
 static call_template *
 call_template_get(void)
 {
-    PyObject *d = PyInterpreterState_GetDict(PyInterpreterState_Get());
-    if (d == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
-        return NULL;
-    }
-    PyObject *cap = PyDict_GetItemString(d, "sbi.calltpl");  // borrowed
-    if (cap != NULL) {
-        return PyCapsule_GetPointer(cap, "sbi.calltpl");
-    }
-    call_template *t = PyMem_RawCalloc(1, sizeof(*t));
-    if (t == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    cap = PyCapsule_New(t, "sbi.calltpl", call_template_destroy);
-    if (cap == NULL) {
-        PyMem_RawFree(t);
-        return NULL;
-    }
-    if (call_template_build(t) < 0 ||
-        PyDict_SetItemString(d, "sbi.calltpl", cap) < 0)
-    {
-        Py_DECREF(cap);
-        return NULL;
-    }
-    Py_DECREF(cap);
-    return t;
+    return sbi_interp_local("sbi.calltpl", sizeof(call_template),
+                            call_template_build, call_template_clear);
 }
 
 /* Call func(*args, **kwargs) from a module-level frame on __main__.
@@ -1433,13 +1404,7 @@ Interpreter_repr(PyObject *op)
 static Py_hash_t
 Interpreter_hash(PyObject *op)
 {
-    PyObject *id = PyLong_FromLongLong(InterpreterObject_CAST(op)->id);
-    if (id == NULL) {
-        return -1;
-    }
-    Py_hash_t h = PyObject_Hash(id);
-    Py_DECREF(id);
-    return h;
+    return sbi_hash_id(InterpreterObject_CAST(op)->id);
 }
 
 static PyObject *

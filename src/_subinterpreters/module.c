@@ -5,6 +5,7 @@
  * lives in the state of the importing interpreter; process-global state
  * lives in the registries of interp.c, xidata.c and queue.c.
  */
+#include <stddef.h>
 #include "module.h"
 #include "interp.h"
 #include "xidata.h"
@@ -29,6 +30,70 @@ sbi_module_state_from_type(PyTypeObject *tp)
     PyObject *m = PyType_GetModuleByDef(tp, &sbi_moduledef);  // borrowed
     assert(m != NULL);
     return sbi_module_get_state(m);
+}
+
+typedef union {
+    void (*clear)(void *);
+    max_align_t align;         // the block after the head stays aligned
+} local_head;
+
+static void
+interp_local_destroy(PyObject *capsule)
+{
+    local_head *head = PyCapsule_GetPointer(capsule,
+                                            PyCapsule_GetName(capsule));
+    if (head == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (head->clear != NULL) {
+        head->clear(head + 1);
+    }
+    PyMem_RawFree(head);
+}
+
+void *
+sbi_interp_local(const char *key, size_t size, int (*init)(void *),
+                 void (*clear)(void *))
+{
+    PyObject *d = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (d == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
+        return NULL;
+    }
+    PyObject *cap = PyDict_GetItemString(d, key);  // borrowed
+    if (cap != NULL) {
+        local_head *head = PyCapsule_GetPointer(cap, key);
+        return head != NULL ? (void *)(head + 1) : NULL;
+    }
+    local_head *head = PyMem_RawCalloc(1, sizeof(local_head) + size);
+    if (head == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    head->clear = clear;
+    cap = PyCapsule_New(head, key, interp_local_destroy);
+    if (cap == NULL) {
+        PyMem_RawFree(head);
+        return NULL;
+    }
+    // On failure the capsule's destructor clears and frees the block.
+    int rc = (init != NULL && init(head + 1) < 0) ? -1
+             : PyDict_SetItemString(d, key, cap);
+    Py_DECREF(cap);
+    return rc < 0 ? NULL : (void *)(head + 1);
+}
+
+Py_hash_t
+sbi_hash_id(int64_t id)
+{
+    PyObject *obj = PyLong_FromLongLong(id);
+    if (obj == NULL) {
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(obj);
+    Py_DECREF(obj);
+    return h;
 }
 
 PyObject *

@@ -53,6 +53,19 @@ sbi_state *sbi_module_state_current(void);
  * of our types).  Borrowed, never NULL. */
 sbi_state *sbi_module_state_from_type(PyTypeObject *tp);
 
+/* Per-interpreter C state kept in the current interpreter's state dict
+ * (PyInterpreterState_GetDict) under key, so it exists in interpreters
+ * that never imported the module and dies with the interpreter.  On first
+ * use a zeroed block of size bytes is made and init() run on it (a
+ * failure discards it); clear() releases what it holds when the
+ * interpreter's dict is cleared.  key must be a static string.  Borrowed
+ * pointer, or NULL with an exception.  Thread state attached. */
+void *sbi_interp_local(const char *key, size_t size, int (*init)(void *),
+                       void (*clear)(void *));
+
+/* hash() of an id, as hash(int(id)) (Interpreter and Queue). */
+Py_hash_t sbi_hash_id(int64_t id);
+
 /* Raise the exception mapped to raw error code err (an SBI_ERR_*),
  * mentioning id when it is >= 0.  Always returns NULL. */
 PyObject *sbi_module_raise(sbi_state *st, int err, int64_t id);

@@ -1140,13 +1140,7 @@ Queue_repr(PyObject *op)
 static Py_hash_t
 Queue_hash(PyObject *op)
 {
-    PyObject *id = PyLong_FromLongLong(QueueObject_CAST(op)->id);
-    if (id == NULL) {
-        return -1;
-    }
-    Py_hash_t h = PyObject_Hash(id);
-    Py_DECREF(id);
-    return h;
+    return sbi_hash_id(QueueObject_CAST(op)->id);
 }
 
 static PyObject *

@@ -348,13 +348,9 @@ typedef struct {
 #define CODE_CACHE_MAX 512
 
 static void
-icache_destroy(PyObject *capsule)
+icache_clear(void *p)
 {
-    icache *c = PyCapsule_GetPointer(capsule, "sbi.icache");
-    if (c == NULL) {
-        PyErr_Clear();
-        return;
-    }
+    icache *c = p;
     Py_CLEAR(c->dumps);
     Py_CLEAR(c->loads);
     Py_CLEAR(c->fake_mains);
@@ -362,7 +358,6 @@ icache_destroy(PyObject *capsule)
     Py_CLEAR(c->code_in);
     Py_CLEAR(c->sources);
     Py_CLEAR(c->verdicts);
-    PyMem_RawFree(c);
 }
 
 /* Borrowed pointer valid while the interpreter lives; NULL with an
@@ -370,28 +365,8 @@ icache_destroy(PyObject *capsule)
 static icache *
 icache_get(void)
 {
-    PyObject *d = PyInterpreterState_GetDict(PyInterpreterState_Get());
-    if (d == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
-        return NULL;
-    }
-    PyObject *cap = PyDict_GetItemString(d, "sbi.icache");  // borrowed
-    if (cap != NULL) {
-        return PyCapsule_GetPointer(cap, "sbi.icache");
-    }
-    icache *c = PyMem_RawCalloc(1, sizeof(*c));
-    if (c == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    cap = PyCapsule_New(c, "sbi.icache", icache_destroy);
-    if (cap == NULL) {
-        PyMem_RawFree(c);
-        return NULL;
-    }
-    int rc = PyDict_SetItemString(d, "sbi.icache", cap);
-    Py_DECREF(cap);  // the dict keeps it
-    return rc < 0 ? NULL : c;
+    return sbi_interp_local("sbi.icache", sizeof(icache), NULL,
+                            icache_clear);
 }
 
 static int
