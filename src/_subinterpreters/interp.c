@@ -546,6 +546,11 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
     else if (e->running_tid != 0) {
         err = SBI_ERR_ALREADY_RUNNING;
     }
+    else if (registry.shutting_down) {
+        // The exit hook is destroying interpreters: daemon threads must
+        // not start new sessions behind it.
+        err = SBI_ERR_SHUTTING_DOWN;
+    }
     else {
         e->running_tid = PyThread_get_thread_ident();
     }
