@@ -34,6 +34,16 @@ BENCH_ARGS ?=
 BENCH_PKGS := setuptools wheel interpreters-pep-734 matplotlib
 BENCH_EXTRA_3.12 := interpreters-3-12
 DEMO_ARGS ?=
+# make stress: length of the random-operations run, hypothesis profile.
+STRESS_SECONDS ?= 300
+STRESS_FUZZ_PROFILE ?= long
+# make valgrind: memcheck with every allocation visible (PYTHONMALLOC=malloc);
+# CPython's own leaks are suppressed by tools/valgrind-python.supp and
+# tools/valgrind_check.py fails on memory errors and on leaks our code made.
+VALGRIND ?= valgrind
+VALGRIND_FLAGS = --tool=memcheck --leak-check=full \
+	--show-leak-kinds=definite --errors-for-leak-kinds=definite \
+	--num-callers=40 --suppressions=tools/valgrind-python.supp
 # pip is quiet; PIP_BUILD_FLAGS=-v shows the compiler command lines/warnings.
 PIP_BUILD_FLAGS ?= -q
 # Warnings are errors in "make build/test/demo" (set SBI_WERROR=0 to relax).
@@ -67,10 +77,13 @@ ASAN_VENV_TARGETS := $(addprefix asan-venv-,$(VERSIONS))
 ASAN_BUILD_TARGETS := $(addprefix asan-build-,$(VERSIONS))
 BENCH_VENV_TARGETS := $(addprefix bench-venv-,$(VERSIONS))
 BENCH_BUILD_TARGETS := $(addprefix bench-build-,$(VERSIONS))
+VALGRIND_VENV_TARGETS := $(addprefix valgrind-venv-,$(VERSIONS))
+VALGRIND_BUILD_TARGETS := $(addprefix valgrind-build-,$(VERSIONS))
 
-.PHONY: help check-pythons venvs build test demo asan bench clean distclean \
-	format format-check $(VENV_TARGETS) $(BUILD_TARGETS) \
+.PHONY: help check-pythons venvs build test demo asan valgrind stress bench \
+	clean distclean format format-check $(VENV_TARGETS) $(BUILD_TARGETS) \
 	$(ASAN_VENV_TARGETS) $(ASAN_BUILD_TARGETS) \
+	$(VALGRIND_VENV_TARGETS) $(VALGRIND_BUILD_TARGETS) \
 	$(BENCH_VENV_TARGETS) $(BENCH_BUILD_TARGETS)
 
 help:
@@ -80,6 +93,8 @@ help:
 	@echo "  make venvs       create .venv-X.Y for every Python found"
 	@echo "  make build       (re)build and install into every .venv-X.Y"
 	@echo "  make asan        ASan+UBSan debug build and tests (.venv-asan-X.Y)"
+	@echo "  make valgrind    memcheck of tools/smoke.py, debug build (.venv-valgrind-X.Y)"
+	@echo "  make stress      soak: stress and fuzz tests, longer (STRESS_SECONDS=300)"
 	@echo "  make bench       benchmarks vs the backport, threads, processes"
 	@echo "                   on every Python (.venv-bench-X.Y; BENCH_ARGS=--quick)"
 	@echo "  make format      clang-format the C sources"
@@ -124,6 +139,23 @@ test: build
 		echo "==> tests FAILED on Python:$$failed" >&2; exit 1; \
 	fi; \
 	echo "==> tests passed on Python: $(VERSIONS)"
+
+# A longer soak of the bounded stress and fuzz tests (make test runs them
+# with 30 s of random operations and ~10,000 fuzz cases).
+stress: build
+	@failed=""; \
+	for v in $(VERSIONS); do \
+		echo "==> stress and fuzz soak on Python $$v"; \
+		PYTHONFAULTHANDLER=1 SBI_STRESS_SECONDS=$(STRESS_SECONDS) \
+			SBI_FUZZ_PROFILE=$(STRESS_FUZZ_PROFILE) \
+			.venv-$$v/bin/python -m pytest tests/test_stress.py \
+			tests/test_fuzz.py -q -p no:cacheprovider -rP \
+			-o timeout=0 $(PYTEST_ARGS) || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "==> stress FAILED on Python:$$failed" >&2; exit 1; \
+	fi; \
+	echo "==> stress passed on Python: $(VERSIONS)"
 
 # --- demo / bench -----------------------------------------------------------
 demo: check-pythons $(addprefix build-,$(NEWEST))
@@ -184,6 +216,40 @@ asan: check-pythons $(ASAN_BUILD_TARGETS)
 	fi; \
 	echo "==> sanitizer tests passed on Python: $(VERSIONS)"
 
+# --- valgrind ---------------------------------------------------------------
+# A debug build (-O0 -g, C asserts on) in its own venv, memcheck of the smoke
+# script; logs in build-valgrind/ (build/ is wiped by every build).
+$(VALGRIND_VENV_TARGETS): valgrind-venv-%: | check-pythons
+	@bash tools/ensure-venv.sh .venv-valgrind-$* $(PY_$*) setuptools wheel
+
+$(VALGRIND_BUILD_TARGETS): valgrind-build-%: valgrind-venv-%
+	$(call pip_build,.venv-valgrind-$*,SBI_DEBUG=1 SBI_WERROR=$(SBI_WERROR))
+
+valgrind: check-pythons $(VALGRIND_BUILD_TARGETS)
+	@if ! command -v $(VALGRIND) >/dev/null 2>&1; then \
+		echo "error: $(VALGRIND) not found (apt-get install valgrind)" >&2; \
+		exit 1; \
+	fi
+	@mkdir -p build-valgrind
+	@failed=""; \
+	for v in $(VERSIONS); do \
+		log=build-valgrind/memcheck-$$v.log; \
+		echo "==> valgrind memcheck of tools/smoke.py on Python $$v ($$log)"; \
+		if PYTHONMALLOC=malloc $(VALGRIND) $(VALGRIND_FLAGS) \
+				--log-file=$$log .venv-valgrind-$$v/bin/python \
+				tools/smoke.py; then \
+			.venv-valgrind-$$v/bin/python tools/valgrind_check.py $$log \
+				|| failed="$$failed $$v"; \
+		else \
+			echo "smoke.py failed under valgrind; see $$log" >&2; \
+			failed="$$failed $$v"; \
+		fi; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "==> valgrind FAILED on Python:$$failed" >&2; exit 1; \
+	fi; \
+	echo "==> valgrind clean on Python: $(VERSIONS)"
+
 # --- housekeeping -----------------------------------------------------------
 format:
 	@if command -v $(CLANG_FORMAT) >/dev/null 2>&1; then \
@@ -200,7 +266,8 @@ format-check:
 	fi
 
 clean:
-	rm -rf build dist src/*.egg-info *.egg-info .hypothesis .pytest_cache
+	rm -rf build build-valgrind dist src/*.egg-info *.egg-info .hypothesis \
+		.pytest_cache
 	rm -f src/subinterpreters/*.so
 	find . -path './.venv*' -prune -o -path ./.git -prune -o \
 		\( -name __pycache__ -o -name '*.gcda' -o -name '*.gcno' \) \

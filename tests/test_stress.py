@@ -15,11 +15,12 @@ interpreter list back to where it started.  A scenario ends by printing
 ``RESULT name=value ...``; the figures show up in the test's output
 (``pytest -rP`` or ``-s``).
 
-Sizes: ``SBI_STRESS_SCALE`` (default 1) multiplies the counts, e.g. 0.25
-for sanitizer runs; ``SBI_STRESS_SECONDS`` (default 30) is the length of
-the random-operations run; ``SBI_STRESS_SEED`` replays a random run
-(the seed is printed by every run and in every failure).  On a 2-core
-machine the whole file takes about 1.5 minutes per Python.
+Sizes: ``SBI_STRESS_SCALE`` (default 1, or 0.25 under ``SBI_SANITIZE``)
+multiplies the counts; ``SBI_STRESS_SECONDS`` (default 30; ``make stress``
+uses 300) is the length of the random-operations run; ``SBI_STRESS_SEED``
+replays a random run (the seed is printed by every run and in every
+failure).  On a 2-core machine the whole file takes about 1.5 minutes
+per Python.
 
 Relevant CPython pitfalls: gh-126914 ("init_threadstate: thread state
 already initialized" with many threads entering one interpreter, M4/M7),
@@ -32,7 +33,10 @@ import re
 
 import pytest
 
-SCALE = float(os.environ.get('SBI_STRESS_SCALE', '1'))
+# Sanitizer builds are several times slower and hungrier: a quarter of
+# the counts unless told otherwise.
+SCALE = float(os.environ.get(
+    'SBI_STRESS_SCALE', '0.25' if os.environ.get('SBI_SANITIZE') else '1'))
 RANDOM_SECONDS = float(os.environ.get('SBI_STRESS_SECONDS', '30'))
 SEED = os.environ.get('SBI_STRESS_SEED', '')
 
@@ -529,7 +533,7 @@ if __name__ == '__main__':
 '''
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(RANDOM_SECONDS + 400)
 def test_random_operations_8_threads(run_python):
     seconds = max(2.0, RANDOM_SECONDS * min(1.0, SCALE))
     figures = run_scenario(run_python, RANDOM_OPS, budget=seconds + 150,
