@@ -147,8 +147,9 @@ PyImport_AddModuleRef(const char *name)
 /* 3.12's threading._shutdown() asserts that the interpreter's _MainThread
  * still holds its tstate lock; in a subinterpreter that object belongs to
  * whichever session thread first imported threading, whose thread state
- * is long gone, so Py_EndInterpreter prints an AssertionError.  We hand it
- * a fresh held lock before ending the interpreter.  3.13 tracks threads
+ * is long gone or is the keeper (deleted right before the end), so
+ * Py_EndInterpreter prints an AssertionError.  We hand it a fresh held
+ * lock before ending the interpreter.  3.13 tracks threads
  * with handles instead (gh-114271).  Remove with 3.12. */
 #if PY_VERSION_HEX < 0x030D0000
 #  define SBI_FIX_MAIN_THREAD_TSTATE_LOCK 1

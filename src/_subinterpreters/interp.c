@@ -74,13 +74,16 @@ thread_serial(void)
 }
 typedef struct sbi_entry {
     struct sbi_entry *next;
-    int64_t id;
+    int64_t id;                    // public id: fresh on every reuse
+    int64_t cid;                   // CPython's id: owner of queue items
+                                   // and shared buffers (see Parking)
     PyInterpreterState *interp;
-    // The thread state Py_NewInterpreterFromConfig returned, kept (never
-    // attached again) until destruction: while it exists the interpreter's
-    // thread list is never empty, so CPython never reuses the preallocated
-    // initial thread state, which is racy on 3.12.1/3.13.0
-    // (gh-126914; internals §8.2 M4, M7).
+    // The thread state Py_NewInterpreterFromConfig returned, kept until
+    // destruction: while it exists the interpreter's thread list is never
+    // empty, so CPython never reuses the preallocated initial thread
+    // state, which is racy on 3.12.1/3.13.0 (gh-126914; internals §8.2
+    // M4, M7).  It starts as the creating thread's cached thread state;
+    // leaving the cache (eviction, parking) never deletes it.
     PyThreadState *keeper;
     Py_ssize_t refs;               // owning Interpreter objects
     unsigned long running_tid;     // thread running __main__, 0 if idle
@@ -90,6 +93,8 @@ typedef struct sbi_entry {
     int exit_failed;               // could not be destroyed at exit
     int interrupters;              // interrupt_interp() calls in flight
     int interrupt_pending;         // an interrupt was sent to the session
+    int parkable;                  // its pristine snapshot was taken
+    uint64_t env_hash;             // environ_hash() at creation
     uint64_t session_serial;       // counts sessions, for targeted interrupts
     // Thread states kept between sessions, one per OS thread (keyed by
     // thread_serial()), so a call does not pay for creating a thread
@@ -104,11 +109,66 @@ typedef struct sbi_entry {
     int ncache;
 } sbi_entry;
 
+/* Interpreters kept for reuse after close(), at most this many by
+ * default (each holds ~2.3 MiB). */
+#define SBI_PARK_MAX 2
+
 static struct {
     sbi_mutex mutex;
     sbi_entry *head;               // protected by mutex
     int shutting_down;             // protected by mutex
-} registry = {.mutex = SBI_MUTEX_INIT};
+    sbi_entry *parked;             // protected by mutex; closed, reusable
+    int nparked;                   // protected by mutex
+    int park_max;                  // protected by mutex
+    int64_t last_id;               // protected by mutex; highest public id
+    int forking;                   // protected by mutex; os.fork() guards
+    int remapped;                  // set once, atomic: some id != cid
+} registry = {.mutex = SBI_MUTEX_INIT, .park_max = SBI_PARK_MAX};
+
+/* A public id for an interpreter whose CPython id is cid: cid itself the
+ * first time, unless a reused interpreter took that number already; a
+ * reused one always gets a number above every id given out.  needs lock */
+static int64_t
+fresh_id(int64_t cid)
+{
+    int64_t id = cid > registry.last_id ? cid : registry.last_id + 1;
+    registry.last_id = id;
+    if (id != cid) {
+        __atomic_store_n(&registry.remapped, 1, __ATOMIC_RELAXED);
+    }
+    return id;
+}
+
+/* The public id of interpreter cur (CPython's, unless it is one of ours
+ * that was reused).  needs lock */
+static int64_t
+pid_of(PyInterpreterState *cur)
+{
+    int64_t id = PyInterpreterState_GetID(cur);
+    if (id == 0 || !__atomic_load_n(&registry.remapped, __ATOMIC_RELAXED)) {
+        return id;
+    }
+    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+        if (e->interp == cur) {
+            return e->id;
+        }
+    }
+    return id;
+}
+
+/* The public id of the current interpreter.  Thread state attached. */
+static int64_t
+current_pid(void)
+{
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    if (!__atomic_load_n(&registry.remapped, __ATOMIC_RELAXED)) {
+        return PyInterpreterState_GetID(cur);
+    }
+    sbi_mutex_lock_py(&registry.mutex);
+    int64_t id = pid_of(cur);
+    sbi_mutex_unlock(&registry.mutex);
+    return id;
+}
 
 static sbi_entry *
 registry_find(int64_t id)  // needs lock
@@ -147,7 +207,7 @@ lookup_whence(int64_t id)
         if (id == 0) {
             whence = WHENCE_RUNTIME;
         }
-        else if (id == sbi_interp_current_id()) {
+        else if (id == current_pid()) {
             whence = WHENCE_UNKNOWN;
         }
     }
@@ -195,6 +255,472 @@ raise_interp_error(sbi_state *st, int err, int64_t id, const char *op)
         break;
     }
     return -1;
+}
+
+static int destroy_entry(sbi_entry *e, int wait_ms, int force);
+
+/* =====================================================================
+ * Parking: reusing closed interpreters
+ *
+ * Creating and ending an interpreter costs milliseconds, and CPython
+ * 3.12/3.13 keep ~1.7 MiB of every ended interpreter.  So close() keeps
+ * up to registry.park_max interpreters that are still *pristine* -- no
+ * import, no change to any module that existed at creation, nothing but
+ * __main__ touched -- on the parked list, and create() hands one out
+ * again.  Reuse must not be visible:
+ *  - close() still joins threads, unbinds queue items and releases
+ *    buffers; __main__ is reset to its state at creation and a garbage
+ *    collection runs (finalizers run at close, as when destroying);
+ *  - the cached thread states are deleted (no thread-local leftovers);
+ *  - a reused interpreter gets a fresh public id, above every id given
+ *    out, while queue items and buffers stay keyed by CPython's id (cid),
+ *    whose owner is unbound at each close;
+ *  - parked interpreters are in no list (list_all(), lookups by id);
+ *  - one created under another process environment (os.environ is read
+ *    at creation) is not reused but destroyed.
+ * Anything not pristine is destroyed as before.
+ */
+
+/* What a new interpreter looked like (per-interpreter local state).
+ * Module namespaces are summarised by a digest of their (key, value)
+ * addresses rather than copied: copies would cost ~65 KB per interpreter.
+ * The digest misses only an attribute deleted and later set again to a
+ * new object that happens to get the old one's address. */
+typedef struct {
+    PyObject *mainmod;     // sys.modules['__main__']
+    PyObject *main;        // copy of __main__.__dict__
+    PyObject *lists;       // tuple copies of the lists in park_lists
+    uint64_t digest;       // modules_digest() of sys.modules at creation
+    PyObject *settings;    // park_settings() at creation
+    int reclimit;
+    int tainted;           // park_audit() saw a change the rest misses
+} park_base;
+
+/* Mutable lists of the sys module that are part of the snapshot. */
+static const char *const park_lists[] = {"path", "meta_path", "path_hooks",
+                                         "argv", "warnoptions", NULL};
+
+static void
+park_base_clear(void *p)
+{
+    park_base *b = p;
+    Py_CLEAR(b->mainmod);
+    Py_CLEAR(b->main);
+    Py_CLEAR(b->lists);
+    Py_CLEAR(b->settings);
+}
+
+/* A hash of the process environment (os.environ is copied from it when
+ * an interpreter is created).  Any thread. */
+static uint64_t
+environ_hash(void)
+{
+    extern char **environ;
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (char **ep = environ; ep != NULL && *ep != NULL; ep++) {
+        for (const unsigned char *c = (const unsigned char *)*ep; *c; c++) {
+            h = (h ^ *c) * 1099511628211ULL;
+        }
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static uint64_t
+mix64(uint64_t x)  // splitmix64's finaliser
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Order-independent digest of sys.modules (`modules`) and of the
+ * namespaces of its modules, __main__'s excepted: the item count, and the
+ * sum of a mix of every key's and value's address. */
+static uint64_t
+modules_digest(PyObject *modules)
+{
+    uint64_t sum = 0, count = 0;
+    Py_ssize_t pos = 0;
+    PyObject *name, *mod;  // borrowed
+    while (PyDict_Next(modules, &pos, &name, &mod)) {
+        sum += mix64((uint64_t)(uintptr_t)name * 0xc2b2ae3d27d4eb4fULL ^
+                     (uint64_t)(uintptr_t)mod);
+        count++;
+        if (!PyModule_Check(mod) ||
+            (PyUnicode_Check(name) &&
+             PyUnicode_CompareWithASCIIString(name, "__main__") == 0))
+        {
+            continue;
+        }
+        PyObject *d = PyModule_GetDict(mod);  // borrowed
+        Py_ssize_t i = 0;
+        PyObject *k, *v;  // borrowed
+        while (PyDict_Next(d, &i, &k, &v)) {
+            sum += mix64((uint64_t)(uintptr_t)k * 0x9e3779b97f4a7c15ULL ^
+                         (uint64_t)(uintptr_t)v);
+            count++;
+        }
+        sum += mix64((uint64_t)(uintptr_t)d + count);
+    }
+    return sum ^ mix64(count);
+}
+
+/* Tuple of tuple copies of the park_lists (None for a missing or
+ * non-list attribute).  New reference or NULL with an exception. */
+static PyObject *
+park_lists_copy(void)
+{
+    Py_ssize_t n = 0;
+    while (park_lists[n] != NULL) {
+        n++;
+    }
+    PyObject *out = PyTuple_New(n);
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        PyObject *lst = PySys_GetObject(park_lists[i]);  // borrowed
+        PyObject *item = lst != NULL && PyList_Check(lst)
+                             ? PyList_AsTuple(lst)
+                             : Py_NewRef(Py_None);
+        if (item == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyTuple_SET_ITEM(out, i, item);
+    }
+    return out;
+}
+
+/* Per-interpreter settings outside any namespace: int_max_str_digits,
+ * the switch interval, the sys.monitoring tools in use, the type of
+ * __main__, the warning filters.  New reference or NULL with an
+ * exception. */
+static PyObject *
+park_settings(void)
+{
+    PyObject *sys = PyImport_GetModuleDict();  // borrowed
+    sys = sys != NULL ? PyDict_GetItemString(sys, "sys") : NULL;
+    PyObject *modules = PyImport_GetModuleDict();  // borrowed
+    PyObject *mainmod = PyDict_GetItemString(modules, "__main__");
+    if (sys == NULL || mainmod == NULL) {  // both borrowed
+        PyErr_SetString(PyExc_RuntimeError, "no sys or __main__");
+        return NULL;
+    }
+    PyObject *digits = PyObject_CallMethod(sys, "get_int_max_str_digits",
+                                           NULL);
+    PyObject *interval = PyObject_CallMethod(sys, "getswitchinterval", NULL);
+    PyObject *mon = PyObject_GetAttrString(sys, "monitoring");
+    PyObject *tools = mon ? PyTuple_New(6) : NULL;
+    for (int i = 0; tools != NULL && i < 6; i++) {
+        PyObject *t = PyObject_CallMethod(mon, "get_tool", "i", i);
+        if (t == NULL) {
+            Py_CLEAR(tools);
+            break;
+        }
+        PyTuple_SET_ITEM(tools, i, t);
+    }
+    // _warnings.filters is changed in place by warnings.simplefilter().
+    PyObject *warnmod = PyDict_GetItemString(modules, "_warnings");
+    PyObject *filters = warnmod ? PyObject_GetAttrString(warnmod, "filters")
+                                : Py_NewRef(Py_None);
+    PyObject *ftuple = filters && PyList_Check(filters)
+                           ? PyList_AsTuple(filters)
+                           : Py_XNewRef(filters);
+    Py_XDECREF(filters);
+    PyObject *r = NULL;
+    if (digits != NULL && interval != NULL && tools != NULL &&
+        ftuple != NULL)
+    {
+        r = PyTuple_Pack(5, digits, interval, tools,
+                         (PyObject *)Py_TYPE(mainmod), ftuple);
+    }
+    Py_XDECREF(ftuple);
+    Py_XDECREF(digits);
+    Py_XDECREF(interval);
+    Py_XDECREF(mon);
+    Py_XDECREF(tools);
+    return r;
+}
+
+/* Audit hook installed in every parkable interpreter: new audit hooks
+ * and the attribute changes CPython audits (a function's __code__, an
+ * object's __class__; classes of __main__ excepted) are invisible to the
+ * namespace digest, so they make the interpreter unparkable.  (Plain
+ * class attribute changes are not audited: see docs/design.md.)  Never
+ * fails. */
+static PyObject *
+park_audit(PyObject *unused, PyObject *args)
+{
+    PyObject *event, *eargs;  // borrowed
+    if (!PyArg_ParseTuple(args, "UO", &event, &eargs)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    int taint = 0;
+    if (PyUnicode_CompareWithASCIIString(event, "sys.addaudithook") == 0) {
+        taint = 1;
+    }
+    else if (PyUnicode_CompareWithASCIIString(event,
+                                              "object.__setattr__") == 0 ||
+             PyUnicode_CompareWithASCIIString(event,
+                                              "object.__delattr__") == 0)
+    {
+        PyObject *obj = PyTuple_Check(eargs) && PyTuple_GET_SIZE(eargs) > 0
+                            ? PyTuple_GET_ITEM(eargs, 0)
+                            : NULL;  // borrowed
+        taint = 1;
+        if (obj != NULL && PyType_Check(obj) &&
+            PyType_HasFeature((PyTypeObject *)obj, Py_TPFLAGS_HEAPTYPE))
+        {
+            PyObject *d = PyType_GetDict((PyTypeObject *)obj);
+            PyObject *mod = d ? PyDict_GetItemString(d, "__module__")
+                              : NULL;  // borrowed
+            taint = !(mod != NULL && PyUnicode_Check(mod) &&
+                      PyUnicode_CompareWithASCIIString(mod, "__main__") == 0);
+            Py_XDECREF(d);
+        }
+    }
+    if (taint) {
+        park_base *b = sbi_interp_local("sbi.park", sizeof(park_base), NULL,
+                                        park_base_clear);
+        if (b != NULL) {
+            b->tainted = 1;
+        }
+    }
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef park_audit_def = {"_subinterpreters_park_audit",
+                                     park_audit, METH_VARARGS, NULL};
+
+/* In a new interpreter: take the snapshot that park_reset() compares
+ * with.  Returns 1, or 0 (with no exception) if it could not be taken:
+ * the interpreter is then never parked. */
+static int
+park_snapshot(void)
+{
+    park_base *b = sbi_interp_local("sbi.park", sizeof(park_base), NULL,
+                                    park_base_clear);
+    PyObject *modules = PyImport_GetModuleDict();  // borrowed
+    if (b == NULL || modules == NULL || !PyDict_Check(modules)) {
+        goto error;
+    }
+    park_base_clear(b);
+    b->lists = park_lists_copy();
+    b->reclimit = Py_GetRecursionLimit();
+    if (b->lists == NULL) {
+        goto error;
+    }
+    PyObject *mainmod = PyDict_GetItemString(modules, "__main__");
+    if (mainmod != NULL && PyModule_Check(mainmod)) {  // borrowed
+        b->mainmod = Py_NewRef(mainmod);
+        b->main = PyDict_Copy(PyModule_GetDict(mainmod));
+    }
+    b->settings = park_settings();
+    if (b->settings == NULL) {
+        goto error;
+    }
+    PyObject *hook = PyCFunction_New(&park_audit_def, NULL);
+    PyObject *sys = PyDict_GetItemString(modules, "sys");  // borrowed
+    PyObject *r = hook && sys ? PyObject_CallMethod(sys, "addaudithook",
+                                                    "O", hook)
+                              : NULL;
+    Py_XDECREF(hook);
+    if (r == NULL) {
+        goto error;
+    }
+    Py_DECREF(r);
+    if (b->main == NULL) {
+        goto error;
+    }
+    // Last: the hook and the copies above changed nothing it covers.
+    b->digest = modules_digest(modules);
+    return 1;
+error:
+    PyErr_Clear();
+    if (b != NULL) {
+        park_base_clear(b);
+    }
+    return 0;
+}
+
+/* Does dict live hold exactly the items of copy (values compared by
+ * identity)?  Never fails: an error counts as "no". */
+static int
+same_items(PyObject *live, PyObject *copy)
+{
+    if (live == NULL || !PyDict_Check(live) ||
+        PyDict_GET_SIZE(live) != PyDict_GET_SIZE(copy))
+    {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;  // borrowed
+    while (PyDict_Next(copy, &pos, &key, &value)) {
+        if (PyDict_GetItemWithError(live, key) != value) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* In the interpreter being closed (its threads joined): reset __main__
+ * to its snapshot, collect garbage, and tell whether the interpreter is
+ * pristine again.  Returns 1 if it is, 0 if not (no exception either
+ * way). */
+static int
+park_reset(void)
+{
+    park_base *b = sbi_interp_local("sbi.park", sizeof(park_base), NULL,
+                                    park_base_clear);
+    if (b == NULL || b->mainmod == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *modules = PyImport_GetModuleDict();  // borrowed
+    if (modules == NULL || !PyDict_Check(modules) ||
+        PyDict_GetItemString(modules, "__main__") != b->mainmod ||
+        b->tainted || modules_digest(modules) != b->digest)
+    {
+        PyErr_Clear();
+        return 0;
+    }
+    // b holds __main__, so its dict outlives what the clear runs.
+    PyObject *d = PyModule_GetDict(b->mainmod);  // borrowed
+    PyDict_Clear(d);
+    if (PyDict_Update(d, b->main) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    (void)PyGC_Collect();  // finalizers of what __main__ held run now
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
+    // Finalizers may have changed anything: compare everything again.
+    modules = PyImport_GetModuleDict();  // borrowed
+    if (modules == NULL || !PyDict_Check(modules) ||
+        PyDict_GetItemString(modules, "__main__") != b->mainmod ||
+        !same_items(d, b->main) || Py_GetRecursionLimit() != b->reclimit ||
+        b->tainted || modules_digest(modules) != b->digest)
+    {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *lists = park_lists_copy();
+    PyObject *settings = park_settings();
+    int same = lists != NULL && settings != NULL &&
+               PyObject_RichCompareBool(lists, b->lists, Py_EQ) == 1 &&
+               PyObject_RichCompareBool(settings, b->settings, Py_EQ) == 1;
+    Py_XDECREF(lists);
+    Py_XDECREF(settings);
+    PyErr_Clear();
+    return same;
+}
+
+/* May an interpreter be parked now?  needs lock */
+static int
+park_allowed(void)
+{
+    return !registry.shutting_down && registry.forking == 0 &&
+           registry.nparked < registry.park_max;
+}
+
+/* Is there room on the parked list?  A hint: park() decides. */
+static int
+park_wanted(void)
+{
+    sbi_mutex_lock_any(&registry.mutex);
+    int wanted = park_allowed();
+    sbi_mutex_unlock(&registry.mutex);
+    return wanted;
+}
+
+/* Move e (claimed, pristine, threads and items gone, no thread state of
+ * the caller in it) from the registry to the parked list; env is
+ * environ_hash() now.  Returns 1 if parked, 0 if there is no room, the
+ * environment changed or the process is exiting or forking (the caller
+ * then destroys e).  Its public id is retired: -1 until reuse. */
+static int
+park(sbi_entry *e, uint64_t env)
+{
+    int parked = 0;
+    sbi_mutex_lock_any(&registry.mutex);
+    if (park_allowed() && e->env_hash == env) {
+        registry_remove(e);
+        e->id = -1;
+        e->closing = 0;
+        e->running_tid = 0;
+        e->running_tstate = NULL;
+        e->refs = 0;
+        e->orphaned = 0;
+        e->interrupt_pending = 0;
+        e->next = registry.parked;
+        registry.parked = e;
+        registry.nparked++;
+        parked = 1;
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    return parked;
+}
+
+/* Take the newest parked interpreter off the list, claimed for closing
+ * and back in the registry (invisible while closing).  NULL if none.
+ * needs lock */
+static sbi_entry *
+unpark_locked(void)
+{
+    sbi_entry *e = registry.parked;
+    if (e != NULL) {
+        registry.parked = e->next;
+        registry.nparked--;
+        e->next = registry.head;
+        registry.head = e;
+        e->closing = 1;
+        e->running_tid = PyThread_get_thread_ident();
+    }
+    return e;
+}
+
+/* Destroy an unparked entry (never parks it again).  Caller attached to
+ * another interpreter. */
+static void
+destroy_unparked(sbi_entry *e)
+{
+    e->parkable = 0;
+    if (destroy_entry(e, 0, 0) != 0) {
+        sbi_mutex_lock_py(&registry.mutex);
+        e->orphaned = 2;  // retried at exit
+        sbi_mutex_unlock(&registry.mutex);
+    }
+}
+
+/* For create(): publish a parked interpreter under a fresh id, holding
+ * the first reference.  Returns its id, or -1 if none could be reused
+ * (those created under another environment are destroyed). */
+static int64_t
+park_take(void)
+{
+    for (;;) {
+        uint64_t env = environ_hash();
+        int64_t id = -1;
+        sbi_mutex_lock_py(&registry.mutex);
+        sbi_entry *e = registry.shutting_down ? NULL : unpark_locked();
+        if (e != NULL && e->env_hash == env) {
+            e->id = fresh_id(e->cid);
+            e->refs = 1;
+            e->closing = 0;
+            e->running_tid = 0;
+            id = e->id;
+        }
+        sbi_mutex_unlock(&registry.mutex);
+        if (e == NULL || id >= 0) {
+            return id;
+        }
+        destroy_unparked(e);
+    }
 }
 
 /* =====================================================================
@@ -254,7 +780,9 @@ join_threads(void)
         PyObject *locked = lock && lock != Py_None
                                ? PyObject_CallMethod(lock, "locked", NULL)
                                : NULL;
-        if (locked == Py_False) {
+        // Held or not: a held one may belong to the keeper, which is
+        // deleted (releasing it) right before Py_EndInterpreter.
+        if (locked == Py_False || locked == Py_True) {
             PyObject *thread = PyImport_ImportModule("_thread");
             PyObject *fresh = thread ? PyObject_CallMethod(
                                            thread, "allocate_lock", NULL)
@@ -336,8 +864,10 @@ unclaim(sbi_entry *e)
     sbi_mutex_unlock(&registry.mutex);
 }
 
-/* Destroy e.  The caller has claimed e (claim_for_close) and is attached
- * to another interpreter.  Returns 0, or an SBI_ERR_* with e unclaimed.
+/* Destroy e, or park it for reuse if it is pristine (see Parking).  The
+ * caller has claimed e (claim_for_close) and is attached to another
+ * interpreter.  Returns 0 (e is gone from the registry: destroyed or
+ * parked), or an SBI_ERR_* with e unclaimed.
  * wait_ms bounds how long threads that cannot be joined are waited for;
  * force (process exit) abandons shared buffers still viewed elsewhere.
  *
@@ -348,7 +878,7 @@ unclaim(sbi_entry *e)
 static int
 destroy_entry(sbi_entry *e, int wait_ms, int force)
 {
-    if (!force && sbi_shbuf_count_owned(e->id) > 0) {
+    if (!force && sbi_shbuf_count_owned(e->cid) > 0) {
         unclaim(e);
         return SBI_ERR_BUFFERS_SHARED;
     }
@@ -363,8 +893,10 @@ destroy_entry(sbi_entry *e, int wait_ms, int force)
     // Cached thread states first: one of them may own threading's
     // _MainThread, whose 3.12 tstate lock join_threads() looks at.
     for (int i = 0; i < e->ncache; i++) {
-        PyThreadState_Clear(e->cache[i].tstate);
-        PyThreadState_Delete(e->cache[i].tstate);
+        if (e->cache[i].tstate != e->keeper) {  // the keeper goes last
+            PyThreadState_Clear(e->cache[i].tstate);
+            PyThreadState_Delete(e->cache[i].tstate);
+        }
     }
     e->ncache = 0;
     join_threads();
@@ -381,23 +913,39 @@ destroy_entry(sbi_entry *e, int wait_ms, int force)
         Py_END_ALLOW_THREADS
     }
     if (err == 0) {
-        sbi_queues_unbind_interp(e->id);
+        sbi_queues_unbind_interp(e->cid);
         sbi_shbuf_drain_current();
-        if (sbi_shbuf_count_owned(e->id) > 0) {
+        if (sbi_shbuf_count_owned(e->cid) > 0) {
             if (force) {
-                sbi_shbuf_abandon(e->id);
+                sbi_shbuf_abandon(e->cid);
             }
             else {
                 err = SBI_ERR_BUFFERS_SHARED;
             }
         }
     }
-    if (err != 0) {
+    int pristine = err == 0 && !force && e->parkable && park_wanted() &&
+                   park_reset() > 0;
+    if (err != 0 || pristine) {
         PyThreadState_Clear(ts);
         (void)PyThreadState_Swap(caller);
         PyThreadState_Delete(ts);
-        unclaim(e);
-        return err;
+        if (err != 0) {
+            unclaim(e);
+            return err;
+        }
+        // Only now, with no thread state of ours left in it, may another
+        // thread take it from the parked list.
+        if (park(e, environ_hash())) {
+            return 0;
+        }
+        // No room after all, or the process is exiting: end it.
+        ts = PyThreadState_New(e->interp);
+        if (ts == NULL) {
+            unclaim(e);
+            return SBI_ERR_NOMEM;
+        }
+        caller = PyThreadState_Swap(ts);
     }
     PyThreadState_Clear(e->keeper);
     PyThreadState_Delete(e->keeper);
@@ -539,7 +1087,7 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
     sbi_mutex_lock_py(&registry.mutex);
     sbi_entry *e = registry_find(id);
     if (e == NULL || e->closing) {
-        err = (id == 0 || id == PyInterpreterState_GetID(cur))
+        err = (id == 0 || id == pid_of(cur))
                   ? SBI_ERR_NOT_OURS
                   : SBI_ERR_NOT_FOUND;
     }
@@ -609,7 +1157,14 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
         }
         s->sigint = sigint_watch_begin(e->id);
         s->caller = PyThreadState_Swap(s->tstate);
-        // Neither is in use: only the running thread enters e.
+        // Neither is in use: only the running thread enters e.  The
+        // keeper merely leaves the cache.
+        if (evict == e->keeper) {
+            evict = NULL;
+        }
+        if (stale == e->keeper) {
+            stale = NULL;
+        }
         if (evict != NULL) {
             PyThreadState_Clear(evict);
             PyThreadState_Delete(evict);
@@ -1453,7 +2008,7 @@ Interpreter_is_running(PyObject *op, PyObject *unused)
     }
     sbi_mutex_unlock(&registry.mutex);
     if (err != 0) {
-        if (self->id == sbi_interp_current_id()) {
+        if (self->id == current_pid()) {
             Py_RETURN_FALSE;  // a foreign interpreter asking about itself
         }
         return raise_interp_error(state_of(op), err, self->id, NULL), NULL;
@@ -1478,7 +2033,7 @@ Interpreter_close(PyObject *op, PyObject *unused)
     sbi_mutex_lock_py(&registry.mutex);
     sbi_entry *e = registry_find(self->id);
     if (e == NULL || e->closing) {
-        err = (self->id == 0 || self->id == PyInterpreterState_GetID(cur))
+        err = (self->id == 0 || self->id == pid_of(cur))
                   ? SBI_ERR_NOT_OURS
                   : SBI_ERR_NOT_FOUND;
     }
@@ -1514,7 +2069,7 @@ Interpreter_interrupt(PyObject *op, PyObject *unused)
     InterpreterObject *self = InterpreterObject_CAST(op);
     int r = interrupt_interp(self->id, 0, 0);
     if (r < 0) {
-        int err = (self->id == 0 || self->id == sbi_interp_current_id())
+        int err = (self->id == 0 || self->id == current_pid())
                       ? SBI_ERR_NOT_OURS
                       : r;
         return raise_interp_error(state_of(op), err, self->id, "interrupt"),
@@ -1897,7 +2452,7 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
     enum call_status status = CALL_OK;
     session s;
 
-    if (self->id == sbi_interp_current_id()) {
+    if (self->id == current_pid()) {
         if (session_enter(st, self->id, &s, "call") < 0) {
             goto done;
         }
@@ -2177,6 +2732,10 @@ sbi_interp_create(PyObject *m, PyObject *unused)
         Py_XDECREF(ns);
     }
 #endif
+    int64_t reused = park_take();
+    if (reused >= 0) {
+        return interp_object_get(st, reused, WHENCE_STDLIB, 1);
+    }
     sbi_entry *e = PyMem_RawCalloc(1, sizeof(*e));
     if (e == NULL) {
         return PyErr_NoMemory();
@@ -2194,16 +2753,34 @@ sbi_interp_create(PyObject *m, PyObject *unused)
     }
     /* in the new interpreter */
     e->interp = PyThreadState_GetInterpreter(ts);
-    e->id = PyInterpreterState_GetID(e->interp);
+    e->cid = PyInterpreterState_GetID(e->interp);
+    e->parkable = park_snapshot();
+    // Swap the start-up thread state, whose frame stack grew while the
+    // interpreter imported its modules, for a fresh one (a new one first:
+    // the thread list must never be empty, see keeper).
+    PyThreadState *fresh = PyThreadState_New(e->interp);
+    if (fresh != NULL) {
+        (void)PyThreadState_Swap(fresh);
+        PyThreadState_Clear(ts);
+        PyThreadState_Delete(ts);
+        ts = fresh;
+    }
     e->keeper = ts;
+    // The keeper doubles as the creating thread's cached thread state, so
+    // an idle interpreter holds no other thread state of ours.
+    e->cache[0].serial = thread_serial();
+    e->cache[0].ident = PyThread_get_thread_ident();
+    e->cache[0].tstate = ts;
+    e->ncache = 1;
+    e->env_hash = environ_hash();
     // create() owns the first reference until its Interpreter object
     // adopts it: a concurrent Interpreter(id) that comes and goes cannot
     // drop the count to 0 in between.
     e->refs = 1;
-    int64_t id = e->id;
     (void)PyThreadState_Swap(save);
     /* back in the caller; e is not touched after it is published */
     sbi_mutex_lock_py(&registry.mutex);
+    int64_t id = e->id = fresh_id(e->cid);
     e->next = registry.head;
     registry.head = e;
     sbi_mutex_unlock(&registry.mutex);
@@ -2221,7 +2798,7 @@ PyObject *
 sbi_interp_list_all(PyObject *m, PyObject *unused)
 {
     sbi_state *st = sbi_module_get_state(m);
-    int64_t cur = sbi_interp_current_id();
+    int64_t cur = current_pid();
     Py_ssize_t n = 0, cap = 8;
     int64_t *ids = NULL;
     PyObject *list = NULL;
@@ -2293,7 +2870,7 @@ PyObject *
 sbi_interp_get_current(PyObject *m, PyObject *unused)
 {
     sbi_state *st = sbi_module_get_state(m);
-    int64_t id = sbi_interp_current_id();
+    int64_t id = current_pid();
     int whence = lookup_whence(id);
     if (whence < 0) {
         whence = WHENCE_UNKNOWN;
@@ -2328,6 +2905,72 @@ sbi_interp_count(PyObject *m, PyObject *unused)
     return PyLong_FromSsize_t(n);
 }
 
+/* _fork_begin(): for the os.fork() guard.  Stops parking until
+ * _fork_end(), ends the parked interpreters, and returns the number of
+ * live interpreters of ours (fork must be refused unless 0). */
+PyObject *
+sbi_interp_fork_begin(PyObject *m, PyObject *unused)
+{
+    sbi_mutex_lock_py(&registry.mutex);
+    registry.forking++;
+    sbi_mutex_unlock(&registry.mutex);
+    for (;;) {
+        sbi_mutex_lock_py(&registry.mutex);
+        sbi_entry *e = unpark_locked();
+        sbi_mutex_unlock(&registry.mutex);
+        if (e == NULL) {
+            break;
+        }
+        destroy_unparked(e);
+    }
+    return sbi_interp_count(m, NULL);
+}
+
+PyObject *
+sbi_interp_fork_end(PyObject *m, PyObject *unused)
+{
+    sbi_mutex_lock_py(&registry.mutex);
+    if (SBI_ALWAYS(registry.forking > 0)) {
+        registry.forking--;
+    }
+    sbi_mutex_unlock(&registry.mutex);
+    Py_RETURN_NONE;
+}
+
+/* _parking(limit): set how many closed interpreters are kept for reuse
+ * (a negative limit leaves it), destroying parked ones above it.
+ * Returns (limit, number parked). */
+PyObject *
+sbi_interp_parking(PyObject *m, PyObject *arg)
+{
+    long limit = PyLong_AsLong(arg);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (limit > 1000) {
+        PyErr_SetString(PyExc_ValueError, "limit too large");
+        return NULL;
+    }
+    for (;;) {
+        sbi_mutex_lock_py(&registry.mutex);
+        if (limit >= 0) {
+            registry.park_max = (int)limit;
+        }
+        sbi_entry *e = registry.nparked > registry.park_max
+                           ? unpark_locked()
+                           : NULL;
+        sbi_mutex_unlock(&registry.mutex);
+        if (e == NULL) {
+            break;
+        }
+        destroy_unparked(e);
+    }
+    sbi_mutex_lock_py(&registry.mutex);
+    int max = registry.park_max, n = registry.nparked;
+    sbi_mutex_unlock(&registry.mutex);
+    return Py_BuildValue("(ii)", max, n);
+}
+
 /* Called from the main interpreter's atexit: destroy every interpreter
  * we created, so 3.12 does not abort ("remaining subinterpreters") and
  * 3.13 does not hang on their threads. */
@@ -2337,6 +2980,14 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
     PyInterpreterState *cur = PyInterpreterState_Get();
     sbi_mutex_lock_py(&registry.mutex);
     registry.shutting_down = 1;
+    // Parked interpreters go back to the registry, to be destroyed below.
+    while (registry.parked != NULL) {
+        sbi_entry *e = registry.parked;
+        registry.parked = e->next;
+        e->next = registry.head;
+        registry.head = e;
+    }
+    registry.nparked = 0;
     sbi_mutex_unlock(&registry.mutex);
     sbi_queues_wake_all();
     // Interpreters still running code (in daemon threads) are

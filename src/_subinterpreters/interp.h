@@ -7,7 +7,9 @@
 #include "common.h"
 #include "module.h"
 
-/* The id of the current interpreter (thread state attached). */
+/* CPython's id of the current interpreter (thread state attached): the
+ * owner key of queue items and shared buffers.  The public id of one of
+ * our interpreters differs once it has been reused (interp.c, Parking). */
 static inline int64_t
 sbi_interp_current_id(void)
 {
@@ -32,5 +34,8 @@ PyObject *sbi_interp_get_main(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_atexit(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_count(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_cache_size(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_parking(PyObject *m, PyObject *arg);
+PyObject *sbi_interp_fork_begin(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_fork_end(PyObject *m, PyObject *unused);
 
 #endif /* SBI_INTERP_H */

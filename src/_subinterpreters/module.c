@@ -167,6 +167,9 @@ static PyMethodDef module_methods[] = {
     {"_atexit", sbi_interp_atexit, METH_NOARGS, NULL},
     {"_count_interpreters", sbi_interp_count, METH_NOARGS, NULL},
     {"_interp_cache_size", sbi_interp_cache_size, METH_NOARGS, NULL},
+    {"_parking", sbi_interp_parking, METH_O, NULL},
+    {"_fork_begin", sbi_interp_fork_begin, METH_NOARGS, NULL},
+    {"_fork_end", sbi_interp_fork_end, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 

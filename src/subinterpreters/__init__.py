@@ -42,13 +42,20 @@ def _guard_fork():
     @functools.wraps(real_fork)
     def fork():
         from . import _core
-        n = _core._count_interpreters()
-        if n:
-            raise RuntimeError(
-                f'os.fork() while {n} subinterpreter(s) exist would crash '
-                'the child process (a CPython 3.12/3.13 bug); close them '
-                'first, or use the "spawn" or "forkserver" start method')
-        return real_fork()
+        # Closed interpreters kept for reuse are ended first (they are
+        # subinterpreters too, as far as the child is concerned), and none
+        # is parked until the fork is done.
+        n = _core._fork_begin()
+        try:
+            if n:
+                raise RuntimeError(
+                    f'os.fork() while {n} subinterpreter(s) exist would '
+                    'crash the child process (a CPython 3.12/3.13 bug); '
+                    'close them first, or use the "spawn" or "forkserver" '
+                    'start method')
+            return real_fork()
+        finally:
+            _core._fork_end()
 
     fork._subinterpreters_guard = True
     os.fork = fork
