@@ -494,6 +494,56 @@ def test_as_completed_and_wait(executor):
     assert len(done) == 20 and not not_done
 
 
+def test_future_has_futures_attributes():
+    # _TaskFuture.__init__ does not call Future.__init__ (too slow per
+    # task): it must set exactly the same attributes.
+    from subinterpreters.executor import _TaskFuture
+    assert set(vars(_TaskFuture())) == set(vars(cf.Future()))
+    cond = _TaskFuture()._condition
+    assert isinstance(cond, threading.Condition)
+    with cond:
+        assert cond._is_owned()
+        with cond:  # reentrant, as Future's RLock
+            pass
+        assert not cond.wait(0.01)
+    assert not cond._is_owned()
+
+
+def test_waiters_woken(executor, pipe):
+    # Threads blocked in result(), wait() and as_completed() on running
+    # futures are woken when the outcome arrives (the worker's fast path
+    # settles futures without Future.set_result).
+    r, w = pipe
+    fs = [executor.submit(defs.read_byte, r), executor.submit(defs.fail,
+                                                              ValueError)]
+    pending = executor.submit(defs.read_byte, r)
+    got = {}
+
+    def waiter(name, fn):
+        got[name] = fn()
+
+    threads = [threading.Thread(target=waiter, args=args) for args in [
+        ('result', lambda: fs[0].result(PROMPT)),
+        ('first', lambda: cf.wait(fs + [pending], timeout=PROMPT,
+                                  return_when=cf.FIRST_EXCEPTION)[0]),
+        ('completed', lambda: [f.done() for f in
+                               cf.as_completed([fs[0]], timeout=PROMPT)]),
+    ]]
+    callbacks = []
+    fs[0].add_done_callback(callbacks.append)
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    os.write(w, b'xy')
+    for t in threads:
+        t.join(PROMPT)
+    assert got['result'] in (b'x', b'y')
+    assert fs[1] in got['first']
+    assert got['completed'] == [True]
+    assert callbacks == [fs[0]]
+    assert pending.result(PROMPT) in (b'x', b'y')
+
+
 @pytest.mark.skipif(bool(os.environ.get('SBI_SANITIZE')),
                     reason='timing is meaningless under sanitizers')
 def test_parallel_cpu_bound():

@@ -34,6 +34,7 @@ import threading
 import time
 import types
 import weakref
+from _thread import RLock as _RLock
 from concurrent.futures import _base
 from concurrent.futures import thread as _thread
 
@@ -113,17 +114,66 @@ def _exception_from(failed):
 # workers
 
 
+_PENDING = _base.PENDING
+_RUNNING = _base.RUNNING
+_FINISHED = _base.FINISHED
+
+
+class _Condition(threading.Condition):
+    """A threading.Condition over a new RLock, cheaper to create.
+
+    ``Condition.__init__`` binds five lock methods per instance (about
+    two thirds of the cost of a Future); here they are looked up through
+    the lock when used, which only waiting and ``wait()``/``as_completed()``
+    do.  Behaves as ``threading.Condition(threading.RLock())``.
+    """
+
+    def __init__(self):
+        self._lock = _RLock()
+        self._waiters = collections.deque()
+
+    def acquire(self, *args, **kwargs):
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self):
+        return self._lock.release()
+
+    def _release_save(self):
+        return self._lock._release_save()
+
+    def _acquire_restore(self, state):
+        return self._lock._acquire_restore(state)
+
+    def _is_owned(self):
+        return self._lock._is_owned()
+
+
 class _TaskFuture(_base.Future):
     """A Future whose cancel() also stops a task that is already running:
     the worker's interpreter is interrupted (KeyboardInterrupt in the
     task), the future becomes cancelled at once, and the worker goes on
-    with the next task."""
+    with the next task.
+
+    Also the per-task fast path: a cheaper ``__init__`` (same attributes
+    as ``Future.__init__``), and ``_start``/``_settle`` for the worker,
+    which do what ``set_running_or_notify_cancel`` and
+    ``cancelled()``+``set_result``/``set_exception`` do, with one lock
+    round each.
+    """
 
     _worker = None  # the _WorkerState running this future, once running
 
+    def __init__(self):
+        self._condition = _Condition()
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+
     def cancel(self):
-        with self._condition:
-            if self._state != _base.RUNNING:
+        with self._condition._lock:
+            if self._state != _RUNNING:
                 running = False
             else:
                 running = True
@@ -139,6 +189,39 @@ class _TaskFuture(_base.Future):
         self._invoke_callbacks()
         return True
 
+    def _start(self, worker):
+        """set_running_or_notify_cancel(), also recording the worker (for
+        cancel()) when the future starts running."""
+        with self._condition._lock:
+            if self._state == _PENDING:
+                self._state = _RUNNING
+                self._worker = worker
+                return True
+        return self.set_running_or_notify_cancel()  # cancelled (or bug)
+
+    def _settle(self, result, exc):
+        """Set the outcome of a task that ran, unless cancel() interrupted
+        it meanwhile (then the outcome is not reported)."""
+        cond = self._condition
+        with cond._lock:
+            self._worker = None
+            if self._state != _RUNNING:
+                return
+            if exc is None:
+                self._result = result
+                self._state = _FINISHED
+                for waiter in self._waiters:
+                    waiter.add_result(self)
+            else:
+                self._exception = exc
+                self._state = _FINISHED
+                for waiter in self._waiters:
+                    waiter.add_exception(self)
+            if cond._waiters:
+                cond.notify_all()
+        if self._done_callbacks:
+            self._invoke_callbacks()
+
 
 class _WorkItem:
     __slots__ = ('future', 'fn', 'args', 'kwargs')
@@ -152,6 +235,12 @@ class _WorkItem:
 
 class _InitFailed(Exception):
     """Internal: the worker could not (re)create its interpreter."""
+
+
+# Looked up once: the worker loop uses them for every task.
+_run = _worker.run
+_TaskFailed = _worker.TaskFailed
+_PickledResult = _worker.PickledResult
 
 
 class _WorkerState:
@@ -213,17 +302,15 @@ class _WorkerState:
     def run(self, item):
         """Run one work item in the interpreter and settle its future."""
         future = item.future
-        if not future.set_running_or_notify_cancel():
+        if not future._start(self):
             return
-        future._worker = self
         with self.lock:
             self.future = future
         try:
-            res = self.interp.call(_worker.run, item.fn, item.args,
-                                   item.kwargs)
-            if type(res) is _worker.TaskFailed:
+            res = self.interp.call(_run, item.fn, item.args, item.kwargs)
+            if type(res) is _TaskFailed:
                 exc = _exception_from(res)
-            elif type(res) is _worker.PickledResult:
+            elif type(res) is _PickledResult:
                 res = pickle.loads(res.data)
                 exc = None
             else:
@@ -248,15 +335,8 @@ class _WorkerState:
             with self.lock:
                 self.future = None
             self.tasks_done += 1
-            future._worker = None
-        if future.cancelled():
-            # cancel() interrupted it; the outcome is not reported.
-            pass
-        elif exc is not None:
-            future.set_exception(exc)
-            exc = None  # break the cycle through the traceback
-        else:
-            future.set_result(res)
+        future._settle(res, exc)
+        exc = None  # break the cycle through the traceback
 
     def interrupt(self, future):
         """Interrupt the task of future if this worker is still running it
@@ -287,9 +367,12 @@ def _worker_main(executor_ref, state, work_queue):
             try:
                 item = work_queue.get_nowait()
             except queue.Empty:
-                # Idle: let submit() reuse this worker instead of adding one.
+                # Idle: let submit() reuse this worker instead of adding
+                # one -- unless the pool has all its workers (then submit()
+                # no longer looks, and threads are never removed).
                 executor = executor_ref()
-                if executor is not None:
+                if (executor is not None
+                        and len(executor._threads) < executor._max_workers):
                     executor._idle_semaphore.release()
                 del executor
                 item = work_queue.get(block=True)
@@ -521,6 +604,11 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
     shutdown.__doc__ = _base.Executor.shutdown.__doc__
 
     def _adjust_thread_count(self):
+        # Nothing to do once every worker exists (the common case, checked
+        # first: the idle semaphore costs more than a task's bookkeeping).
+        num_threads = len(self._threads)
+        if num_threads >= self._max_workers:
+            return
         # Reuse an idle worker if there is one.
         if self._idle_semaphore.acquire(timeout=0):
             return
@@ -530,19 +618,17 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         def weakref_cb(_, q=self._work_queue):
             q.put(None)
 
-        num_threads = len(self._threads)
-        if num_threads < self._max_workers:
-            thread_name = '%s_%d' % (self._thread_name_prefix or self,
-                                     num_threads)
-            state = _WorkerState(self._sys_path, self._initializer,
-                                 self._initargs, self._max_tasks_per_worker)
-            t = threading.Thread(name=thread_name, target=_worker_main,
-                                 args=(weakref.ref(self, weakref_cb), state,
-                                       self._work_queue))
-            self._workers.add(state)
-            t.start()
-            self._threads.add(t)
-            _thread._threads_queues[t] = self._work_queue
+        thread_name = '%s_%d' % (self._thread_name_prefix or self,
+                                 num_threads)
+        state = _WorkerState(self._sys_path, self._initializer,
+                             self._initargs, self._max_tasks_per_worker)
+        t = threading.Thread(name=thread_name, target=_worker_main,
+                             args=(weakref.ref(self, weakref_cb), state,
+                                   self._work_queue))
+        self._workers.add(state)
+        t.start()
+        self._threads.add(t)
+        _thread._threads_queues[t] = self._work_queue
 
     def _initializer_failed(self):
         with self._shutdown_lock:
@@ -562,9 +648,15 @@ def _result_or_cancel(future, timeout=None):
     """future.result(timeout), cancelling the future if that raises (a
     timeout).  Keeps no reference to the future or its result."""
     try:
-        return future.result(timeout)
+        # Fast path: the outcome is set before the state, under the GIL.
+        if future._state == _FINISHED and future._exception is None:
+            return future._result
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
     finally:
-        future.cancel()
         del future
 
 
