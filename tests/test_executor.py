@@ -970,6 +970,67 @@ def test_main_script_functions_and_classes(run_python):
     ]
 
 
+MAIN_ERRORS_SCRIPT = '''
+import sys
+from subinterpreters import ExecutionFailed, InterpreterPoolExecutor
+
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+class Outer:
+    class Error(Exception):
+        pass
+
+class NeedsTwo(Exception):
+    def __init__(self, a, b):  # does not unpickle: args is (a,)
+        super().__init__(a)
+
+G = 1  # a global: the functions below are not stateless
+
+def raise_with_point(x):
+    raise Outer.Error(Point(x * G))
+
+def raise_needs_two():
+    raise NeedsTwo('a', 'b' * G)
+
+def point_or_points(x):
+    return Point(x * G) if x else [Point(1), {'p': Point(2)}]
+
+if __name__ == '__main__':
+    with InterpreterPoolExecutor(1) as ex:
+        try:
+            ex.submit(raise_with_point, 5).result()
+        except Outer.Error as exc:
+            (p,) = exc.args
+            print(type(p) is Point, p.x, type(exc.__cause__).__name__)
+        try:
+            ex.submit(raise_needs_two).result()
+        except ExecutionFailed as exc:
+            print('fallback', exc.excinfo.formatted)
+        p = ex.submit(point_or_points, 3).result()
+        ps = ex.submit(point_or_points, 0).result()
+        print(type(p) is Point, p.x, type(ps[0]) is Point,
+              type(ps[1]['p']) is Point)
+    print('done')
+'''
+
+
+def test_main_script_objects_in_errors_and_results(run_python):
+    # Classes of the script's __main__ (re-run in the worker as
+    # '<fake __main__>') come back as the parent's classes, in exceptions
+    # and (nested) results; an exception that does not unpickle becomes
+    # the ExecutionFailed.
+    rc, out, err = run_python(MAIN_ERRORS_SCRIPT, script=True, timeout=120)
+    assert rc == 0, err
+    assert out.splitlines() == [
+        'True 5 ExecutionFailed',
+        'fallback NeedsTwo: a',
+        'True 3 True True',
+        'done',
+    ]
+
+
 def test_main_script_without_guard_fails_promptly(run_python):
     # A worker re-runs the script to find work(); without the __main__
     # guard that would start a pool inside the worker, recursively.

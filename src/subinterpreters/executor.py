@@ -25,6 +25,7 @@ threads, under ``_WorkerState.lock``.
 """
 
 import collections
+import io
 import itertools
 import os
 import pickle
@@ -93,6 +94,16 @@ def _execution_failed(failed):
     return ExecutionFailed(excinfo)
 
 
+class _MainUnpickler(pickle.Unpickler):
+    """Reads the worker's '<fake __main__>' (the parent's script, re-run
+    there) as this interpreter's ``__main__``."""
+
+    def find_class(self, module, name):
+        if module == _worker.FAKE_MAIN:
+            module = '__main__'
+        return super().find_class(module, name)
+
+
 def _exception_from(failed):
     """The exception a failed task raises in the caller: the original
     exception (unpickled) with the ExecutionFailed as its __cause__, or the
@@ -101,7 +112,7 @@ def _exception_from(failed):
     if failed.pickled is None:
         return cause
     try:
-        exc = pickle.loads(failed.pickled)
+        exc = _MainUnpickler(io.BytesIO(failed.pickled)).load()
     except Exception:
         return cause
     if not isinstance(exc, BaseException):
@@ -240,7 +251,6 @@ class _InitFailed(Exception):
 # Looked up once: the worker loop uses them for every task.
 _run = _worker.run
 _TaskFailed = _worker.TaskFailed
-_PickledResult = _worker.PickledResult
 
 
 class _WorkerState:
@@ -310,9 +320,6 @@ class _WorkerState:
             res = self.interp.call(_run, item.fn, item.args, item.kwargs)
             if type(res) is _TaskFailed:
                 exc = _exception_from(res)
-            elif type(res) is _PickledResult:
-                res = pickle.loads(res.data)
-                exc = None
             else:
                 exc = None
         except NotShareableError as e:
