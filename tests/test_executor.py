@@ -457,6 +457,31 @@ def test_map_exception_chunked(executor):
         next(it)
 
 
+@pytest.mark.parametrize('count', [3, 200])
+def test_map_iterable_raises(executor, pipe, count):
+    # As with one submit() per item: the calls before the failure are
+    # submitted (and run), however map() batches its submissions.
+    r, w = pipe
+
+    def fds():
+        yield from itertools.repeat(w, count)
+        raise LookupError('iterable failed')
+
+    with pytest.raises(LookupError, match='iterable failed'):
+        executor.map(defs.write_msg, fds(), itertools.repeat(b'm'))
+    assert [defs.read_msg(r) for _ in range(count)] == [b'm'] * count
+
+
+def test_map_after_shutdown():
+    ex = InterpreterPoolExecutor(1)
+    ex.shutdown()
+    with pytest.raises(RuntimeError, match='after shutdown'):
+        ex.map(abs, [1])
+    with pytest.raises(RuntimeError, match='after shutdown'):
+        ex.map(abs, [1], chunksize=2)
+    assert list(ex.map(abs, [])) == []  # as ThreadPoolExecutor
+
+
 def test_map_timeout(executor):
     results = []
     with pytest.raises(cf.TimeoutError):

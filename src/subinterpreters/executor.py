@@ -234,14 +234,13 @@ class _TaskFuture(_base.Future):
             self._invoke_callbacks()
 
 
-class _WorkItem:
-    __slots__ = ('future', 'fn', 'args', 'kwargs')
+# A work item in the queue is a tuple (future, fn, args, kwargs): cheaper
+# to make than an object, and only this module reads the queue (shutdown()
+# is ours too).  map() passes _NO_KWARGS, which nothing may change.
+_NO_KWARGS = {}
 
-    def __init__(self, future, fn, args, kwargs):
-        self.future = future
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
+# map() submits its calls in batches of this many (see _submit_calls).
+_SUBMIT_BATCH = 64
 
 
 class _InitFailed(Exception):
@@ -309,22 +308,21 @@ class _WorkerState:
                 _base.LOGGER.critical('Could not close a worker interpreter',
                                       exc_info=True)
 
-    def run(self, item):
+    def run(self, future, fn, args, kwargs):
         """Run one work item in the interpreter and settle its future."""
-        future = item.future
         if not future._start(self):
             return
         with self.lock:
             self.future = future
         try:
-            res = self.interp.call(_run, item.fn, item.args, item.kwargs)
+            res = self.interp.call(_run, fn, args, kwargs)
             if type(res) is _TaskFailed:
                 exc = _exception_from(res)
             else:
                 exc = None
         except NotShareableError as e:
             # The task, an argument or the result could not be shipped.
-            e.add_note(f'(while running task {item.fn!r} in a worker '
+            e.add_note(f'(while running task {fn!r} in a worker '
                        f'interpreter)')
             exc = e
             res = None
@@ -385,7 +383,7 @@ def _worker_main(executor_ref, state, work_queue):
                 item = work_queue.get(block=True)
 
             if item is not None:
-                state.run(item)
+                state.run(*item)
                 del item  # drop references to the task and its arguments
                 if state.recycle_due():
                     state.stop()
@@ -505,22 +503,49 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
 
     def submit(self, fn, /, *args, **kwargs):
         with self._shutdown_lock, _thread._global_shutdown_lock:
-            if self._broken:
-                raise BrokenInterpreterPool(self._broken)
-            if self._shutdown:
-                raise RuntimeError(
-                    'cannot schedule new futures after shutdown')
-            if _thread._shutdown:
-                raise RuntimeError('cannot schedule new futures after '
-                                   'interpreter shutdown')
-            if isinstance(fn, str):
-                raise TypeError('scripts not supported')
-
+            self._check_submit(fn)
             future = _TaskFuture()
-            self._work_queue.put(_WorkItem(future, fn, args, kwargs))
+            self._work_queue.put((future, fn, args, kwargs))
             self._adjust_thread_count()
             return future
     submit.__doc__ = _base.Executor.submit.__doc__
+
+    def _check_submit(self, fn):
+        # Needs self._shutdown_lock.
+        if self._broken:
+            raise BrokenInterpreterPool(self._broken)
+        if self._shutdown:
+            raise RuntimeError('cannot schedule new futures after shutdown')
+        if _thread._shutdown:
+            raise RuntimeError('cannot schedule new futures after '
+                               'interpreter shutdown')
+        if isinstance(fn, str):
+            raise TypeError('scripts not supported')
+
+    def _submit_calls(self, fn, calls, futures):
+        """submit(fn, *args) for each args in the iterator calls, appending
+        the futures to futures.  The same as calling submit() for each
+        (when calls raises, the calls before are submitted), but the locks
+        are taken once per batch: map() of tiny tasks spent a good part of
+        its time in submit()."""
+        put = self._work_queue.put
+        adjust = self._adjust_thread_count
+        while True:
+            batch = []
+            try:
+                # extend() keeps what it got when the iterator raises.
+                batch.extend(itertools.islice(calls, _SUBMIT_BATCH))
+            finally:
+                if batch:
+                    with self._shutdown_lock, _thread._global_shutdown_lock:
+                        self._check_submit(fn)
+                        for args in batch:
+                            future = _TaskFuture()
+                            put((future, fn, args, _NO_KWARGS))
+                            futures.append(future)
+                            adjust()
+            if len(batch) < _SUBMIT_BATCH:
+                return
 
     def map(self, fn, *iterables, timeout=None, chunksize=1,
             buffersize=None):
@@ -573,8 +598,8 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         else:
             calls_now = calls
         # Submitted here, before the first next(): map() is eager.
-        futures = collections.deque(self.submit(fn, *args)
-                                    for args in calls_now)
+        futures = collections.deque()
+        self._submit_calls(fn, calls_now, futures)
         executor_ref = weakref.ref(self)
 
         def results():
@@ -599,15 +624,31 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         return results()
 
     def shutdown(self, wait=True, *, cancel_futures=False):
+        # ThreadPoolExecutor's, for our work items.
+        with self._shutdown_lock:
+            self._shutdown = True
+            if cancel_futures:
+                # Cancel the queued tasks.
+                while True:
+                    try:
+                        item = self._work_queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[0].cancel()
+            # Wake a worker blocked in get(); each exiting worker wakes the
+            # next.
+            self._work_queue.put(None)
         if cancel_futures:
             # Beyond ThreadPoolExecutor: running tasks are interrupted too,
             # so that shutdown returns promptly.
-            super().shutdown(wait=False, cancel_futures=True)
             for state in tuple(self._workers):
                 future = state.future
                 if future is not None:
                     future.cancel()
-        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        if wait:
+            for t in self._threads:
+                t.join()
     shutdown.__doc__ = _base.Executor.shutdown.__doc__
 
     def _adjust_thread_count(self):
@@ -647,7 +688,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 except queue.Empty:
                     break
                 if item is not None:
-                    item.future.set_exception(
+                    item[0].set_exception(
                         BrokenInterpreterPool(self._broken))
 
 
