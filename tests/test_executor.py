@@ -457,6 +457,31 @@ def test_map_exception_chunked(executor):
         next(it)
 
 
+@pytest.mark.parametrize('count', [3, 200])
+def test_map_iterable_raises(executor, pipe, count):
+    # As with one submit() per item: the calls before the failure are
+    # submitted (and run), however map() batches its submissions.
+    r, w = pipe
+
+    def fds():
+        yield from itertools.repeat(w, count)
+        raise LookupError('iterable failed')
+
+    with pytest.raises(LookupError, match='iterable failed'):
+        executor.map(defs.write_msg, fds(), itertools.repeat(b'm'))
+    assert [defs.read_msg(r) for _ in range(count)] == [b'm'] * count
+
+
+def test_map_after_shutdown():
+    ex = InterpreterPoolExecutor(1)
+    ex.shutdown()
+    with pytest.raises(RuntimeError, match='after shutdown'):
+        ex.map(abs, [1])
+    with pytest.raises(RuntimeError, match='after shutdown'):
+        ex.map(abs, [1], chunksize=2)
+    assert list(ex.map(abs, [])) == []  # as ThreadPoolExecutor
+
+
 def test_map_timeout(executor):
     results = []
     with pytest.raises(cf.TimeoutError):
@@ -492,6 +517,56 @@ def test_as_completed_and_wait(executor):
     assert done == {i * i for i in range(20)}
     done, not_done = cf.wait(fs, timeout=PROMPT)
     assert len(done) == 20 and not not_done
+
+
+def test_future_has_futures_attributes():
+    # _TaskFuture.__init__ does not call Future.__init__ (too slow per
+    # task): it must set exactly the same attributes.
+    from subinterpreters.executor import _TaskFuture
+    assert set(vars(_TaskFuture())) == set(vars(cf.Future()))
+    cond = _TaskFuture()._condition
+    assert isinstance(cond, threading.Condition)
+    with cond:
+        assert cond._is_owned()
+        with cond:  # reentrant, as Future's RLock
+            pass
+        assert not cond.wait(0.01)
+    assert not cond._is_owned()
+
+
+def test_waiters_woken(executor, pipe):
+    # Threads blocked in result(), wait() and as_completed() on running
+    # futures are woken when the outcome arrives (the worker's fast path
+    # settles futures without Future.set_result).
+    r, w = pipe
+    fs = [executor.submit(defs.read_byte, r), executor.submit(defs.fail,
+                                                              ValueError)]
+    pending = executor.submit(defs.read_byte, r)
+    got = {}
+
+    def waiter(name, fn):
+        got[name] = fn()
+
+    threads = [threading.Thread(target=waiter, args=args) for args in [
+        ('result', lambda: fs[0].result(PROMPT)),
+        ('first', lambda: cf.wait(fs + [pending], timeout=PROMPT,
+                                  return_when=cf.FIRST_EXCEPTION)[0]),
+        ('completed', lambda: [f.done() for f in
+                               cf.as_completed([fs[0]], timeout=PROMPT)]),
+    ]]
+    callbacks = []
+    fs[0].add_done_callback(callbacks.append)
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    os.write(w, b'xy')
+    for t in threads:
+        t.join(PROMPT)
+    assert got['result'] in (b'x', b'y')
+    assert fs[1] in got['first']
+    assert got['completed'] == [True]
+    assert callbacks == [fs[0]]
+    assert pending.result(PROMPT) in (b'x', b'y')
 
 
 @pytest.mark.skipif(bool(os.environ.get('SBI_SANITIZE')),
@@ -916,6 +991,67 @@ def test_main_script_functions_and_classes(run_python):
         '[Point(x=10, y=10)]',
         '<fake __main__>',
         'caught MainError bad MainError: bad',
+        'done',
+    ]
+
+
+MAIN_ERRORS_SCRIPT = '''
+import sys
+from subinterpreters import ExecutionFailed, InterpreterPoolExecutor
+
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+class Outer:
+    class Error(Exception):
+        pass
+
+class NeedsTwo(Exception):
+    def __init__(self, a, b):  # does not unpickle: args is (a,)
+        super().__init__(a)
+
+G = 1  # a global: the functions below are not stateless
+
+def raise_with_point(x):
+    raise Outer.Error(Point(x * G))
+
+def raise_needs_two():
+    raise NeedsTwo('a', 'b' * G)
+
+def point_or_points(x):
+    return Point(x * G) if x else [Point(1), {'p': Point(2)}]
+
+if __name__ == '__main__':
+    with InterpreterPoolExecutor(1) as ex:
+        try:
+            ex.submit(raise_with_point, 5).result()
+        except Outer.Error as exc:
+            (p,) = exc.args
+            print(type(p) is Point, p.x, type(exc.__cause__).__name__)
+        try:
+            ex.submit(raise_needs_two).result()
+        except ExecutionFailed as exc:
+            print('fallback', exc.excinfo.formatted)
+        p = ex.submit(point_or_points, 3).result()
+        ps = ex.submit(point_or_points, 0).result()
+        print(type(p) is Point, p.x, type(ps[0]) is Point,
+              type(ps[1]['p']) is Point)
+    print('done')
+'''
+
+
+def test_main_script_objects_in_errors_and_results(run_python):
+    # Classes of the script's __main__ (re-run in the worker as
+    # '<fake __main__>') come back as the parent's classes, in exceptions
+    # and (nested) results; an exception that does not unpickle becomes
+    # the ExecutionFailed.
+    rc, out, err = run_python(MAIN_ERRORS_SCRIPT, script=True, timeout=120)
+    assert rc == 0, err
+    assert out.splitlines() == [
+        'True 5 ExecutionFailed',
+        'fallback NeedsTwo: a',
+        'True 3 True True',
         'done',
     ]
 

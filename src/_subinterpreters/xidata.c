@@ -338,11 +338,18 @@ typedef struct {
     PyObject *dumps;
     PyObject *loads;
     PyObject *fake_mains;      // {path: module}
-    PyObject *code_out;        // {code: (token, marshalled bytes)}
+    PyObject *code_out;        // {id(code): (code, token, marshalled bytes)}
     PyObject *code_in;         // {token: code}
     PyObject *sources;         // {source str: code} (exec)
-    PyObject *verdicts;        // {code: None if stateless, else reason}
+    PyObject *verdicts;        // {id(code): (code, None if stateless,
+                               //  else reason)}
 } icache;
+
+/* The code caches on the sending side are keyed by the code object's
+ * address, not the code object: hashing a code object walks its bytecode
+ * (it is not cached), and call() looks up two functions twice each per
+ * call.  Each entry holds the code object, so the address is not reused
+ * while the entry lives. */
 
 /* Bound on each code cache; a full cache is simply emptied. */
 #define CODE_CACHE_MAX 512
@@ -409,27 +416,32 @@ sbi_xidata_code_pack(PyObject *code, uint64_t *token, PyObject **data)
     static uint64_t next_token = 0;
     icache *c = icache_get();
     PyObject *d = c ? icache_dict(&c->code_out) : NULL;
+    PyObject *key = d ? PyLong_FromVoidPtr(code) : NULL;
     PyObject *entry = NULL;
-    if (d == NULL || PyDict_GetItemRef(d, code, &entry) < 0) {
-        return -1;
+    int rc = -1;
+    if (key == NULL || PyDict_GetItemRef(d, key, &entry) < 0) {
+        goto done;
     }
     if (entry == NULL) {
         PyObject *bytes = PyMarshal_WriteObjectToString(code,
                                                         Py_MARSHAL_VERSION);
         if (bytes == NULL) {
-            return -1;
+            goto done;
         }
         uint64_t t = __atomic_add_fetch(&next_token, 1, __ATOMIC_RELAXED);
-        entry = Py_BuildValue("(KN)", (unsigned long long)t, bytes);
-        if (entry == NULL || PyDict_SetItem(d, code, entry) < 0) {
-            Py_XDECREF(entry);
-            return -1;
+        entry = Py_BuildValue("(OKN)", code, (unsigned long long)t, bytes);
+        if (entry == NULL || PyDict_SetItem(d, key, entry) < 0) {
+            goto done;
         }
     }
-    *token = (uint64_t)PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 0));
-    *data = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
-    Py_DECREF(entry);
-    return 0;
+    assert(PyTuple_GET_ITEM(entry, 0) == code);
+    *token = (uint64_t)PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 1));
+    *data = Py_NewRef(PyTuple_GET_ITEM(entry, 2));
+    rc = 0;
+done:
+    Py_XDECREF(entry);
+    Py_XDECREF(key);
+    return rc;
 }
 
 PyObject *
@@ -912,25 +924,30 @@ func_is_stateless(PyObject *func, PyObject **why)
         return *why ? 0 : -1;
     }
     PyObject *code = PyFunction_GetCode(func);  // borrowed
-    // The verdict on the code is cached: scanning bytecode is costly and
-    // call() asks for every call.  (Builtins do not change in practice.)
+    // The verdict on the code is cached (by address, see icache): scanning
+    // bytecode is costly and call() asks for every call.  (Builtins do not
+    // change in practice.)
     icache *c = icache_get();
     PyObject *verdicts = c ? icache_dict(&c->verdicts) : NULL;
-    PyObject *cached = NULL;
-    if (verdicts == NULL || PyDict_GetItemRef(verdicts, code, &cached) < 0) {
-        return -1;
+    PyObject *key = verdicts ? PyLong_FromVoidPtr(code) : NULL;
+    PyObject *cached = NULL, *entry = NULL;
+    int stateless = -1;
+    if (key == NULL || PyDict_GetItemRef(verdicts, key, &cached) < 0) {
+        goto done;
     }
     if (cached != NULL) {
-        if (cached == Py_None) {
-            Py_DECREF(cached);
-            return 1;
+        assert(PyTuple_GET_ITEM(cached, 0) == code);
+        PyObject *verdict = PyTuple_GET_ITEM(cached, 1);  // borrowed
+        stateless = verdict == Py_None;
+        if (!stateless) {
+            *why = Py_NewRef(verdict);
         }
-        *why = cached;
-        return 0;
+        goto done;
     }
     int r = code_has_freevars(code);
     if (r > 0) {
         *why = PyUnicode_FromString("closures not supported");
+        stateless = *why ? 0 : -1;
     }
     else if (r == 0) {
         PyObject *globals = PyFunction_GetGlobals(func);  // borrowed
@@ -941,23 +958,25 @@ func_is_stateless(PyObject *func, PyObject **why)
                              "globals not supported (uses %R)", bad)
                        : PyUnicode_FromString("code nested too deeply");
             Py_XDECREF(bad);
+            stateless = *why ? 0 : -1;
         }
         else if (r > 0) {
-            r = 0;  // stateless: say so below
-            if (PyDict_SetItem(verdicts, code, Py_None) < 0) {
-                return -1;
-            }
-            return 1;
+            stateless = 1;
         }
     }
-    if (r < 0 || *why == NULL) {
-        return -1;
+    if (stateless < 0) {
+        goto done;
     }
-    if (PyDict_SetItem(verdicts, code, *why) < 0) {
+    entry = PyTuple_Pack(2, code, stateless ? Py_None : *why);
+    if (entry == NULL || PyDict_SetItem(verdicts, key, entry) < 0) {
         Py_CLEAR(*why);
-        return -1;
+        stateless = -1;
     }
-    return 0;
+done:
+    Py_XDECREF(entry);
+    Py_XDECREF(cached);
+    Py_XDECREF(key);
+    return stateless;
 }
 
 /* =====================================================================

@@ -18,6 +18,14 @@ our own.  Workers are registered in ``concurrent.futures.thread``'s exit
 machinery, so they are joined (and close their interpreters) before the
 process's non-daemon threads, as for ThreadPoolExecutor.
 
+Speed.  A tiny task costs about as much as one ``Interpreter.call``, and
+everything around it runs under the creating interpreter's GIL, shared by
+the submitting thread and every worker: so the per-task path avoids
+Python-level machinery where it can do the same thing cheaper (the
+Future's Condition, the idle semaphore once every worker exists, a lock
+round per state change, per-call submit() in map()).  Each shortcut keeps
+the behaviour of the code it replaces; its comment says which.
+
 Threads.  ``submit``/``map``/``shutdown`` may be called from any thread
 of the creating interpreter.  ``_WorkerState`` fields are written only by
 their worker thread; ``future`` and ``interp`` are also read by other
@@ -25,6 +33,7 @@ threads, under ``_WorkerState.lock``.
 """
 
 import collections
+import io
 import itertools
 import os
 import pickle
@@ -34,6 +43,7 @@ import threading
 import time
 import types
 import weakref
+from _thread import RLock as _RLock
 from concurrent.futures import _base
 from concurrent.futures import thread as _thread
 
@@ -92,6 +102,16 @@ def _execution_failed(failed):
     return ExecutionFailed(excinfo)
 
 
+class _MainUnpickler(pickle.Unpickler):
+    """Reads the worker's '<fake __main__>' (the parent's script, re-run
+    there) as this interpreter's ``__main__``."""
+
+    def find_class(self, module, name):
+        if module == _worker.FAKE_MAIN:
+            module = '__main__'
+        return super().find_class(module, name)
+
+
 def _exception_from(failed):
     """The exception a failed task raises in the caller: the original
     exception (unpickled) with the ExecutionFailed as its __cause__, or the
@@ -100,7 +120,7 @@ def _exception_from(failed):
     if failed.pickled is None:
         return cause
     try:
-        exc = pickle.loads(failed.pickled)
+        exc = _MainUnpickler(io.BytesIO(failed.pickled)).load()
     except Exception:
         return cause
     if not isinstance(exc, BaseException):
@@ -113,17 +133,66 @@ def _exception_from(failed):
 # workers
 
 
+_PENDING = _base.PENDING
+_RUNNING = _base.RUNNING
+_FINISHED = _base.FINISHED
+
+
+class _Condition(threading.Condition):
+    """A threading.Condition over a new RLock, cheaper to create.
+
+    ``Condition.__init__`` binds five lock methods per instance (about
+    two thirds of the cost of a Future); here they are looked up through
+    the lock when used, which only waiting and ``wait()``/``as_completed()``
+    do.  Behaves as ``threading.Condition(threading.RLock())``.
+    """
+
+    def __init__(self):
+        self._lock = _RLock()
+        self._waiters = collections.deque()
+
+    def acquire(self, *args, **kwargs):
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self):
+        return self._lock.release()
+
+    def _release_save(self):
+        return self._lock._release_save()
+
+    def _acquire_restore(self, state):
+        return self._lock._acquire_restore(state)
+
+    def _is_owned(self):
+        return self._lock._is_owned()
+
+
 class _TaskFuture(_base.Future):
     """A Future whose cancel() also stops a task that is already running:
     the worker's interpreter is interrupted (KeyboardInterrupt in the
     task), the future becomes cancelled at once, and the worker goes on
-    with the next task."""
+    with the next task.
+
+    Also the per-task fast path: a cheaper ``__init__`` (same attributes
+    as ``Future.__init__``), and ``_start``/``_settle`` for the worker,
+    which do what ``set_running_or_notify_cancel`` and
+    ``cancelled()``+``set_result``/``set_exception`` do, with one lock
+    round each.
+    """
 
     _worker = None  # the _WorkerState running this future, once running
 
+    def __init__(self):
+        self._condition = _Condition()
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+
     def cancel(self):
-        with self._condition:
-            if self._state != _base.RUNNING:
+        with self._condition._lock:
+            if self._state != _RUNNING:
                 running = False
             else:
                 running = True
@@ -139,19 +208,56 @@ class _TaskFuture(_base.Future):
         self._invoke_callbacks()
         return True
 
+    def _start(self, worker):
+        """set_running_or_notify_cancel(), also recording the worker (for
+        cancel()) when the future starts running."""
+        with self._condition._lock:
+            if self._state == _PENDING:
+                self._state = _RUNNING
+                self._worker = worker
+                return True
+        return self.set_running_or_notify_cancel()  # cancelled (or bug)
 
-class _WorkItem:
-    __slots__ = ('future', 'fn', 'args', 'kwargs')
+    def _settle(self, result, exc):
+        """Set the outcome of a task that ran, unless cancel() interrupted
+        it meanwhile (then the outcome is not reported)."""
+        cond = self._condition
+        with cond._lock:
+            self._worker = None
+            if self._state != _RUNNING:
+                return
+            if exc is None:
+                self._result = result
+                self._state = _FINISHED
+                for waiter in self._waiters:
+                    waiter.add_result(self)
+            else:
+                self._exception = exc
+                self._state = _FINISHED
+                for waiter in self._waiters:
+                    waiter.add_exception(self)
+            if cond._waiters:
+                cond.notify_all()
+        if self._done_callbacks:
+            self._invoke_callbacks()
 
-    def __init__(self, future, fn, args, kwargs):
-        self.future = future
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
+
+# A work item in the queue is a tuple (future, fn, args, kwargs): cheaper
+# to make than an object, and only this module reads the queue (shutdown()
+# is ours too).  map() passes _NO_KWARGS, which nothing may change.
+_NO_KWARGS = {}
+
+# map() submits its calls in batches of this many (see _submit_calls).
+_SUBMIT_BATCH = 64
 
 
 class _InitFailed(Exception):
     """Internal: the worker could not (re)create its interpreter."""
+
+
+# Looked up once: the worker loop uses them for every task.
+_run = _worker.run
+_TaskFailed = _worker.TaskFailed
 
 
 class _WorkerState:
@@ -210,27 +316,21 @@ class _WorkerState:
                 _base.LOGGER.critical('Could not close a worker interpreter',
                                       exc_info=True)
 
-    def run(self, item):
+    def run(self, future, fn, args, kwargs):
         """Run one work item in the interpreter and settle its future."""
-        future = item.future
-        if not future.set_running_or_notify_cancel():
+        if not future._start(self):
             return
-        future._worker = self
         with self.lock:
             self.future = future
         try:
-            res = self.interp.call(_worker.run, item.fn, item.args,
-                                   item.kwargs)
-            if type(res) is _worker.TaskFailed:
+            res = self.interp.call(_run, fn, args, kwargs)
+            if type(res) is _TaskFailed:
                 exc = _exception_from(res)
-            elif type(res) is _worker.PickledResult:
-                res = pickle.loads(res.data)
-                exc = None
             else:
                 exc = None
         except NotShareableError as e:
             # The task, an argument or the result could not be shipped.
-            e.add_note(f'(while running task {item.fn!r} in a worker '
+            e.add_note(f'(while running task {fn!r} in a worker '
                        f'interpreter)')
             exc = e
             res = None
@@ -248,15 +348,8 @@ class _WorkerState:
             with self.lock:
                 self.future = None
             self.tasks_done += 1
-            future._worker = None
-        if future.cancelled():
-            # cancel() interrupted it; the outcome is not reported.
-            pass
-        elif exc is not None:
-            future.set_exception(exc)
-            exc = None  # break the cycle through the traceback
-        else:
-            future.set_result(res)
+        future._settle(res, exc)
+        exc = None  # break the cycle through the traceback
 
     def interrupt(self, future):
         """Interrupt the task of future if this worker is still running it
@@ -287,15 +380,18 @@ def _worker_main(executor_ref, state, work_queue):
             try:
                 item = work_queue.get_nowait()
             except queue.Empty:
-                # Idle: let submit() reuse this worker instead of adding one.
+                # Idle: let submit() reuse this worker instead of adding
+                # one -- unless the pool has all its workers (then submit()
+                # no longer looks, and threads are never removed).
                 executor = executor_ref()
-                if executor is not None:
+                if (executor is not None
+                        and len(executor._threads) < executor._max_workers):
                     executor._idle_semaphore.release()
                 del executor
                 item = work_queue.get(block=True)
 
             if item is not None:
-                state.run(item)
+                state.run(*item)
                 del item  # drop references to the task and its arguments
                 if state.recycle_due():
                     state.stop()
@@ -415,22 +511,49 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
 
     def submit(self, fn, /, *args, **kwargs):
         with self._shutdown_lock, _thread._global_shutdown_lock:
-            if self._broken:
-                raise BrokenInterpreterPool(self._broken)
-            if self._shutdown:
-                raise RuntimeError(
-                    'cannot schedule new futures after shutdown')
-            if _thread._shutdown:
-                raise RuntimeError('cannot schedule new futures after '
-                                   'interpreter shutdown')
-            if isinstance(fn, str):
-                raise TypeError('scripts not supported')
-
+            self._check_submit(fn)
             future = _TaskFuture()
-            self._work_queue.put(_WorkItem(future, fn, args, kwargs))
+            self._work_queue.put((future, fn, args, kwargs))
             self._adjust_thread_count()
             return future
     submit.__doc__ = _base.Executor.submit.__doc__
+
+    def _check_submit(self, fn):
+        # Needs self._shutdown_lock.
+        if self._broken:
+            raise BrokenInterpreterPool(self._broken)
+        if self._shutdown:
+            raise RuntimeError('cannot schedule new futures after shutdown')
+        if _thread._shutdown:
+            raise RuntimeError('cannot schedule new futures after '
+                               'interpreter shutdown')
+        if isinstance(fn, str):
+            raise TypeError('scripts not supported')
+
+    def _submit_calls(self, fn, calls, futures):
+        """submit(fn, *args) for each args in the iterator calls, appending
+        the futures to futures.  The same as calling submit() for each
+        (when calls raises, the calls before are submitted), but the locks
+        are taken once per batch: map() of tiny tasks spent a good part of
+        its time in submit()."""
+        put = self._work_queue.put
+        adjust = self._adjust_thread_count
+        while True:
+            batch = []
+            try:
+                # extend() keeps what it got when the iterator raises.
+                batch.extend(itertools.islice(calls, _SUBMIT_BATCH))
+            finally:
+                if batch:
+                    with self._shutdown_lock, _thread._global_shutdown_lock:
+                        self._check_submit(fn)
+                        for args in batch:
+                            future = _TaskFuture()
+                            put((future, fn, args, _NO_KWARGS))
+                            futures.append(future)
+                            adjust()
+            if len(batch) < _SUBMIT_BATCH:
+                return
 
     def map(self, fn, *iterables, timeout=None, chunksize=1,
             buffersize=None):
@@ -483,8 +606,8 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         else:
             calls_now = calls
         # Submitted here, before the first next(): map() is eager.
-        futures = collections.deque(self.submit(fn, *args)
-                                    for args in calls_now)
+        futures = collections.deque()
+        self._submit_calls(fn, calls_now, futures)
         executor_ref = weakref.ref(self)
 
         def results():
@@ -509,18 +632,39 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         return results()
 
     def shutdown(self, wait=True, *, cancel_futures=False):
+        # ThreadPoolExecutor's, for our work items.
+        with self._shutdown_lock:
+            self._shutdown = True
+            if cancel_futures:
+                # Cancel the queued tasks.
+                while True:
+                    try:
+                        item = self._work_queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[0].cancel()
+            # Wake a worker blocked in get(); each exiting worker wakes the
+            # next.
+            self._work_queue.put(None)
         if cancel_futures:
             # Beyond ThreadPoolExecutor: running tasks are interrupted too,
             # so that shutdown returns promptly.
-            super().shutdown(wait=False, cancel_futures=True)
             for state in tuple(self._workers):
                 future = state.future
                 if future is not None:
                     future.cancel()
-        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        if wait:
+            for t in self._threads:
+                t.join()
     shutdown.__doc__ = _base.Executor.shutdown.__doc__
 
     def _adjust_thread_count(self):
+        # Nothing to do once every worker exists (the common case, checked
+        # first: the idle semaphore costs more than a task's bookkeeping).
+        num_threads = len(self._threads)
+        if num_threads >= self._max_workers:
+            return
         # Reuse an idle worker if there is one.
         if self._idle_semaphore.acquire(timeout=0):
             return
@@ -530,19 +674,17 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         def weakref_cb(_, q=self._work_queue):
             q.put(None)
 
-        num_threads = len(self._threads)
-        if num_threads < self._max_workers:
-            thread_name = '%s_%d' % (self._thread_name_prefix or self,
-                                     num_threads)
-            state = _WorkerState(self._sys_path, self._initializer,
-                                 self._initargs, self._max_tasks_per_worker)
-            t = threading.Thread(name=thread_name, target=_worker_main,
-                                 args=(weakref.ref(self, weakref_cb), state,
-                                       self._work_queue))
-            self._workers.add(state)
-            t.start()
-            self._threads.add(t)
-            _thread._threads_queues[t] = self._work_queue
+        thread_name = '%s_%d' % (self._thread_name_prefix or self,
+                                 num_threads)
+        state = _WorkerState(self._sys_path, self._initializer,
+                             self._initargs, self._max_tasks_per_worker)
+        t = threading.Thread(name=thread_name, target=_worker_main,
+                             args=(weakref.ref(self, weakref_cb), state,
+                                   self._work_queue))
+        self._workers.add(state)
+        t.start()
+        self._threads.add(t)
+        _thread._threads_queues[t] = self._work_queue
 
     def _initializer_failed(self):
         with self._shutdown_lock:
@@ -554,7 +696,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 except queue.Empty:
                     break
                 if item is not None:
-                    item.future.set_exception(
+                    item[0].set_exception(
                         BrokenInterpreterPool(self._broken))
 
 
@@ -562,9 +704,15 @@ def _result_or_cancel(future, timeout=None):
     """future.result(timeout), cancelling the future if that raises (a
     timeout).  Keeps no reference to the future or its result."""
     try:
-        return future.result(timeout)
+        # Fast path: the outcome is set before the state, under the GIL.
+        if future._state == _FINISHED and future._exception is None:
+            return future._result
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
     finally:
-        future.cancel()
         del future
 
 
