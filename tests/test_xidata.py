@@ -423,3 +423,47 @@ else:   # pragma: no cover
     @pytest.mark.skip(reason='hypothesis is not installed')
     def test_property_native_roundtrip():
         pass
+
+
+# ---------------------------------------------------------------------------
+# builtin functions and classes travel by reference, without pickle
+
+
+def test_builtins_and_classes_travel_by_reference():
+    import collections
+    import operator
+    interp = interpreters.create()
+    assert interp.call(len, 'abc') == 3
+    assert interp.call(isinstance, 3, int) is True
+    assert interp.call(math.sqrt, 16.0) == 4.0
+    assert interp.call(operator.add, 2, 3) == 5
+    assert interp.call(issubclass, collections.OrderedDict, dict) is True
+    assert interp.call(sorted, [3, 1, 2], key=abs) == [1, 2, 3]
+    # Nothing above needed pickle in the interpreter.
+    assert interp.call(eval, '"pickle" in __import__("sys").modules') \
+        is False
+    # And the classes and functions are the interpreter's own.
+    assert interp.call(eval, 'f is __import__("builtins").len',
+                       {'f': len}) is True
+    assert interp.call(eval, 't is __import__("collections").OrderedDict',
+                       {'t': collections.OrderedDict}) is True
+
+
+def test_non_global_builtins_still_pickle_or_fail():
+    interp = interpreters.create()
+    # A bound builtin method (its self is a list, not a module): pickled.
+    assert interp.call([].__len__) == 0
+    # A class of __main__-like origin that cannot be found by name.
+    local = type('Local', (), {})
+    local.__qualname__ = 'f.<locals>.Local'
+    with pytest.raises(NotShareableError):
+        interp.call(id, local)
+
+
+def test_class_whose_name_finds_another_object_is_not_sent_by_name():
+    # pickle refuses a class that its module and name do not find again;
+    # so must the reference path (it falls back to pickle, which fails).
+    fake = type('OrderedDict', (), {'__module__': 'collections'})
+    interp = interpreters.create()
+    with pytest.raises(NotShareableError):
+        interp.call(id, fake)

@@ -41,6 +41,7 @@ enum {
     TAG_FUNC = 'C',       // u64 length + marshalled code + u64 token
     TAG_BUFFER = 'M',     // u64 index into bufs
     TAG_QUEUE = 'Q',      // int64 queue id
+    TAG_GLOBAL = 'G',     // u64 length + module + u64 length + qualname
 };
 
 /* Nesting deeper than this is not encoded natively: FULL mode pickles
@@ -1104,6 +1105,77 @@ encode_pickle(writer *w, PyObject *obj)
     return rc;
 }
 
+/* Walk qualname (a str) from module object mod.  New reference, or NULL
+ * with an exception. */
+static PyObject *
+resolve_qualname(PyObject *mod, PyObject *qualname)
+{
+    PyObject *dot = PyUnicode_FromString(".");
+    PyObject *parts = dot ? PyUnicode_Split(qualname, dot, -1) : NULL;
+    Py_XDECREF(dot);
+    if (parts == NULL) {
+        return NULL;
+    }
+    PyObject *obj = Py_NewRef(mod);
+    for (Py_ssize_t i = 0; obj != NULL && i < PyList_GET_SIZE(parts); i++) {
+        Py_SETREF(obj, PyObject_GetAttr(obj, PyList_GET_ITEM(parts, i)));
+    }
+    Py_DECREF(parts);
+    return obj;
+}
+
+/* Module-level builtin functions and classes that their module and
+ * qualified name find again in the sender (what pickle would do with
+ * them) travel as that reference, so the receiver needs no pickle.
+ * Returns 1 if written, 0 if obj is not such an object (nothing written,
+ * no exception), -1 with an exception. */
+static int
+encode_global(writer *w, PyObject *obj)
+{
+    int is_func = PyCFunction_Check(obj) && PyCFunction_GET_SELF(obj) &&
+                  PyModule_Check(PyCFunction_GET_SELF(obj));
+    if (!is_func && !PyType_Check(obj)) {
+        return 0;
+    }
+    PyObject *modname = NULL, *qualname = NULL, *mod = NULL, *found = NULL;
+    int rc = 0;
+    modname = PyObject_GetAttrString(obj, "__module__");
+    qualname = modname ? PyObject_GetAttrString(obj, "__qualname__") : NULL;
+    if (qualname == NULL || !PyUnicode_Check(modname) ||
+        !PyUnicode_Check(qualname) ||
+        PyUnicode_CompareWithASCIIString(modname, "__main__") == 0 ||
+        PyUnicode_FindChar(qualname, '<', 0, PyUnicode_GET_LENGTH(qualname),
+                           1) != -1)
+    {
+        goto done;  // not a plain global: pickle decides
+    }
+    mod = PyImport_GetModule(modname);
+    found = mod ? resolve_qualname(mod, qualname) : NULL;
+    if (found != obj) {
+        goto done;
+    }
+    Py_ssize_t mn, qn;
+    const char *m = PyUnicode_AsUTF8AndSize(modname, &mn);
+    const char *q = m ? PyUnicode_AsUTF8AndSize(qualname, &qn) : NULL;
+    if (q == NULL) {
+        goto done;
+    }
+    rc = write_blob(w, TAG_GLOBAL, m, (size_t)mn) < 0 ||
+                 write_u64(w, (uint64_t)qn) < 0 ||
+                 write_raw(w, q, (size_t)qn) < 0
+             ? -1
+             : 1;
+done:
+    if (rc == 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(found);
+    Py_XDECREF(mod);
+    Py_XDECREF(qualname);
+    Py_XDECREF(modname);
+    return rc;
+}
+
 static int
 encode_func(writer *w, PyObject *func)
 {
@@ -1379,6 +1451,10 @@ encode(writer *w, PyObject *obj, int depth)
             return encode_func(w, obj);
         }
     }
+    int g = encode_global(w, obj);
+    if (g != 0) {
+        return g < 0 ? -1 : 0;
+    }
     return encode_pickle(w, obj);
 }
 
@@ -1443,7 +1519,13 @@ sbi_xidata_new_callable(PyObject *func)
     if (stateless < 0) {
         return NULL;
     }
-    rc = stateless ? encode_func(&w, func) : encode_pickle(&w, func);
+    if (stateless) {
+        rc = encode_func(&w, func);
+    }
+    else {
+        rc = encode_global(&w, func);
+        rc = rc == 0 ? encode_pickle(&w, func) : rc < 0 ? -1 : 0;
+    }
     if (rc < 0) {
         writer_release(&w);
         return NULL;
@@ -1714,6 +1796,18 @@ loads_with_fake_main(icache *c, PyObject *data, PyObject *path)
     return res;
 }
 
+/* Turn the current exception into RuntimeError("object could not be
+ * unpickled") with it as the cause, as a failed unpickling reports. */
+static void
+raise_unpickle_failed(void)
+{
+    PyObject *cause = PyErr_GetRaisedException();
+    PyErr_SetString(PyExc_RuntimeError, "object could not be unpickled");
+    PyObject *exc = PyErr_GetRaisedException();
+    PyException_SetCause(exc, cause);
+    PyErr_SetRaisedException(exc);
+}
+
 static PyObject *
 decode_pickle(reader *r)
 {
@@ -1756,13 +1850,36 @@ decode_pickle(reader *r)
         }
     }
     if (res == NULL) {
-        PyObject *cause = PyErr_GetRaisedException();
-        PyErr_SetString(PyExc_RuntimeError, "object could not be unpickled");
-        PyObject *exc = PyErr_GetRaisedException();
-        PyException_SetCause(exc, cause);
-        PyErr_SetRaisedException(exc);
+        raise_unpickle_failed();
     }
     Py_DECREF(mv);
+    return res;
+}
+
+static PyObject *
+decode_global(reader *r)
+{
+    size_t mn, qn;
+    const char *m = read_blob(r, &mn);
+    const char *q = m ? read_blob(r, &qn) : NULL;
+    if (q == NULL) {
+        return NULL;
+    }
+    PyObject *res = NULL;
+    PyObject *modname = PyUnicode_DecodeUTF8(m, (Py_ssize_t)mn, NULL);
+    PyObject *qualname = modname ? PyUnicode_DecodeUTF8(q, (Py_ssize_t)qn,
+                                                        NULL)
+                                 : NULL;
+    PyObject *mod = qualname ? PyImport_Import(modname) : NULL;
+    if (mod != NULL) {
+        res = resolve_qualname(mod, qualname);
+    }
+    if (res == NULL) {
+        raise_unpickle_failed();
+    }
+    Py_XDECREF(mod);
+    Py_XDECREF(qualname);
+    Py_XDECREF(modname);
     return res;
 }
 
@@ -1949,6 +2066,8 @@ decode(reader *r)
         return decode_set(r, tag);
     case TAG_PICKLE:
         return decode_pickle(r);
+    case TAG_GLOBAL:
+        return decode_global(r);
     case TAG_FUNC:
         return decode_func(r);
     case TAG_BUFFER: {
