@@ -45,7 +45,9 @@ sbi_xidata *sbi_xidata_new_callable(PyObject *func);
 PyObject *sbi_xidata_load(const sbi_xidata *xd, PyObject *main_ns);
 
 /* Release everything xd holds.  Any thread, with or without a thread
- * state.  NULL is accepted. */
+ * state.  NULL is accepted.  A big data buffer may be kept for reuse by
+ * the calling thread (one per thread, at most 4 MiB; freed when the
+ * thread exits). */
 void sbi_xidata_free(sbi_xidata *xd);
 
 /* The id of the interpreter that made xd. */
