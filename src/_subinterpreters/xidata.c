@@ -9,7 +9,10 @@
  *
  * Wire format: one tag byte per value, then its payload; integers are
  * written in native byte order with memcpy (the data never leaves the
- * process).  Containers write their length then their items.
+ * process).  Containers write their length then their items.  A blob
+ * (the payload of bytes, str, pickles, ...) is a u64 length then the
+ * data, or -- when borrowed, see "Borrowed blobs" -- the length with
+ * BLOB_BORROWED set then the u64 address of the sender's data.
  */
 #ifndef _GNU_SOURCE
 #  define _GNU_SOURCE  // memmem()
@@ -30,7 +33,7 @@ enum {
     TAG_BIGINT = 'I',     // u64 length + hex digits
     TAG_FLOAT = 'f',
     TAG_COMPLEX = 'c',
-    TAG_STR = 's',        // u8 kind + u64 length + data
+    TAG_STR = 's',        // u8 kind + blob (length in bytes)
     TAG_BYTES = 'b',
     TAG_BYTEARRAY = 'a',
     TAG_TUPLE = 't',
@@ -47,6 +50,11 @@ enum {
 /* Nesting deeper than this is not encoded natively: FULL mode pickles
  * the whole value instead (pickle also handles cycles). */
 #define MAX_DEPTH 200
+
+/* Borrowed blobs: the flag in a blob's length word, and the smallest
+ * payload worth borrowing (below it a copy costs less than pinning). */
+#define BLOB_BORROWED ((uint64_t)1 << 63)
+#define BORROW_MIN ((size_t)64 * 1024)
 
 /* Per-thread scratch buffers: data buffers of this many bytes are kept
  * for reuse by the thread that frees them (one per thread). */
@@ -567,6 +575,8 @@ struct sbi_xidata {
     char *data;                // PyMem_Raw (or a scratch buffer)
     size_t len;
     size_t cap;                // allocated size of data
+    int borrows;               // has borrowed blobs: load only while the
+                               // maker's pins live
     sbi_shbuf **bufs;          // PyMem_Raw array, one reference each
     Py_ssize_t nbufs;
     int64_t *queues;           // PyMem_Raw array, one binding each
@@ -584,6 +594,10 @@ typedef struct {
     Py_ssize_t nqueues;
     Py_ssize_t capqueues;
     sbi_xi_mode mode;
+    PyObject **pins;           // NULL: copy every blob; else borrow big
+                               // immutable payloads, pinning their owner
+                               // in the list *pins (created on demand)
+    int borrows;               // a blob was borrowed
     int too_deep;              // MAX_DEPTH exceeded, or a container seen
                                // twice: FULL mode pickles the whole value
     PyObject **seen;           // FULL mode: containers encoded so far
@@ -733,6 +747,48 @@ write_blob(writer *w, char tag, const void *src, size_t n)
         memcpy(w->p + w->len, src, n);
     }
     w->len += n;
+    return 0;
+}
+
+/* Borrowed blobs.  When the writer has pins (the sender keeps them alive
+ * and waits until the receiver has decoded: call() arguments,
+ * prepare_main() values -- never queues, whose putter goes on), a payload
+ * of at least BORROW_MIN bytes owned by an immutable object is not
+ * copied: the data records its address and length, and owner is
+ * appended to *w->pins, so the receiver's decoding is the only copy.
+ * The reference in the pins keeps the payload alive, in place and
+ * unchanged even if the sender drops its own references meanwhile (other
+ * threads of its interpreter run while it waits): owner must be an exact
+ * bytes or str, whose contents never change and whose in-place resizes
+ * need a reference count of 1 (bytearray is mutable: always copied).
+ * The receiver reads the payload while attached to its own interpreter;
+ * it never touches the object itself.
+ *
+ * Writes tag then the blob; 0, or -1 with an exception set. */
+static int
+write_blob_from(writer *w, char tag, PyObject *owner, const void *src,
+                size_t n)
+{
+    if (w->pins == NULL || n < BORROW_MIN) {
+        return write_blob(w, tag, src, n);
+    }
+    if (*w->pins == NULL) {
+        *w->pins = PyList_New(0);
+        if (*w->pins == NULL) {
+            return -1;
+        }
+    }
+    if (PyList_Append(*w->pins, owner) < 0 ||
+        writer_grow(w, 1 + 2 * sizeof(uint64_t)) < 0)
+    {
+        return -1;
+    }
+    uint64_t word[2] = {(uint64_t)n | BLOB_BORROWED,
+                        (uint64_t)(uintptr_t)src};
+    w->p[w->len++] = tag;
+    memcpy(w->p + w->len, word, sizeof(word));
+    w->len += sizeof(word);
+    w->borrows = 1;
     return 0;
 }
 
@@ -1169,7 +1225,8 @@ encode_pickle(writer *w, PyObject *obj)
             fn = 0;
         }
     }
-    int rc = write_blob(w, TAG_PICKLE, p, (size_t)n);
+    // data is a bytes we hold (immutable): it can be borrowed
+    int rc = write_blob_from(w, TAG_PICKLE, data, p, (size_t)n);
     if (rc == 0) {
         rc = write_u64(w, (uint64_t)fn);
     }
@@ -1376,23 +1433,17 @@ encode(writer *w, PyObject *obj, int depth)
         return write_raw(w, &d, sizeof(d));
     }
     if (tp == &PyUnicode_Type) {
-        unsigned char kind = (unsigned char)PyUnicode_KIND(obj);
-        Py_ssize_t n = PyUnicode_GET_LENGTH(obj);
-        if (writer_grow(w, 2 + sizeof(uint64_t) + (size_t)n * kind) < 0) {
+        // the kind byte, then the characters as a blob under it
+        char kind = (char)PyUnicode_KIND(obj);
+        size_t n = (size_t)PyUnicode_GET_LENGTH(obj) * (size_t)kind;
+        if (write_tag(w, TAG_STR) < 0) {
             return -1;
         }
-        w->p[w->len++] = TAG_STR;
-        w->p[w->len++] = (char)kind;
-        uint64_t len = (uint64_t)n;
-        memcpy(w->p + w->len, &len, sizeof(len));
-        w->len += sizeof(len);
-        memcpy(w->p + w->len, PyUnicode_DATA(obj), (size_t)n * kind);
-        w->len += (size_t)n * kind;
-        return 0;
+        return write_blob_from(w, kind, obj, PyUnicode_DATA(obj), n);
     }
     if (tp == &PyBytes_Type) {
-        return write_blob(w, TAG_BYTES, PyBytes_AS_STRING(obj),
-                          (size_t)PyBytes_GET_SIZE(obj));
+        return write_blob_from(w, TAG_BYTES, obj, PyBytes_AS_STRING(obj),
+                               (size_t)PyBytes_GET_SIZE(obj));
     }
     if (tp == &PyTuple_Type) {
         if (PyTuple_GET_SIZE(obj) > 0 && writer_see(w, obj) < 0) {
@@ -1472,6 +1523,7 @@ writer_finish(writer *w)
     xd->data = w->p;
     xd->len = w->len;
     xd->cap = w->cap;
+    xd->borrows = w->borrows;
     xd->bufs = w->bufs;
     xd->nbufs = w->nbufs;
     xd->queues = w->queues;
@@ -1482,10 +1534,11 @@ writer_finish(writer *w)
 }
 
 sbi_xidata *
-sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
+sbi_xidata_new_pinned(PyObject *obj, sbi_xi_mode mode, PyObject **pins)
 {
     writer w = {0};
     w.mode = mode;
+    w.pins = pins;
     if (encode(&w, obj, 0) < 0) {
         int too_deep = w.too_deep;
         writer_release(&w);
@@ -1497,9 +1550,11 @@ sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
             return NULL;
         }
         // Too deep, cyclic or with shared parts for the native form:
-        // pickle it whole.
+        // pickle it whole.  (What the first try pinned stays pinned
+        // until the caller drops the pins: harmless.)
         PyErr_Clear();
         w.mode = mode;
+        w.pins = pins;
         if (encode_pickle(&w, obj) < 0) {
             writer_release(&w);
             return NULL;
@@ -1509,10 +1564,17 @@ sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
 }
 
 sbi_xidata *
-sbi_xidata_new_callable(PyObject *func)
+sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
+{
+    return sbi_xidata_new_pinned(obj, mode, NULL);
+}
+
+sbi_xidata *
+sbi_xidata_new_callable(PyObject *func, PyObject **pins)
 {
     writer w = {0};
     w.mode = SBI_XI_FULL;
+    w.pins = pins;
     int rc;
     PyObject *why = NULL;
     int stateless = PyFunction_Check(func) ? func_is_stateless(func, &why)
@@ -1630,12 +1692,25 @@ read_span(reader *r, size_t n)
     return p;
 }
 
+/* The payload of a blob, advancing past it: in the data, or borrowed
+ * from the sender (alive while the sender's pins are).  NULL with an
+ * exception if the data is corrupt. */
 static const char *
 read_blob(reader *r, size_t *n)
 {
     uint64_t len;
     if (read_u64(r, &len) < 0) {
         return NULL;
+    }
+    if (len & BLOB_BORROWED) {
+        uint64_t addr;
+        if (SBI_NEVER(!r->xd->borrows) || read_u64(r, &addr) < 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "corrupt cross-interpreter data");
+            return NULL;
+        }
+        *n = (size_t)(len & ~BLOB_BORROWED);
+        return (const char *)(uintptr_t)addr;
     }
     *n = (size_t)len;
     return read_span(r, *n);
@@ -1996,15 +2071,19 @@ decode(reader *r)
     }
     case TAG_STR: {
         unsigned char kind;
-        uint64_t n;
-        if (read_raw(r, &kind, 1) < 0 || read_u64(r, &n) < 0) {
+        size_t n;
+        if (read_raw(r, &kind, 1) < 0) {
             return NULL;
         }
-        const char *p = read_span(r, (size_t)n * kind);
+        const char *p = read_blob(r, &n);
         if (p == NULL) {
             return NULL;
         }
-        return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)n);
+        if (SBI_NEVER(kind == 0 || n % kind != 0)) {
+            PyErr_SetString(PyExc_RuntimeError, "corrupt str data");
+            return NULL;
+        }
+        return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)(n / kind));
     }
     case TAG_BYTES:
     case TAG_BYTEARRAY: {
