@@ -87,6 +87,19 @@ def op_call_kwargs(i):
 def op_prepare_main(i):
     interp.prepare_main(a=i, b='s' * (i % 100), c=(1, 2.5, b'z'))
 
+BIG = bytes(range(256)) * 4096        # 1 MiB: borrowed by call()
+BIGS = 'x' * (256 * 1024)
+
+def op_call_big(i):
+    assert interp.call(F.identity, (BIG, BIGS)) == (BIG, BIGS)
+
+def op_prepare_main_big(i):
+    interp.prepare_main(big=BIG, bigs=(BIGS, i))
+
+def op_queue_big(i):
+    q1.put((BIG, i))
+    assert q1.get() == (BIG, i)
+
 def op_queue(i):
     q1.put((i, 'x', [i]))
     assert q1.get() == (i, 'x', [i])
@@ -185,6 +198,9 @@ OPS = {
     'lookup': 5000,
     'call_in_thread': 300,
     'pool': 500,
+    'call_big': 300,
+    'prepare_main_big': 300,
+    'queue_big': 300,
 }
 ROUNDS = 5
 
@@ -210,6 +226,47 @@ def test_repeated_operation_does_not_grow_memory(run_python, op):
     # bounded): a few objects of slack for gc's bookkeeping.
     assert target_objects <= 50, (
         f'{op}: {target_objects} more objects in the target\n{out}')
+
+
+# ---------------------------------------------------------------------------
+# per-thread scratch buffers go away with their threads
+
+SCRATCH_SCRIPT = r'''
+import gc, os, sys, threading, tracemalloc
+sys.path[:0] = {path!r}
+import subinterpreters as interpreters
+import _fault_defs as F
+
+interp = interpreters.create()
+interp.exec(f"__import__('sys').path[:] = {{sys.path!r}}")
+data = bytes(range(256)) * 8192       # 2 MiB: kept as a scratch buffer
+
+def work():
+    assert interp.call(F.identity, data) == data
+
+work()
+gc.collect()
+tracemalloc.start()
+start = tracemalloc.get_traced_memory()[0]
+for _ in range(20):
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+gc.collect()
+print('RESULT', tracemalloc.get_traced_memory()[0] - start, flush=True)
+os._exit(0)    # see the module docstring (tracemalloc + subinterpreters)
+'''
+
+
+@pytest.mark.timeout(120)
+def test_scratch_buffers_freed_when_threads_exit(run_python):
+    # Every thread that moved a big value keeps one buffer for reuse; 20
+    # finished threads must not keep 20 of them (2 MiB each).
+    rc, out, err = run_python(SCRATCH_SCRIPT.format(path=sys.path[:3]),
+                              timeout=100)
+    assert rc == 0, f'rc={rc}\n{out}\n{err}'
+    grown = int(re.search(r'^RESULT (-?\d+)$', out, re.M)[1])
+    assert grown < 2 * 1024 * 1024, out
 
 
 # ---------------------------------------------------------------------------

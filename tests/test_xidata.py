@@ -467,3 +467,221 @@ def test_class_whose_name_finds_another_object_is_not_sent_by_name():
     interp = interpreters.create()
     with pytest.raises(NotShareableError):
         interp.call(id, fake)
+# big payloads: call() arguments and prepare_main() values of 64 KiB or
+# more (exact bytes and str, pickled data) are borrowed from the caller,
+# who waits, instead of being copied twice; results and queue items are
+# still copied.  These must hold whichever way the bytes travel.
+
+BORROW_MIN = 64 * 1024
+
+
+def _pattern(n, seed=0):
+    # A fresh object with recognisable content on every call.
+    return bytes((i * 7 + seed) % 251 for i in range(256)) * (n // 256) \
+        + bytes(range(n % 256))
+
+
+def _describe(x, caller_id):
+    # Runs in the target (stateless: travels as code).
+    return (type(x).__name__, len(x), id(x) != caller_id, hash(x))
+
+
+def _make_bytes(n):
+    # Runs in the target: a fresh bytes only the target holds.
+    return bytes(range(256)) * (n // 256)
+
+
+@pytest.mark.parametrize('n', [BORROW_MIN - 1, BORROW_MIN, BORROW_MIN + 1,
+                               3 * 1024 * 1024 + 5])
+def test_big_bytes_through_call(n):
+    interp = interpreters.create()
+    data = _pattern(n)
+    refs = sys.getrefcount(data)
+    assert interp.call(_describe, data, id(data)) == \
+        ('bytes', n, True, hash(data))
+    res = interp.call(_roundtrip_func, data)
+    assert type(res) is bytes and res == data and res is not data
+    assert interp.call(_describe, x=data, caller_id=0)[:2] == ('bytes', n)
+    # nothing kept: every pin was dropped again
+    assert sys.getrefcount(data) == refs
+
+
+def _roundtrip_func(x):
+    return x
+
+
+@pytest.mark.parametrize('text', [
+    'a' * (BORROW_MIN + 3),                 # 1 byte per character
+    '\xe9' * (BORROW_MIN + 3),              # latin-1
+    '\u20ac' * (BORROW_MIN // 2 + 3),       # 2 bytes
+    '\U0001f600' * (BORROW_MIN // 4 + 3),   # 4 bytes
+    'x' * 100 + '\U0001f600' * 20000,
+], ids=['ascii', 'latin1', 'ucs2', 'ucs4', 'mixed'])
+def test_big_str_through_call_prepare_main_and_result(text):
+    interp = interpreters.create()
+    refs = sys.getrefcount(text)
+    assert interp.call(_describe, text, id(text)) == \
+        ('str', len(text), True, hash(text))
+    res = interp.call(_roundtrip_func, text)
+    assert type(res) is str and res == text
+    interp.prepare_main(text=text)
+    assert interp.call(eval, 'text') == text
+    interp.exec(f'assert len(text) == {len(text)}')
+    assert sys.getrefcount(text) == refs
+
+
+def test_big_bytes_through_prepare_main():
+    interp = interpreters.create()
+    a, b = _pattern(BORROW_MIN * 3, 1), _pattern(BORROW_MIN * 2, 2)
+    refs = sys.getrefcount(a), sys.getrefcount(b)
+    interp.prepare_main(a=a, nested=(1, (b, 'x', a)), aid=id(a))
+    interp.exec('assert id(a) != aid and nested[1][2] == a '
+                'and nested[1][2] is not a')
+    assert interp.call(eval, 'a') == a
+    assert interp.call(eval, 'nested') == (1, (b, 'x', a))
+    assert (sys.getrefcount(a), sys.getrefcount(b)) == refs
+
+
+def test_big_values_nested_and_repeated():
+    interp = interpreters.create()
+    big = _pattern(BORROW_MIN + 10)
+    value = {'list': [big] * 40, 'tuple': (big, big), big[:5]: big,
+             'set': {big}, 'frozen': frozenset({big})}
+    assert interp.call(_roundtrip_func, value) == value
+    # a cycle makes the whole value travel as one (big) pickle
+    cyclic = [big, _pattern(BORROW_MIN * 2, 3)]
+    cyclic.append(cyclic)
+    res = interp.call(_roundtrip_func, cyclic)
+    assert res[0] == big and res[1] == cyclic[1] and res[2] is res
+
+
+def test_big_bytes_subclass_is_pickled_not_borrowed(new_interp):
+    interp = new_interp()
+    value = SubBytes(_pattern(BORROW_MIN * 2))
+    res = interp.call(_roundtrip_func, value)
+    assert type(res) is SubBytes and res == value
+    with pytest.raises(NotShareableError):
+        interp.prepare_main(value=value)
+    assert interpreters.is_shareable(value) is False
+
+
+def test_big_pickled_value(new_interp):
+    # A pickle of 64 KiB or more is borrowed as well.
+    interp = new_interp()
+    value = _defs.Spam(_pattern(BORROW_MIN * 4))
+    assert interp.call(_roundtrip_func, value) == value
+    assert interp.call(_roundtrip_func, [value, value]) == [value, value]
+
+
+class _ClearsList:
+    """Pickled in the caller while call() encodes its arguments: drops the
+    only references to what the list held before it."""
+
+    def __init__(self, lst):
+        self.lst = lst
+
+    def __reduce__(self):
+        sizes = [len(x) for x in self.lst[:-1]]
+        self.lst.clear()
+        import gc
+        gc.collect()
+        # reuse the freed memory, so that reading it shows
+        self.junk = [b'\xff' * (n + 60) for n in sizes for _ in range(4)]
+        return (int, ())
+
+
+def test_big_bytes_freed_by_the_caller_while_encoding():
+    # The bytes is encoded, then its only reference goes away before the
+    # target decodes: the call must keep it alive (ASan would see a use
+    # after free; a release build sees garbage).
+    interp = interpreters.create()
+    lst = [_pattern(BORROW_MIN * 8, 5), 'a' * (BORROW_MIN * 2), None]
+    lst[2] = _ClearsList(lst)
+    res = interp.call(_roundtrip_func, lst)
+    assert res == [_pattern(BORROW_MIN * 8, 5), 'a' * (BORROW_MIN * 2), 0]
+    assert lst == []
+
+
+@pytest.mark.parametrize('bad', ['reduce_fails', 'load_fails'])
+def test_error_after_big_argument(new_interp, bad):
+    # An exception after a big payload was borrowed (in the caller's
+    # encoding, or in the target's decoding) drops every pin.
+    import _fault_defs as F
+    interp = new_interp()
+    data = _pattern(BORROW_MIN * 4)
+    text = 't' * (BORROW_MIN * 2)
+    refs = sys.getrefcount(data), sys.getrefcount(text)
+    obj = F.ReduceFails() if bad == 'reduce_fails' else F.LoadFails()
+    for _ in range(3):
+        with pytest.raises(NotShareableError):
+            interp.call(_roundtrip_func, data, text, obj)
+        with pytest.raises(NotShareableError):
+            interp.call(_roundtrip_func, data, kw=(text, obj))
+        with pytest.raises(NotShareableError):
+            interp.prepare_main(a=data, b=text, c=object())
+    assert (sys.getrefcount(data), sys.getrefcount(text)) == refs
+    assert interp.call(_roundtrip_func, data) == data
+
+
+def test_big_result_made_in_target():
+    # The result's object dies in the target before the caller decodes:
+    # results are copied, never borrowed.
+    interp = interpreters.create()
+    n = 2 * 1024 * 1024
+    for _ in range(3):
+        res = interp.call(_make_bytes, n)
+        assert res == bytes(range(256)) * (n // 256)
+    interp.exec(f'import gc; big = bytes(range(256)) * {n // 256}')
+    res = interp.call(eval, 'big')
+    interp.exec('del big; gc.collect()')
+    assert res == bytes(range(256)) * (n // 256)
+
+
+def test_big_bytes_through_queue_outlive_sender():
+    # Queue items are copied: the putter goes on, drops its objects, and
+    # the putting interpreter may even be gone.
+    q = interpreters.create_queue()
+    q.put(_pattern(BORROW_MIN * 4, 9))
+    q.put(('s' * (BORROW_MIN * 2), _pattern(BORROW_MIN + 1, 8)))
+    import gc
+    gc.collect()
+    assert q.get() == _pattern(BORROW_MIN * 4, 9)
+    assert q.get() == ('s' * (BORROW_MIN * 2), _pattern(BORROW_MIN + 1, 8))
+    interp = interpreters.create()
+    interp.prepare_main(q=q)
+    # (its items would become UNBOUND if it were closed: the putter's
+    # objects die and their memory is reused instead)
+    interp.exec(f'q.put(bytes(range(256)) * {BORROW_MIN // 64}); '
+                f'q.put("u" * {BORROW_MIN * 2}); '
+                'import gc; gc.collect(); '
+                f'junk = [b"\\xff" * {BORROW_MIN * 4} for _ in range(4)]; '
+                'del junk')
+    gc.collect()
+    assert q.get() == bytes(range(256)) * (BORROW_MIN // 64)
+    assert q.get() == 'u' * (BORROW_MIN * 2)
+
+
+def test_big_transfers_from_many_threads():
+    # Each thread reuses its own scratch buffer; results stay right when
+    # threads interleave on different interpreters.
+    import threading
+    interps = [interpreters.create() for _ in range(4)]
+    errors = []
+
+    def worker(k):
+        try:
+            interp = interps[k]
+            for i in range(10):
+                data = _pattern(BORROW_MIN * (1 + (i + k) % 20), k + i)
+                assert interp.call(_roundtrip_func, data) == data
+                assert interp.call(_make_bytes, len(data)) == \
+                    bytes(range(256)) * (len(data) // 256)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

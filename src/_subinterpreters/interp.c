@@ -2250,6 +2250,8 @@ Interpreter_prepare_main(PyObject *op, PyObject *args, PyObject *kwargs)
     sbi_state *st = state_of(op);
     PyObject *nsarg = Py_None;
     PyObject *ns = NULL, *keys = NULL;
+    PyObject *pins = NULL;  // big payloads the items borrow: kept until
+                            // the items are freed
     nsitem *items = NULL;
     Py_ssize_t n = 0;
     PyObject *result = NULL;
@@ -2308,7 +2310,7 @@ Interpreter_prepare_main(PyObject *op, PyObject *args, PyObject *kwargs)
             }
             goto done;
         }
-        items[i].data = sbi_xidata_new(value, SBI_XI_NATIVE);
+        items[i].data = sbi_xidata_new_pinned(value, SBI_XI_NATIVE, &pins);
         if (items[i].data == NULL) {
             goto done;
         }
@@ -2348,6 +2350,7 @@ done:
     if (items != NULL) {
         nsitems_free(items, n);
     }
+    Py_XDECREF(pins);
     Py_XDECREF(keys);
     Py_XDECREF(ns);
     return result;
@@ -2447,6 +2450,10 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
         return NULL;
     }
     PyObject *result = NULL;
+    // The target decodes the callable and arguments while we wait, so big
+    // payloads are borrowed (pinned here until the data is freed).  The
+    // result is copied: its object dies in the target before we decode.
+    PyObject *pins = NULL;
     sbi_xidata *xfunc = NULL, *xargs = NULL, *xkwargs = NULL, *xres = NULL;
     sbi_excinfo info = SBI_EXCINFO_INIT;
     enum call_status status = CALL_OK;
@@ -2461,7 +2468,7 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
     }
 
     /* pack in the caller */
-    xfunc = sbi_xidata_new_callable(func);
+    xfunc = sbi_xidata_new_callable(func, &pins);
     if (xfunc == NULL) {
         goto done;
     }
@@ -2473,14 +2480,14 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
         for (Py_ssize_t i = 1; i < nargs; i++) {
             PyTuple_SET_ITEM(t, i - 1, Py_NewRef(args[i]));
         }
-        xargs = sbi_xidata_new(t, SBI_XI_FULL);
+        xargs = sbi_xidata_new_pinned(t, SBI_XI_FULL, &pins);
         Py_DECREF(t);
         if (xargs == NULL) {
             goto done;
         }
     }
     if (kwargs != NULL) {
-        xkwargs = sbi_xidata_new(kwargs, SBI_XI_FULL);
+        xkwargs = sbi_xidata_new_pinned(kwargs, SBI_XI_FULL, &pins);
         if (xkwargs == NULL) {
             goto done;
         }
@@ -2569,6 +2576,7 @@ done:
     sbi_xidata_free(xargs);
     sbi_xidata_free(xkwargs);
     sbi_xidata_free(xres);
+    Py_XDECREF(pins);
     Py_XDECREF(kwargs);
     return result;
 }

@@ -9,7 +9,10 @@
  *
  * Wire format: one tag byte per value, then its payload; integers are
  * written in native byte order with memcpy (the data never leaves the
- * process).  Containers write their length then their items.
+ * process).  Containers write their length then their items.  A blob
+ * (the payload of bytes, str, pickles, ...) is a u64 length then the
+ * data, or -- when borrowed, see "Borrowed blobs" -- the length with
+ * BLOB_BORROWED set then the u64 address of the sender's data.
  */
 #ifndef _GNU_SOURCE
 #  define _GNU_SOURCE  // memmem()
@@ -19,6 +22,7 @@
 #include "interp.h"
 #include "lock.h"
 #include <marshal.h>
+#include <pthread.h>
 #include <string.h>
 
 enum {
@@ -29,7 +33,7 @@ enum {
     TAG_BIGINT = 'I',     // u64 length + hex digits
     TAG_FLOAT = 'f',
     TAG_COMPLEX = 'c',
-    TAG_STR = 's',        // u8 kind + u64 length + data
+    TAG_STR = 's',        // u8 kind + blob (length in bytes)
     TAG_BYTES = 'b',
     TAG_BYTEARRAY = 'a',
     TAG_TUPLE = 't',
@@ -47,6 +51,16 @@ enum {
 /* Nesting deeper than this is not encoded natively: FULL mode pickles
  * the whole value instead (pickle also handles cycles). */
 #define MAX_DEPTH 200
+
+/* Borrowed blobs: the flag in a blob's length word, and the smallest
+ * payload worth borrowing (below it a copy costs less than pinning). */
+#define BLOB_BORROWED ((uint64_t)1 << 63)
+#define BORROW_MIN ((size_t)64 * 1024)
+
+/* Per-thread scratch buffers: data buffers of this many bytes are kept
+ * for reuse by the thread that frees them (one per thread). */
+#define SCRATCH_MIN ((size_t)64 * 1024)
+#define SCRATCH_MAX ((size_t)4 * 1024 * 1024)
 
 /* =====================================================================
  * Shared buffers
@@ -489,12 +503,93 @@ sbi_xidata_compile_cached(PyObject *source, const char *utf8)
 }
 
 /* =====================================================================
+ * Per-thread scratch buffers
+ *
+ * glibc serves a big allocation with mmap, or trims its heap when a big
+ * block goes back, so a fresh data buffer of a megabyte per transfer
+ * costs a page fault per 4 KiB page on first touch -- more than the copy
+ * (about 740 faults for a 1 MiB call() round trip).  So each OS thread
+ * keeps the biggest data buffer of SCRATCH_MIN..SCRATCH_MAX bytes it
+ * freed last, and its next big encoding writes into it.
+ *
+ * The slot belongs to the thread: no lock; any thread, with or without a
+ * thread state (the raw allocator needs no GIL).  The buffer is freed by
+ * the key's destructor when the thread exits (the main thread's stays
+ * until the process ends).  Memory bound: SCRATCH_MAX per thread that
+ * made or freed a big transfer.  The capacity lives in a thread-local
+ * next to the key, so the key's value is the buffer itself.
+ */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_usable;          // the key exists (set once)
+static _Thread_local size_t scratch_cap;
+
+static void
+scratch_destroy(void *p)  // thread exit, no thread state
+{
+    PyMem_RawFree(p);
+}
+
+static void
+scratch_init(void)
+{
+    scratch_usable = pthread_key_create(&scratch_key, scratch_destroy) == 0;
+}
+
+/* Take this thread's scratch buffer if it holds at least need bytes.
+ * Returns it (now owned by the caller, *cap set) or NULL. */
+static char *
+scratch_take(size_t need, size_t *cap)
+{
+    (void)pthread_once(&scratch_once, scratch_init);
+    if (!scratch_usable) {
+        return NULL;
+    }
+    char *p = pthread_getspecific(scratch_key);
+    if (p == NULL || scratch_cap < need) {
+        return NULL;
+    }
+    *cap = scratch_cap;
+    (void)pthread_setspecific(scratch_key, NULL);
+    scratch_cap = 0;
+    return p;
+}
+
+/* Give up a data buffer of capacity cap (PyMem_Raw; NULL accepted): kept
+ * as this thread's scratch buffer if its size fits and it is bigger than
+ * the one kept, else freed. */
+static void
+scratch_give(char *p, size_t cap)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (cap >= SCRATCH_MIN && cap <= SCRATCH_MAX) {
+        (void)pthread_once(&scratch_once, scratch_init);
+        if (scratch_usable) {
+            char *old = pthread_getspecific(scratch_key);
+            if (old == NULL || scratch_cap < cap) {
+                if (pthread_setspecific(scratch_key, p) == 0) {
+                    scratch_cap = cap;
+                    PyMem_RawFree(old);
+                    return;
+                }
+            }
+        }
+    }
+    PyMem_RawFree(p);
+}
+
+/* =====================================================================
  * The container and the writer
  */
 struct sbi_xidata {
     int64_t owner;
-    char *data;                // PyMem_Raw
+    char *data;                // PyMem_Raw (or a scratch buffer)
     size_t len;
+    size_t cap;                // allocated size of data
+    int borrows;               // has borrowed blobs: load only while the
+                               // maker's pins live
     sbi_shbuf **bufs;          // PyMem_Raw array, one reference each
     Py_ssize_t nbufs;
     int64_t *queues;           // PyMem_Raw array, one binding each
@@ -512,6 +607,10 @@ typedef struct {
     Py_ssize_t nqueues;
     Py_ssize_t capqueues;
     sbi_xi_mode mode;
+    PyObject **pins;           // NULL: copy every blob; else borrow big
+                               // immutable payloads, pinning their owner
+                               // in the list *pins (created on demand)
+    int borrows;               // a blob was borrowed
     int too_deep;              // MAX_DEPTH exceeded, or a container seen
                                // twice: FULL mode pickles the whole value
     PyObject **seen;           // FULL mode: containers encoded so far
@@ -528,7 +627,7 @@ writer_release(writer *w)
     for (Py_ssize_t i = 0; i < w->nqueues; i++) {
         sbi_queue_release(w->queues[i]);
     }
-    PyMem_RawFree(w->p);
+    scratch_give(w->p, w->cap);
     PyMem_RawFree(w->bufs);
     PyMem_RawFree(w->queues);
     PyMem_RawFree(w->seen);
@@ -601,10 +700,21 @@ writer_grow(writer *w, size_t extra)
     while (cap < need) {
         cap *= 2;
     }
-    char *p = PyMem_RawRealloc(w->p, cap);
-    if (p == NULL) {
-        PyErr_NoMemory();
-        return -1;
+    size_t scap;
+    char *p = cap >= SCRATCH_MIN ? scratch_take(need, &scap) : NULL;
+    if (p != NULL) {
+        if (w->len > 0) {
+            memcpy(p, w->p, w->len);
+        }
+        scratch_give(w->p, w->cap);
+        cap = scap;
+    }
+    else {
+        p = PyMem_RawRealloc(w->p, cap);
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
     }
     w->p = p;
     w->cap = cap;
@@ -650,6 +760,48 @@ write_blob(writer *w, char tag, const void *src, size_t n)
         memcpy(w->p + w->len, src, n);
     }
     w->len += n;
+    return 0;
+}
+
+/* Borrowed blobs.  When the writer has pins (the sender keeps them alive
+ * and waits until the receiver has decoded: call() arguments,
+ * prepare_main() values -- never queues, whose putter goes on), a payload
+ * of at least BORROW_MIN bytes owned by an immutable object is not
+ * copied: the data records its address and length, and owner is
+ * appended to *w->pins, so the receiver's decoding is the only copy.
+ * The reference in the pins keeps the payload alive, in place and
+ * unchanged even if the sender drops its own references meanwhile (other
+ * threads of its interpreter run while it waits): owner must be an exact
+ * bytes or str, whose contents never change and whose in-place resizes
+ * need a reference count of 1 (bytearray is mutable: always copied).
+ * The receiver reads the payload while attached to its own interpreter;
+ * it never touches the object itself.
+ *
+ * Writes tag then the blob; 0, or -1 with an exception set. */
+static int
+write_blob_from(writer *w, char tag, PyObject *owner, const void *src,
+                size_t n)
+{
+    if (w->pins == NULL || n < BORROW_MIN) {
+        return write_blob(w, tag, src, n);
+    }
+    if (*w->pins == NULL) {
+        *w->pins = PyList_New(0);
+        if (*w->pins == NULL) {
+            return -1;
+        }
+    }
+    if (PyList_Append(*w->pins, owner) < 0 ||
+        writer_grow(w, 1 + 2 * sizeof(uint64_t)) < 0)
+    {
+        return -1;
+    }
+    uint64_t word[2] = {(uint64_t)n | BLOB_BORROWED,
+                        (uint64_t)(uintptr_t)src};
+    w->p[w->len++] = tag;
+    memcpy(w->p + w->len, word, sizeof(word));
+    w->len += sizeof(word);
+    w->borrows = 1;
     return 0;
 }
 
@@ -1093,7 +1245,8 @@ encode_pickle(writer *w, PyObject *obj)
             fn = 0;
         }
     }
-    int rc = write_blob(w, TAG_PICKLE, p, (size_t)n);
+    // data is a bytes we hold (immutable): it can be borrowed
+    int rc = write_blob_from(w, TAG_PICKLE, data, p, (size_t)n);
     if (rc == 0) {
         rc = write_u64(w, (uint64_t)fn);
     }
@@ -1371,23 +1524,17 @@ encode(writer *w, PyObject *obj, int depth)
         return write_raw(w, &d, sizeof(d));
     }
     if (tp == &PyUnicode_Type) {
-        unsigned char kind = (unsigned char)PyUnicode_KIND(obj);
-        Py_ssize_t n = PyUnicode_GET_LENGTH(obj);
-        if (writer_grow(w, 2 + sizeof(uint64_t) + (size_t)n * kind) < 0) {
+        // the kind byte, then the characters as a blob under it
+        char kind = (char)PyUnicode_KIND(obj);
+        size_t n = (size_t)PyUnicode_GET_LENGTH(obj) * (size_t)kind;
+        if (write_tag(w, TAG_STR) < 0) {
             return -1;
         }
-        w->p[w->len++] = TAG_STR;
-        w->p[w->len++] = (char)kind;
-        uint64_t len = (uint64_t)n;
-        memcpy(w->p + w->len, &len, sizeof(len));
-        w->len += sizeof(len);
-        memcpy(w->p + w->len, PyUnicode_DATA(obj), (size_t)n * kind);
-        w->len += (size_t)n * kind;
-        return 0;
+        return write_blob_from(w, kind, obj, PyUnicode_DATA(obj), n);
     }
     if (tp == &PyBytes_Type) {
-        return write_blob(w, TAG_BYTES, PyBytes_AS_STRING(obj),
-                          (size_t)PyBytes_GET_SIZE(obj));
+        return write_blob_from(w, TAG_BYTES, obj, PyBytes_AS_STRING(obj),
+                               (size_t)PyBytes_GET_SIZE(obj));
     }
     if (tp == &PyTuple_Type) {
         if (PyTuple_GET_SIZE(obj) > 0 && writer_see(w, obj) < 0) {
@@ -1470,6 +1617,8 @@ writer_finish(writer *w)
     xd->owner = sbi_interp_current_id();
     xd->data = w->p;
     xd->len = w->len;
+    xd->cap = w->cap;
+    xd->borrows = w->borrows;
     xd->bufs = w->bufs;
     xd->nbufs = w->nbufs;
     xd->queues = w->queues;
@@ -1480,10 +1629,11 @@ writer_finish(writer *w)
 }
 
 sbi_xidata *
-sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
+sbi_xidata_new_pinned(PyObject *obj, sbi_xi_mode mode, PyObject **pins)
 {
     writer w = {0};
     w.mode = mode;
+    w.pins = pins;
     if (encode(&w, obj, 0) < 0) {
         int too_deep = w.too_deep;
         writer_release(&w);
@@ -1495,9 +1645,11 @@ sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
             return NULL;
         }
         // Too deep, cyclic or with shared parts for the native form:
-        // pickle it whole.
+        // pickle it whole.  (What the first try pinned stays pinned
+        // until the caller drops the pins: harmless.)
         PyErr_Clear();
         w.mode = mode;
+        w.pins = pins;
         if (encode_pickle(&w, obj) < 0) {
             writer_release(&w);
             return NULL;
@@ -1507,10 +1659,17 @@ sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
 }
 
 sbi_xidata *
-sbi_xidata_new_callable(PyObject *func)
+sbi_xidata_new(PyObject *obj, sbi_xi_mode mode)
+{
+    return sbi_xidata_new_pinned(obj, mode, NULL);
+}
+
+sbi_xidata *
+sbi_xidata_new_callable(PyObject *func, PyObject **pins)
 {
     writer w = {0};
     w.mode = SBI_XI_FULL;
+    w.pins = pins;
     int rc;
     PyObject *why = NULL;
     int stateless = PyFunction_Check(func) ? func_is_stateless(func, &why)
@@ -1547,7 +1706,7 @@ sbi_xidata_free(sbi_xidata *xd)
     }
     PyMem_RawFree(xd->bufs);
     PyMem_RawFree(xd->queues);
-    PyMem_RawFree(xd->data);
+    scratch_give(xd->data, xd->cap);
     PyMem_RawFree(xd);
 }
 
@@ -1634,12 +1793,25 @@ read_span(reader *r, size_t n)
     return p;
 }
 
+/* The payload of a blob, advancing past it: in the data, or borrowed
+ * from the sender (alive while the sender's pins are).  NULL with an
+ * exception if the data is corrupt. */
 static const char *
 read_blob(reader *r, size_t *n)
 {
     uint64_t len;
     if (read_u64(r, &len) < 0) {
         return NULL;
+    }
+    if (len & BLOB_BORROWED) {
+        uint64_t addr;
+        if (SBI_NEVER(!r->xd->borrows) || read_u64(r, &addr) < 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "corrupt cross-interpreter data");
+            return NULL;
+        }
+        *n = (size_t)(len & ~BLOB_BORROWED);
+        return (const char *)(uintptr_t)addr;
     }
     *n = (size_t)len;
     return read_span(r, *n);
@@ -2035,15 +2207,19 @@ decode(reader *r)
     }
     case TAG_STR: {
         unsigned char kind;
-        uint64_t n;
-        if (read_raw(r, &kind, 1) < 0 || read_u64(r, &n) < 0) {
+        size_t n;
+        if (read_raw(r, &kind, 1) < 0) {
             return NULL;
         }
-        const char *p = read_span(r, (size_t)n * kind);
+        const char *p = read_blob(r, &n);
         if (p == NULL) {
             return NULL;
         }
-        return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)n);
+        if (SBI_NEVER(kind == 0 || n % kind != 0)) {
+            PyErr_SetString(PyExc_RuntimeError, "corrupt str data");
+            return NULL;
+        }
+        return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)(n / kind));
     }
     case TAG_BYTES:
     case TAG_BYTEARRAY: {

@@ -31,12 +31,26 @@ typedef struct sbi_xidata sbi_xidata;
 
 /* Serialise obj (current interpreter, thread state attached).  Returns a
  * new sbi_xidata owned by the caller, or NULL with NotShareableError (or
- * MemoryError) set. */
+ * MemoryError) set.  The data is self-contained: it may outlive obj and
+ * be loaded in any interpreter at any time (queues). */
 sbi_xidata *sbi_xidata_new(PyObject *obj, sbi_xi_mode mode);
 
+/* As sbi_xidata_new(), but big immutable payloads (exact bytes and str,
+ * pickled data; 64 KiB or more) are borrowed instead of copied: the data
+ * points into them and their objects are appended to *pins, a list
+ * created on first need (a new reference stored in *pins, which must
+ * start NULL or hold such a list).  Only for a receiver that decodes
+ * while the caller waits (call() arguments, prepare_main() values): the
+ * caller keeps *pins until it has freed the data, and Py_XDECREFs it
+ * then in its own interpreter -- also on failure, when *pins may have
+ * been set too. */
+sbi_xidata *sbi_xidata_new_pinned(PyObject *obj, sbi_xi_mode mode,
+                                  PyObject **pins);
+
 /* Serialise a callable for call(): a stateless function travels as code,
- * anything else by pickle.  NULL with NotShareableError on failure. */
-sbi_xidata *sbi_xidata_new_callable(PyObject *func);
+ * anything else by pickle.  NULL with NotShareableError on failure.
+ * pins: NULL, or as for sbi_xidata_new_pinned(). */
+sbi_xidata *sbi_xidata_new_callable(PyObject *func, PyObject **pins);
 
 /* Rebuild the value in the current interpreter.  main_ns, when not NULL,
  * is the globals dict given to stateless functions (the target's
@@ -45,7 +59,9 @@ sbi_xidata *sbi_xidata_new_callable(PyObject *func);
 PyObject *sbi_xidata_load(const sbi_xidata *xd, PyObject *main_ns);
 
 /* Release everything xd holds.  Any thread, with or without a thread
- * state.  NULL is accepted. */
+ * state.  NULL is accepted.  A big data buffer may be kept for reuse by
+ * the calling thread (one per thread, at most 4 MiB; freed when the
+ * thread exits). */
 void sbi_xidata_free(sbi_xidata *xd);
 
 /* The id of the interpreter that made xd. */
