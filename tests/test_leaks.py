@@ -387,3 +387,33 @@ def test_object_counts_return_to_baseline(run_python):
         ''', timeout=120)
     assert rc == 0, f'rc={rc}\n{out}\n{err}'
     print(out)
+
+
+@pytest.mark.skipif(SANITIZED, reason='RSS is meaningless under ASan')
+def test_queued_items_do_not_keep_big_scratch_buffers(run_python):
+    # The per-thread scratch buffer (up to 4 MiB) must not be kept whole by
+    # a small item that lives on in a queue.
+    rc, out, err = run_python(r'''
+        import subinterpreters as interpreters
+
+        def rss_kb():
+            with open('/proc/self/status') as f:
+                for line in f:
+                    if line.startswith('VmRSS:'):
+                        return int(line.split()[1])
+
+        interp = interpreters.create()
+        q = interpreters.create_queue()
+        big = b'x' * (3 * 1024 * 1024)
+        item = b'y' * (70 * 1024)
+        interp.call(len, big)
+        before = rss_kb()
+        for _ in range(200):
+            interp.call(bytes, 3 * 1024 * 1024)     # leaves a 4 MiB scratch
+            q.put(item)                             # 70 KiB item
+        print('RESULT', rss_kb() - before, flush=True)
+        ''', timeout=120)
+    assert rc == 0, (out, err)
+    grown = int(re.search(r'^RESULT (-?\d+)$', out, re.M)[1])
+    # 200 items of 70 KiB are 14 MiB; 4 MiB each would be 800 MiB.
+    assert grown < 64 * 1024, f'RSS grew by {grown} KB'

@@ -685,3 +685,50 @@ def test_big_transfers_from_many_threads():
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_class_of_a_script_main_comes_back_as_the_callers(run_python):
+    # A class the target loaded from the caller's re-run script lives in
+    # '<fake __main__>' there: it must come back as the caller's class
+    # (pickle's mapping), not as a by-name reference.
+    rc, out, err = run_python('''
+        import subinterpreters as interpreters
+
+        class Point:
+            def __init__(self, x):
+                self.x = x
+
+        if __name__ == '__main__':
+            interp = interpreters.create()
+            assert interp.call(type, Point(1)) is Point
+            q = interpreters.create_queue()
+            interp.prepare_main(q=q)
+            interp.call(q.put, Point)
+            assert q.get(timeout=5) is Point
+            print('ok')
+        ''', script=True, timeout=60)
+    assert rc == 0, (out, err)
+    assert out.strip() == 'ok'
+
+
+def test_interrupt_while_looking_up_a_global_is_not_lost():
+    # The interrupt lands in a metaclass property that encoding the result
+    # reads; dropping it would make pickle send the class and the call
+    # return normally.
+    import threading
+    interp = interpreters.create()
+    interp.exec('import time\n'
+                'class Meta(type):\n'
+                '    @property\n'
+                '    def __module__(cls):\n'
+                '        time.sleep(0.5)\n'
+                '        return "__main__"\n'
+                'class Slow(metaclass=Meta):\n'
+                '    pass\n')
+    timer = threading.Timer(0.1, interp.interrupt)
+    timer.start()
+    try:
+        with pytest.raises((ExecutionFailed, NotShareableError)):
+            interp.call(eval, 'Slow')
+    finally:
+        timer.join()

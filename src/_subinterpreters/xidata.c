@@ -1294,9 +1294,13 @@ encode_global(writer *w, PyObject *obj)
     int rc = 0;
     modname = PyObject_GetAttrString(obj, "__module__");
     qualname = modname ? PyObject_GetAttrString(obj, "__qualname__") : NULL;
+    // '__main__' and pseudo-modules such as '<fake __main__>' are left to
+    // pickle, which maps them back to the receiver's __main__.
     if (qualname == NULL || !PyUnicode_Check(modname) ||
         !PyUnicode_Check(qualname) ||
         PyUnicode_CompareWithASCIIString(modname, "__main__") == 0 ||
+        PyUnicode_FindChar(modname, '<', 0, PyUnicode_GET_LENGTH(modname),
+                           1) != -1 ||
         PyUnicode_FindChar(qualname, '<', 0, PyUnicode_GET_LENGTH(qualname),
                            1) != -1)
     {
@@ -1319,8 +1323,18 @@ encode_global(writer *w, PyObject *obj)
              ? -1
              : 1;
 done:
-    if (rc == 0) {
-        PyErr_Clear();
+    // A failed lookup means "not a plain global"; anything else (an
+    // interrupt, MemoryError) propagates.
+    if (rc == 0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError) ||
+            PyErr_ExceptionMatches(PyExc_TypeError) ||
+            PyErr_ExceptionMatches(PyExc_ValueError))
+        {
+            PyErr_Clear();
+        }
+        else {
+            rc = -1;
+        }
     }
     Py_XDECREF(found);
     Py_XDECREF(mod);
@@ -1613,6 +1627,17 @@ writer_finish(writer *w)
         writer_release(w);
         PyErr_NoMemory();
         return NULL;
+    }
+    // A big buffer (a scratch buffer, say) holding much less than its
+    // size gives the rest back: queue items can live long.
+    if (w->cap >= SCRATCH_MIN && w->cap / 2 > w->len &&
+        w->cap - w->len > SCRATCH_MIN)
+    {
+        char *p = PyMem_RawRealloc(w->p, w->len > 0 ? w->len : 1);
+        if (p != NULL) {
+            w->p = p;
+            w->cap = w->len > 0 ? w->len : 1;
+        }
     }
     xd->owner = sbi_interp_current_id();
     xd->data = w->p;
