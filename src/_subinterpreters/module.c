@@ -37,9 +37,30 @@ typedef union {
     max_align_t align;         // the block after the head stays aligned
 } local_head;
 
+/* A per-thread cache of the blocks sbi_interp_local() found: every call()
+ * looks its caches up several times, and the dict lookup makes and hashes
+ * a str from the key each time.  Entries are per (key, interpreter id),
+ * as a thread running calls alternates between two interpreters.  An
+ * entry stays valid while local_generation is unchanged (interpreter ids
+ * are never reused); it is bumped before any block is freed.  A block is
+ * freed only while its interpreter's dict is cleared, with that
+ * interpreter's GIL held, so no thread can be using an entry of it
+ * meanwhile. */
+typedef struct {
+    const char *key;           // static string, compared by address
+    int64_t interp_id;
+    uint64_t generation;
+    void *block;
+} local_cached;
+
+#define LOCAL_CACHE_SIZE 8  // two keys, in a few interpreters per thread
+static _Thread_local local_cached local_cache[LOCAL_CACHE_SIZE];
+static uint64_t local_generation = 0;  // atomic
+
 static void
 interp_local_destroy(PyObject *capsule)
 {
+    __atomic_add_fetch(&local_generation, 1, __ATOMIC_RELEASE);
     local_head *head = PyCapsule_GetPointer(capsule,
                                             PyCapsule_GetName(capsule));
     if (head == NULL) {
@@ -52,11 +73,13 @@ interp_local_destroy(PyObject *capsule)
     PyMem_RawFree(head);
 }
 
-void *
-sbi_interp_local(const char *key, size_t size, int (*init)(void *),
-                 void (*clear)(void *))
+/* sbi_interp_local() without the cache: the block in the interpreter's
+ * dict, created if missing. */
+static void *
+interp_local_lookup(PyInterpreterState *interp, const char *key,
+                    size_t size, int (*init)(void *), void (*clear)(void *))
 {
-    PyObject *d = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    PyObject *d = PyInterpreterState_GetDict(interp);
     if (d == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
         return NULL;
@@ -82,6 +105,38 @@ sbi_interp_local(const char *key, size_t size, int (*init)(void *),
              : PyDict_SetItemString(d, key, cap);
     Py_DECREF(cap);
     return rc < 0 ? NULL : (void *)(head + 1);
+}
+
+void *
+sbi_interp_local(const char *key, size_t size, int (*init)(void *),
+                 void (*clear)(void *))
+{
+    static _Thread_local unsigned int next_victim = 0;
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    int64_t id = PyInterpreterState_GetID(interp);
+    uint64_t gen = __atomic_load_n(&local_generation, __ATOMIC_ACQUIRE);
+    local_cached *slot = NULL;
+    for (int i = 0; i < LOCAL_CACHE_SIZE; i++) {
+        local_cached *e = &local_cache[i];
+        if (e->key == key && e->interp_id == id) {
+            if (e->generation == gen) {
+                return e->block;
+            }
+            slot = e;  // stale: refresh it
+            break;
+        }
+        if (slot == NULL && e->key == NULL) {
+            slot = e;
+        }
+    }
+    if (slot == NULL) {
+        slot = &local_cache[next_victim++ % LOCAL_CACHE_SIZE];
+    }
+    void *block = interp_local_lookup(interp, key, size, init, clear);
+    if (block != NULL) {
+        *slot = (local_cached){key, id, gen, block};
+    }
+    return block;
 }
 
 Py_hash_t
