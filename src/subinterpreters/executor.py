@@ -631,19 +631,23 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
 
         return results()
 
+    def _drain_work_queue(self, settle):
+        # Needs self._shutdown_lock.  Takes every queued task off the
+        # queue and settles its future with settle(future).
+        while True:
+            try:
+                item = self._work_queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                settle(item[0])
+
     def shutdown(self, wait=True, *, cancel_futures=False):
         # ThreadPoolExecutor's, for our work items.
         with self._shutdown_lock:
             self._shutdown = True
             if cancel_futures:
-                # Cancel the queued tasks.
-                while True:
-                    try:
-                        item = self._work_queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not None:
-                        item[0].cancel()
+                self._drain_work_queue(lambda future: future.cancel())
             # Wake a worker blocked in get(); each exiting worker wakes the
             # next.
             self._work_queue.put(None)
@@ -689,15 +693,8 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
     def _initializer_failed(self):
         with self._shutdown_lock:
             self._broken = _BROKEN_MSG
-            # Fail every queued task.
-            while True:
-                try:
-                    item = self._work_queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    item[0].set_exception(
-                        BrokenInterpreterPool(self._broken))
+            self._drain_work_queue(lambda future: future.set_exception(
+                BrokenInterpreterPool(self._broken)))
 
 
 def _result_or_cancel(future, timeout=None):
