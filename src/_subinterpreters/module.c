@@ -53,7 +53,7 @@ typedef struct {
     void *block;
 } local_cached;
 
-#define LOCAL_CACHE_SIZE 8  // two keys, in a few interpreters per thread
+#define LOCAL_CACHE_SIZE 16  // three keys, in a few interpreters per thread
 static _Thread_local local_cached local_cache[LOCAL_CACHE_SIZE];
 static uint64_t local_generation = 0;  // atomic
 
