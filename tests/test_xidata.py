@@ -732,3 +732,30 @@ def test_interrupt_while_looking_up_a_global_is_not_lost():
             interp.call(eval, 'Slow')
     finally:
         timer.join()
+
+
+@pytest.mark.parametrize('where', ['put', 'call_arg'])
+def test_interrupt_while_pickling_stays_an_interrupt(where):
+    # An interrupt that lands in a __reduce__ is the interrupt, not a
+    # sharing failure (the stress test's random operations found this).
+    import threading
+    interp = interpreters.create()
+    queue = interpreters.create_queue()
+    interp.prepare_main(q=queue)
+    interp.exec('import time, subinterpreters\n'
+                'class Slow:\n'
+                '    def __reduce__(self):\n'
+                '        time.sleep(0.5)\n'
+                '        return (int, ())\n'
+                'other = subinterpreters.create()\n')
+    code = ('q.put(Slow())' if where == 'put'
+            else 'other.call(id, Slow())')
+    timer = threading.Timer(0.1, interp.interrupt)
+    timer.start()
+    try:
+        with pytest.raises(ExecutionFailed) as info:
+            interp.exec(code)
+    finally:
+        timer.join()
+    assert info.value.excinfo.type.__name__ == 'KeyboardInterrupt', \
+        info.value.excinfo

@@ -1146,9 +1146,22 @@ not_shareable_type(void)
 }
 
 /* Raise NotShareableError(msg), chaining the current exception. */
+/* An interrupt (KeyboardInterrupt, or any BaseException that is not an
+ * Exception) that cut a transfer short must reach the caller as itself,
+ * not wrapped as a sharing failure.  Returns 0 if such an exception is
+ * set (leave it), 1 otherwise. */
+static int
+keep_interrupt(void)
+{
+    return !(PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception));
+}
+
 static void
 raise_not_shareable(PyObject *obj, const char *fmt)
 {
+    if (!keep_interrupt()) {
+        return;
+    }
     PyObject *cause = PyErr_GetRaisedException();
     PyObject *tp = not_shareable_type();
     if (tp == NULL) {
@@ -1203,6 +1216,9 @@ encode_pickle(writer *w, PyObject *obj)
     }
     PyObject *data = PyObject_CallOneArg(c->dumps, obj);
     if (data == NULL) {
+        if (!keep_interrupt()) {
+            return -1;
+        }
         if (PyFunction_Check(obj)) {
             PyObject *why = NULL;
             PyObject *cause = PyErr_GetRaisedException();
@@ -1998,6 +2014,9 @@ loads_with_fake_main(icache *c, PyObject *data, PyObject *path)
 static void
 raise_unpickle_failed(void)
 {
+    if (!keep_interrupt()) {
+        return;
+    }
     PyObject *cause = PyErr_GetRaisedException();
     PyErr_SetString(PyExc_RuntimeError, "object could not be unpickled");
     PyObject *exc = PyErr_GetRaisedException();
@@ -2027,7 +2046,7 @@ decode_pickle(reader *r)
         return NULL;
     }
     PyObject *res = PyObject_CallOneArg(c->loads, mv);
-    if (res == NULL && fn > 0) {
+    if (res == NULL && fn > 0 && keep_interrupt()) {
         PyObject *exc = PyErr_GetRaisedException();
         PyObject *path = PyUnicode_DecodeUTF8(fp, (Py_ssize_t)fn, NULL);
         if (path != NULL) {
