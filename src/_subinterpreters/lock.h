@@ -111,6 +111,17 @@ sbi_cond_signal(sbi_cond *c)
     (void)pthread_cond_signal(c);
 }
 
+/* A hint to the CPU that this thread is spinning. */
+static inline void
+sbi_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* Monotonic time in nanoseconds. */
 static inline int64_t
 sbi_monotonic_ns(void)

@@ -38,6 +38,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <unistd.h>
 
 /* =====================================================================
  * Unbound ops
@@ -79,6 +80,12 @@ unbound_index(int op)
 /* How often a blocked thread wakes up to run signal handlers and pending
  * calls (Ctrl-C latency). */
 #define QUEUE_POLL_NS ((int64_t)50 * 1000 * 1000)
+
+/* Before going to sleep on the condition, a blocked thread spins this
+ * long (GIL released, no lock) watching the queue's version: waking a
+ * sleeping thread costs tens of microseconds on an idle machine, more than
+ * a ping-pong between two interpreters otherwise takes.  Not on one CPU. */
+#define QUEUE_SPIN_NS ((int64_t)50 * 1000)
 
 /* =====================================================================
  * Items
@@ -148,6 +155,8 @@ typedef struct sbi_queue {
     qitem *head;
     qitem *tail;
     Py_ssize_t count;          // items, placeholders included
+    uint64_t version;          // atomic, written under mutex: bumped by
+                               // every put and get (spinning waiters)
 } sbi_queue;
 
 /* Phase 1 of construction: every field consistent, nothing allocated
@@ -463,6 +472,7 @@ queue_try_locked(sbi_queue *q, queue_op *op)
         }
         q->tail = op->item;
         q->count++;
+        __atomic_add_fetch(&q->version, 1, __ATOMIC_RELEASE);
         if (q->getters > 0) {
             sbi_cond_signal(&q->not_empty);
         }
@@ -477,6 +487,7 @@ queue_try_locked(sbi_queue *q, queue_op *op)
         q->tail = NULL;
     }
     q->count--;
+    __atomic_add_fetch(&q->version, 1, __ATOMIC_RELEASE);
     item->next = NULL;
     op->item = item;
     if (q->putters > 0) {
@@ -508,15 +519,42 @@ queue_would_block(const queue_op *op)
 static int
 queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
 {
+    static int ncpu = 0;  // atomic; any thread may fill it in
+    int cpus = __atomic_load_n(&ncpu, __ATOMIC_RELAXED);
+    if (cpus == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cpus = n > 0 ? (int)n : 1;
+        __atomic_store_n(&ncpu, cpus, __ATOMIC_RELAXED);
+    }
     int blocked = queue_would_block(op);
     sbi_cond *cond = op->put ? &q->not_full : &q->not_empty;
+    int spin = cpus > 1;
     for (;;) {
-        int64_t slice_end = sbi_monotonic_ns() + QUEUE_POLL_NS;
+        int64_t now = sbi_monotonic_ns();
+        int64_t slice_end = now + QUEUE_POLL_NS;
         if (deadline >= 0 && deadline < slice_end) {
             slice_end = deadline;
         }
         int err;
         Py_BEGIN_ALLOW_THREADS
+        if (spin) {
+            // Only before the first sleep: a change of version is a hint
+            // that the op may now succeed (tried below, under the lock).
+            int64_t spin_end = now + QUEUE_SPIN_NS;
+            if (spin_end > slice_end) {
+                spin_end = slice_end;
+            }
+            uint64_t v0 = __atomic_load_n(&q->version, __ATOMIC_ACQUIRE);
+            for (unsigned i = 1;
+                 __atomic_load_n(&q->version, __ATOMIC_ACQUIRE) == v0; i++)
+            {
+                sbi_cpu_relax();
+                if ((i & 63) == 0 && sbi_monotonic_ns() >= spin_end) {
+                    break;
+                }
+            }
+            spin = 0;
+        }
         sbi_mutex_lock(&q->mutex);
         Py_ssize_t *waiters = op->put ? &q->putters : &q->getters;
         (*waiters)++;
