@@ -193,7 +193,11 @@ CYCLES = '''
 import threading, time, resource
 import subinterpreters as interpreters
 
-CYCLES, NTHREADS = {cycles}, {nthreads}
+CYCLES, NTHREADS, PARK = {cycles}, {nthreads}, {park}
+if not PARK:
+    # Really create and end every interpreter (no reuse of closed ones).
+    from subinterpreters import _core
+    _core._parking(0)
 
 
 def square(x):
@@ -255,10 +259,13 @@ if __name__ == '__main__':
 
 
 @pytest.mark.timeout(400)
-def test_500_create_close_cycles(run_python):
+@pytest.mark.parametrize('park', [False, True], ids=['destroy', 'reuse'])
+def test_500_create_close_cycles(run_python, park):
+    # 'destroy': every close() ends its interpreter; 'reuse': closed
+    # interpreters are parked and handed out again (interp.c, Parking).
     cycles = scaled(500, 10)
     figures = run_scenario(run_python, CYCLES, budget=240, cycles=cycles,
-                           nthreads=4)
+                           nthreads=4, park=park)
     assert int(figures['cycles']) >= 2 * cycles - 4
 
 
