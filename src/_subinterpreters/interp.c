@@ -78,8 +78,9 @@ typedef struct sbi_entry {
     int64_t cid;                   // CPython's id: owner of queue items
                                    // and shared buffers (see Parking)
     PyInterpreterState *interp;
-    // The thread state Py_NewInterpreterFromConfig returned, kept until
-    // destruction: while it exists the interpreter's thread list is never
+    // A thread state made right after Py_NewInterpreterFromConfig (which
+    // replaces the start-up one), kept until destruction: while it
+    // exists the interpreter's thread list is never
     // empty, so CPython never reuses the preallocated initial thread
     // state, which is racy on 3.12.1/3.13.0 (gh-126914; internals §8.2
     // M4, M7).  It starts as the creating thread's cached thread state;
