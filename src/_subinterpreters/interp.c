@@ -162,8 +162,10 @@ static int64_t
 current_pid(void)
 {
     PyInterpreterState *cur = PyInterpreterState_Get();
-    if (!__atomic_load_n(&registry.remapped, __ATOMIC_RELAXED)) {
-        return PyInterpreterState_GetID(cur);
+    int64_t cid = PyInterpreterState_GetID(cur);
+    // Main (the usual caller of call()) is never remapped: no lock.
+    if (cid == 0 || !__atomic_load_n(&registry.remapped, __ATOMIC_RELAXED)) {
+        return cid;
     }
     sbi_mutex_lock_py(&registry.mutex);
     int64_t id = pid_of(cur);
