@@ -15,10 +15,28 @@ SHELL := /bin/bash
 
 # --- interpreters ---------------------------------------------------------
 # "3.12=/path/python3.12 3.13=/path/python3.13"; computed once per make run.
-PY_PAIRS := $(shell bash tools/find-pythons.sh $(PYTHONS))
+# Names starting with "deb" in PYTHONS pick Pythons of the Debian root.
+HOST_PYTHONS := $(filter-out deb%,$(PYTHONS))
+PY_PAIRS := $(if $(strip $(PYTHONS)),$(if $(HOST_PYTHONS),$(shell bash \
+	tools/find-pythons.sh $(HOST_PYTHONS))),$(shell bash tools/find-pythons.sh))
+# The Debian unstable root of "make debian-root": its CPythons (3.13 latest,
+# 3.14, 3.15) join every target as "deb3.X" once it exists.  Their venvs
+# (.venv-deb3.X) live in this checkout, which the root sees at the same
+# path; commands for them run through "tools/debian-root.sh run".
+DEBIAN_ROOT ?= $(CURDIR)/.debian-root
+DEB_PAIRS := $(shell bash tools/debian-root.sh pythons $(DEBIAN_ROOT) 2>/dev/null)
+ifneq ($(strip $(PYTHONS)),)
+DEB_PAIRS := $(foreach x,$(DEB_PAIRS),$(if $(filter $(firstword $(subst =, ,$(x))),$(PYTHONS)),$(x)))
+endif
+PY_PAIRS += $(DEB_PAIRS)
 VERSIONS := $(foreach x,$(PY_PAIRS),$(firstword $(subst =, ,$(x))))
 $(foreach x,$(PY_PAIRS),$(eval PY_$(firstword $(subst =, ,$(x))) := $(lastword $(subst =, ,$(x)))))
-NEWEST := $(lastword $(sort $(VERSIONS)))
+NEWEST := $(lastword $(sort $(filter-out deb%,$(VERSIONS))))
+# In a recipe: "$(call RUN_IN,3.13)" is empty for a host Python and the
+# chroot wrapper for a Debian one.  RUN_IN_SH does the same for a shell
+# variable $$v in the loops below.
+RUN_IN = $(if $(filter deb%,$(1)),bash tools/debian-root.sh run $(DEBIAN_ROOT))
+RUN_IN_SH = $$(case $$v in deb*) echo bash tools/debian-root.sh run $(DEBIAN_ROOT);; esac)
 
 # --- settings ---------------------------------------------------------------
 # Installed into every venv (build backend + test tools).
@@ -57,18 +75,18 @@ C_FILES = $(wildcard src/_subinterpreters/*.c src/_subinterpreters/*.h)
 # pytest runs with --capture=sys there, so that reports written to fd 2 by
 # the sanitizers (or by assert()/Py_FatalError) reach the terminal instead
 # of dying with pytest's captured output when the process aborts.
-ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
-	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	PYTHONMALLOC=malloc SBI_SANITIZE=1
 
 # pip install of the current tree, rebuilt from scratch.  $(1): venv dir,
-# $(2): extra environment (build switches).
+# $(2): extra environment (build switches), $(3): the Python's key (3.12,
+# deb3.14, ...), which says where it runs.
 define pip_build
 	@echo "==> building subinterpreters into $(1)$(if $(2), [$(strip $(2))])"
 	@rm -rf build src/*.egg-info
-	@$(2) $(1)/bin/python -m pip install --no-build-isolation --no-deps \
-		--force-reinstall $(PIP_BUILD_FLAGS) .
+	@$(call RUN_IN,$(3)) env $(2) $(1)/bin/python -m pip install \
+		--no-build-isolation --no-deps --force-reinstall $(PIP_BUILD_FLAGS) .
 endef
 
 VENV_TARGETS := $(addprefix venv-,$(VERSIONS))
@@ -81,6 +99,7 @@ VALGRIND_VENV_TARGETS := $(addprefix valgrind-venv-,$(VERSIONS))
 VALGRIND_BUILD_TARGETS := $(addprefix valgrind-build-,$(VERSIONS))
 
 .PHONY: help check-pythons venvs build test demo asan valgrind stress bench \
+	debian-root debian-root-clean \
 	clean distclean format format-check $(VENV_TARGETS) $(BUILD_TARGETS) \
 	$(ASAN_VENV_TARGETS) $(ASAN_BUILD_TARGETS) \
 	$(VALGRIND_VENV_TARGETS) $(VALGRIND_BUILD_TARGETS) \
@@ -97,10 +116,12 @@ help:
 	@echo "  make stress      soak: stress and fuzz tests, longer (STRESS_SECONDS=300)"
 	@echo "  make bench       benchmarks vs the backport, threads, processes"
 	@echo "                   on every Python (.venv-bench-X.Y; BENCH_ARGS=--quick)"
+	@echo "  make debian-root build .debian-root: Debian's CPython 3.13, 3.14, 3.15"
+	@echo "                   (every target then runs on them too, as deb3.X)"
 	@echo "  make format      clang-format the C sources"
 	@echo "  make clean       remove build artefacts (distclean: venvs too)"
 	@echo "Pythons found: $(if $(PY_PAIRS),$(PY_PAIRS),none)"
-	@echo "Variables: PYTHONS=\"python3.13 ...\"  PYTEST_ARGS=\"-x -k name\""
+	@echo "Variables: PYTHONS=\"python3.13 deb3.14 ...\"  PYTEST_ARGS=\"-x -k name\""
 	@echo "           SBI_WERROR=0|1 SBI_DEBUG=1 SBI_COVERAGE=1 SBI_SANITIZE=1"
 
 check-pythons:
@@ -117,13 +138,13 @@ check-pythons:
 venvs: check-pythons $(VENV_TARGETS)
 
 $(VENV_TARGETS): venv-%: | check-pythons
-	@bash tools/ensure-venv.sh .venv-$* $(PY_$*) $(VENV_PKGS)
+	@$(call RUN_IN,$*) bash tools/ensure-venv.sh .venv-$* $(PY_$*) $(VENV_PKGS)
 
 # --- build ------------------------------------------------------------------
 build: check-pythons $(BUILD_TARGETS)
 
 $(BUILD_TARGETS): build-%: venv-%
-	$(call pip_build,.venv-$*,SBI_WERROR=$(SBI_WERROR))
+	$(call pip_build,.venv-$*,SBI_WERROR=$(SBI_WERROR),$*)
 
 # --- test -------------------------------------------------------------------
 # Runs from the repo root so the tests import the installed package (src/ is
@@ -132,8 +153,8 @@ test: build
 	@failed=""; \
 	for v in $(VERSIONS); do \
 		echo "==> pytest on Python $$v"; \
-		PYTHONFAULTHANDLER=1 .venv-$$v/bin/python $(PYTEST) $(PYTEST_ARGS) \
-			|| failed="$$failed $$v"; \
+		$(RUN_IN_SH) env PYTHONFAULTHANDLER=1 .venv-$$v/bin/python \
+			$(PYTEST) $(PYTEST_ARGS) || failed="$$failed $$v"; \
 	done; \
 	if [ -n "$$failed" ]; then \
 		echo "==> tests FAILED on Python:$$failed" >&2; exit 1; \
@@ -146,7 +167,8 @@ stress: build
 	@failed=""; \
 	for v in $(VERSIONS); do \
 		echo "==> stress and fuzz soak on Python $$v"; \
-		PYTHONFAULTHANDLER=1 SBI_STRESS_SECONDS=$(STRESS_SECONDS) \
+		$(RUN_IN_SH) env PYTHONFAULTHANDLER=1 \
+			SBI_STRESS_SECONDS=$(STRESS_SECONDS) \
 			SBI_FUZZ_PROFILE=$(STRESS_FUZZ_PROFILE) \
 			.venv-$$v/bin/python -m pytest tests/test_stress.py \
 			tests/test_fuzz.py -q -p no:cacheprovider -rP \
@@ -167,8 +189,8 @@ bench: check-pythons $(BENCH_BUILD_TARGETS)
 	@failed=""; \
 	for v in $(VERSIONS); do \
 		echo "==> benchmarks on Python $$v"; \
-		SBI_BENCH_BUILT_FROM="$$(cat .venv-bench-$$v/.sbi-built-from \
-			2>/dev/null)" \
+		$(RUN_IN_SH) env SBI_BENCH_BUILT_FROM="$$(cat \
+			.venv-bench-$$v/.sbi-built-from 2>/dev/null)" \
 		.venv-bench-$$v/bin/python benchmarks/run.py $(BENCH_ARGS) \
 			|| failed="$$failed $$v"; \
 	done; \
@@ -177,10 +199,10 @@ bench: check-pythons $(BENCH_BUILD_TARGETS)
 	fi
 
 $(BENCH_VENV_TARGETS): bench-venv-%: | check-pythons
-	@bash tools/ensure-venv.sh .venv-bench-$* $(PY_$*) $(BENCH_PKGS)
+	@$(call RUN_IN,$*) bash tools/ensure-venv.sh .venv-bench-$* $(PY_$*) $(BENCH_PKGS)
 	@if [ -n "$(BENCH_EXTRA_$*)" ] && [ ! -f .venv-bench-$*/.sbi-bench-extra ]; then \
 		echo "==> installing $(BENCH_EXTRA_$*) into .venv-bench-$* (optional)"; \
-		.venv-bench-$*/bin/python -m pip install -q $(BENCH_EXTRA_$*) \
+		$(call RUN_IN,$*) .venv-bench-$*/bin/python -m pip install -q $(BENCH_EXTRA_$*) \
 			|| echo "warning: $(BENCH_EXTRA_$*) did not install; the backport will be reported as not runnable" >&2; \
 		touch .venv-bench-$*/.sbi-bench-extra; \
 	fi
@@ -194,21 +216,23 @@ $(BENCH_BUILD_TARGETS): bench-build-%: bench-venv-%
 		rev="$$rev+dirty"; \
 	fi; \
 	echo "$$rev" > .venv-bench-$*/.sbi-built-from
-	$(call pip_build,.venv-bench-$*,SBI_WERROR=$(SBI_WERROR))
+	$(call pip_build,.venv-bench-$*,SBI_WERROR=$(SBI_WERROR),$*)
 
 # --- sanitizers -------------------------------------------------------------
 $(ASAN_VENV_TARGETS): asan-venv-%: | check-pythons
-	@bash tools/ensure-venv.sh .venv-asan-$* $(PY_$*) $(VENV_PKGS)
+	@$(call RUN_IN,$*) bash tools/ensure-venv.sh .venv-asan-$* $(PY_$*) $(VENV_PKGS)
 
 $(ASAN_BUILD_TARGETS): asan-build-%: asan-venv-%
-	$(call pip_build,.venv-asan-$*,SBI_SANITIZE=1 SBI_DEBUG=1 SBI_WERROR=$(SBI_WERROR))
+	$(call pip_build,.venv-asan-$*,SBI_SANITIZE=1 SBI_DEBUG=1 SBI_WERROR=$(SBI_WERROR),$*)
 
 asan: check-pythons $(ASAN_BUILD_TARGETS)
 	@failed=""; \
 	for v in $(VERSIONS); do \
 		echo "==> pytest (ASan+UBSan) on Python $$v"; \
-		$(ASAN_ENV) PYTHONFAULTHANDLER=1 \
-			.venv-asan-$$v/bin/python $(PYTEST) --capture=sys $(PYTEST_ARGS) \
+		asan_lib=$$($(RUN_IN_SH) gcc -print-file-name=libasan.so); \
+		$(RUN_IN_SH) env LD_PRELOAD="$$asan_lib" $(ASAN_ENV) \
+			PYTHONFAULTHANDLER=1 .venv-asan-$$v/bin/python $(PYTEST) \
+			--capture=sys $(PYTEST_ARGS) \
 			|| failed="$$failed $$v"; \
 	done; \
 	if [ -n "$$failed" ]; then \
@@ -220,10 +244,10 @@ asan: check-pythons $(ASAN_BUILD_TARGETS)
 # A debug build (-O0 -g, C asserts on) in its own venv, memcheck of the smoke
 # script; logs in build-valgrind/ (build/ is wiped by every build).
 $(VALGRIND_VENV_TARGETS): valgrind-venv-%: | check-pythons
-	@bash tools/ensure-venv.sh .venv-valgrind-$* $(PY_$*) setuptools wheel
+	@$(call RUN_IN,$*) bash tools/ensure-venv.sh .venv-valgrind-$* $(PY_$*) setuptools wheel
 
 $(VALGRIND_BUILD_TARGETS): valgrind-build-%: valgrind-venv-%
-	$(call pip_build,.venv-valgrind-$*,SBI_DEBUG=1 SBI_WERROR=$(SBI_WERROR))
+	$(call pip_build,.venv-valgrind-$*,SBI_DEBUG=1 SBI_WERROR=$(SBI_WERROR),$*)
 
 valgrind: check-pythons $(VALGRIND_BUILD_TARGETS)
 	@if ! command -v $(VALGRIND) >/dev/null 2>&1; then \
@@ -235,10 +259,11 @@ valgrind: check-pythons $(VALGRIND_BUILD_TARGETS)
 	for v in $(VERSIONS); do \
 		log=build-valgrind/memcheck-$$v.log; \
 		echo "==> valgrind memcheck of tools/smoke.py on Python $$v ($$log)"; \
-		if PYTHONMALLOC=malloc $(VALGRIND) $(VALGRIND_FLAGS) \
-				--log-file=$$log .venv-valgrind-$$v/bin/python \
-				tools/smoke.py; then \
-			.venv-valgrind-$$v/bin/python tools/valgrind_check.py $$log \
+		if $(RUN_IN_SH) env PYTHONMALLOC=malloc $(VALGRIND) \
+				$(VALGRIND_FLAGS) --log-file=$$log \
+				.venv-valgrind-$$v/bin/python tools/smoke.py; then \
+			$(RUN_IN_SH) .venv-valgrind-$$v/bin/python \
+				tools/valgrind_check.py $$log \
 				|| failed="$$failed $$v"; \
 		else \
 			echo "smoke.py failed under valgrind; see $$log" >&2; \
@@ -249,6 +274,26 @@ valgrind: check-pythons $(VALGRIND_BUILD_TARGETS)
 		echo "==> valgrind FAILED on Python:$$failed" >&2; exit 1; \
 	fi; \
 	echo "==> valgrind clean on Python: $(VERSIONS)"
+
+# --- Debian root -------------------------------------------------------------
+# Builds $(DEBIAN_ROOT) from Debian unstable's packages (about 1 GB, 1-2
+# minutes), unless it is already complete; debian-root-clean removes it.
+# Needs root, debootstrap and Debian's mirror.
+debian-root:
+	@if [ -f $(DEBIAN_ROOT)/.sbi-root-ready ]; then \
+		echo "==> $(DEBIAN_ROOT) is ready (make debian-root-clean to rebuild)"; \
+	else \
+		if ! command -v debootstrap >/dev/null 2>&1; then \
+			echo "==> installing debootstrap"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq debootstrap >/dev/null; \
+		fi; \
+		bash tools/debian-root.sh build $(DEBIAN_ROOT); \
+	fi
+
+debian-root-clean:
+	bash tools/debian-root.sh clean $(DEBIAN_ROOT)
+	rm -rf .venv-deb*
 
 # --- housekeeping -----------------------------------------------------------
 format:

@@ -9,7 +9,7 @@
 # build, ships Python.h, and has the venv/ensurepip modules.
 #
 # With no arguments it searches pythonX.Y for X.Y in $SBI_MINORS (default
-# 3.12 3.13 3.14): first under $(pyenv root)/versions/*/bin/, newest patch
+# 3.12 3.13 3.14 3.15): first under $(pyenv root)/versions/*/bin/, newest patch
 # release first, then on PATH.  With arguments (names or paths) it checks
 # exactly those; a bare name is looked up the same way as above.  The path
 # printed is sys.executable, so a pyenv shim resolves to the real
@@ -89,7 +89,7 @@ if [ "$#" -gt 0 ]; then
         fi
     done
 else
-    for minor in ${SBI_MINORS:-3.12 3.13 3.14}; do
+    for minor in ${SBI_MINORS:-3.12 3.13 3.14 3.15}; do
         if line=$(find_named "python$minor"); then
             emit "$line"
         fi
