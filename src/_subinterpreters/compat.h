@@ -23,6 +23,14 @@
 #  define SBI_HAVE_RETURN_CONST 0
 #endif
 
+/* LOAD_COMMON_CONSTANT (3.15) loads None and a few builtins from a table
+ * of the interpreter, so "return None" compiles without LOAD_CONST.  The
+ * table index of None is internal: xidata.c learns it by compiling "None".
+ * (-1 where the opcode does not exist: no instruction matches it.) */
+#ifndef LOAD_COMMON_CONSTANT
+#  define LOAD_COMMON_CONSTANT (-1)
+#endif
+
 /* LOAD_FROM_DICT_OR_GLOBALS was added in 3.12 (class bodies). */
 #ifndef LOAD_FROM_DICT_OR_GLOBALS
 #  define LOAD_FROM_DICT_OR_GLOBALS (-1)

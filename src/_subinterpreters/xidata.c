@@ -981,6 +981,46 @@ code_takes_args(PyObject *code)
     return argc > 0 || kwonly > 0 || (flags & (CO_VARARGS | CO_VARKEYWORDS));
 }
 
+/* The oparg with which LOAD_COMMON_CONSTANT loads None (3.15+), learnt
+ * once from the bytecode of "None"; -1 if that is not how None loads.
+ * Any interpreter: the table is the same in all.  Never fails. */
+static int
+common_constant_none(void)
+{
+    static int index = -2;  // benign race: every thread finds the same
+    if (index == -2 && LOAD_COMMON_CONSTANT < 0) {
+        index = -1;
+    }
+    if (index == -2) {
+        int found = -1;
+        instr *ins = NULL;
+        PyObject *co = Py_CompileString("None", "<none>", Py_eval_input);
+        Py_ssize_t n = co != NULL ? code_instrs(co, &ins) : -1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (ins[i].op == LOAD_COMMON_CONSTANT) {
+                found = ins[i].arg;
+            }
+        }
+        PyErr_Clear();  // not learnt: "return None" then needs LOAD_CONST
+        PyMem_Free(ins);
+        Py_XDECREF(co);
+        index = found;
+    }
+    return index;
+}
+
+/* Does instruction *load* push None?  consts: the code's co_consts. */
+static int
+loads_none(const instr *load, PyObject *consts)
+{
+    if (load->op == LOAD_CONST) {
+        return load->arg < PyTuple_GET_SIZE(consts) &&
+               PyTuple_GET_ITEM(consts, load->arg) == Py_None;
+    }
+    return load->op == LOAD_COMMON_CONSTANT &&
+           load->arg == common_constant_none();
+}
+
 /* 1 if every return in code returns None, 0 if not, -1 on error. */
 static int
 code_returns_only_none(PyObject *code)
@@ -999,28 +1039,21 @@ code_returns_only_none(PyObject *code)
     rc = 1;
     for (Py_ssize_t i = 0; i < n; i++) {
         int op = ins[i].op;
-        Py_ssize_t ci = -1;
         if (op == RETURN_VALUE) {
-            if (i == 0 || ins[i - 1].op != LOAD_CONST) {
+            if (i == 0 || !loads_none(&ins[i - 1], consts)) {
                 rc = 0;
                 break;
             }
-            ci = ins[i - 1].arg;  // never negative (masked above)
         }
 #if SBI_HAVE_RETURN_CONST
         else if (op == RETURN_CONST) {
-            ci = ins[i].arg;
+            instr load = {LOAD_CONST, ins[i].arg};
+            if (!loads_none(&load, consts)) {
+                rc = 0;
+                break;
+            }
         }
 #endif
-        else {
-            continue;
-        }
-        if (ci < 0 || ci >= PyTuple_GET_SIZE(consts) ||
-            PyTuple_GET_ITEM(consts, ci) != Py_None)
-        {
-            rc = 0;
-            break;
-        }
     }
 done:
     PyMem_Free(ins);
