@@ -118,6 +118,7 @@ static struct {
     sbi_mutex mutex;
     sbi_entry *head;               // protected by mutex
     int shutting_down;             // protected by mutex
+    unsigned long exit_ident;      // protected by mutex; runs the exit hook
     sbi_entry *parked;             // protected by mutex; closed, reusable
     int nparked;                   // protected by mutex
     int park_max;                  // protected by mutex
@@ -577,6 +578,17 @@ same_items(PyObject *live, PyObject *copy)
 static int
 park_reset(void)
 {
+    // Ending the interpreter would flush sys.stdout and sys.stderr; a
+    // parked one must too, or what it printed appears only at exit.
+    static const char *const streams[] = {"stdout", "stderr"};
+    for (int i = 0; i < 2; i++) {
+        PyObject *f = PySys_GetObject(streams[i]);  // borrowed
+        PyObject *r = f != NULL && f != Py_None
+                          ? PyObject_CallMethod(f, "flush", NULL)
+                          : NULL;
+        Py_XDECREF(r);
+        PyErr_Clear();  // as Py_EndInterpreter: a failed flush is ignored
+    }
     park_base *b = sbi_interp_local("sbi.park", sizeof(park_base), NULL,
                                     park_base_clear);
     if (b == NULL || b->mainmod == NULL) {
@@ -1079,6 +1091,25 @@ typedef struct {
 static int sigint_watch_begin(int64_t id);
 static void sigint_watch_end(void);
 
+/* Called by a thread of the main interpreter, other than the one running
+ * the exit hook, that wants to enter one of our interpreters once the
+ * process is exiting: a daemon thread (the main interpreter joined its
+ * other threads before atexit; threads of subinterpreters still get the
+ * error, or ending their interpreter would wait for them for ever).  It waits for the
+ * process to end with its thread state detached, as CPython's daemon
+ * threads wait when they want their GIL back during finalization.  An
+ * exception instead makes it print a traceback while the main thread
+ * finalizes sys.stderr, which 3.14 turns into "Fatal Python error:
+ * _enter_buffered_busy".  Never returns. */
+static void
+wait_for_process_exit(void)
+{
+    (void)PyEval_SaveThread();
+    for (;;) {
+        (void)pause();
+    }
+}
+
 /* Mark interpreter id as running __main__ in this thread and switch the
  * thread into it.  Caller attached.  0, or -1 with an exception set (in
  * the caller's interpreter). */
@@ -1086,6 +1117,7 @@ static int
 session_enter(sbi_state *st, int64_t id, session *s, const char *op)
 {
     int err = 0;
+    int daemon = 0;
     PyInterpreterState *cur = PyInterpreterState_Get();
     sbi_mutex_lock_py(&registry.mutex);
     sbi_entry *e = registry_find(id);
@@ -1101,11 +1133,16 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
         // The exit hook is destroying interpreters: daemon threads must
         // not start new sessions behind it.
         err = SBI_ERR_SHUTTING_DOWN;
+        daemon = cur == PyInterpreterState_Main() &&
+                 PyThread_get_thread_ident() != registry.exit_ident;
     }
     else {
         e->running_tid = PyThread_get_thread_ident();
     }
     sbi_mutex_unlock(&registry.mutex);
+    if (daemon) {
+        wait_for_process_exit();
+    }
     if (err != 0) {
         return raise_interp_error(st, err, id, op);
     }
@@ -2991,6 +3028,7 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
     PyInterpreterState *cur = PyInterpreterState_Get();
     sbi_mutex_lock_py(&registry.mutex);
     registry.shutting_down = 1;
+    registry.exit_ident = PyThread_get_thread_ident();
     // Parked interpreters go back to the registry, to be destroyed below.
     while (registry.parked != NULL) {
         sbi_entry *e = registry.parked;
