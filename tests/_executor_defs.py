@@ -159,3 +159,21 @@ def compile(*args):  # noqa: A001 (shadows the builtin on purpose)
 
 def uses_shadowed_builtin():
     return compile()
+
+
+class FalseyError(Exception):
+    """An exception that is false: 3.12/3.13's Future.result() lost it."""
+
+    def __bool__(self):
+        return False
+
+
+class EmptyError(Exception):
+    """An exception whose len() is 0."""
+
+    def __len__(self):
+        return 0
+
+
+def raise_falsey(cls_name, x=None):
+    raise globals()[cls_name](x)

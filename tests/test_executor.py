@@ -1144,3 +1144,29 @@ def test_submit_after_interpreter_shutdown(run_python):
     rc, out, err = run_python(code, timeout=120)
     assert 'RuntimeError: cannot schedule new futures' in err
     assert out.strip() == 'runtime-error'
+
+
+@pytest.mark.parametrize('cls_name', ['FalseyError', 'EmptyError'])
+def test_false_exceptions_are_not_lost(executor, cls_name):
+    # 3.12/3.13's Future.result() tests "if self._exception:", so a task
+    # raising an exception that is false returned None instead.
+    cls = getattr(defs, cls_name)
+    fut = executor.submit(defs.raise_falsey, cls_name, 'boom')
+    with pytest.raises(cls, match='boom'):
+        fut.result(PROMPT)
+    exc = fut.exception(PROMPT)
+    assert type(exc) is cls and not exc
+    seen = []
+    fut.add_done_callback(lambda f: seen.append(f.exception()))
+    assert type(seen[0]) is cls
+    done = list(cf.as_completed([fut], timeout=PROMPT))
+    with pytest.raises(cls):
+        done[0].result()
+    with pytest.raises(cls):
+        list(executor.map(defs.raise_falsey, [cls_name] * 3, timeout=PROMPT))
+
+    async def awaited():
+        return await asyncio.wrap_future(
+            executor.submit(defs.raise_falsey, cls_name))
+    with pytest.raises(cls):
+        asyncio.run(awaited())

@@ -208,6 +208,18 @@ class _TaskFuture(_base.Future):
         self._invoke_callbacks()
         return True
 
+    def _Future__get_result(self):
+        # What result() returns or raises.  3.12/3.13's Future tests "if
+        # self._exception:", which loses an exception whose __bool__ or
+        # __len__ says false (result() returned None); 3.14 tests "is not
+        # None", as here.
+        if self._exception is not None:
+            try:
+                raise self._exception
+            finally:
+                self = None  # no cycle through the traceback's frame
+        return self._result
+
     def _start(self, worker):
         """set_running_or_notify_cancel(), also recording the worker (for
         cancel()) when the future starts running."""
