@@ -194,6 +194,11 @@ def run_python_code(code, timeout=60, *, script=False, args=(), env=None,
     full_env.pop('PYTHONSTARTUP', None)
     full_env['PYTHONFAULTHANDLER'] = '1'
     full_env['PYTHONIOENCODING'] = 'utf-8'
+    # The package warns once on CPython releases with a subinterpreter
+    # crash it cannot fully prevent (test_shields.py checks that warning).
+    full_env['PYTHONWARNINGS'] = ','.join(
+        filter(None, [os.environ.get('PYTHONWARNINGS'),
+                      'ignore:CPython 3.:RuntimeWarning']))
     if env:
         full_env.update(env)
     with tempfile.TemporaryDirectory(prefix='subinterp-test-') as tmpdir:

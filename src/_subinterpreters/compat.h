@@ -135,22 +135,152 @@ PyImport_AddModuleRef(const char *name)
 #  define SBI_HAVE_MOD_GIL 0
 #endif
 
-/* gh-119213 (fixed in 3.12.4): Argument Clinic parsers of extension
- * modules create their keyword tuple in whichever interpreter calls them
- * first; when that interpreter is destroyed, the process later crashes at
- * exit ("double free or corruption").  Reproduced on 3.12.1 with ssl and
- * asyncio (internals §8.2 M3).  We import the usual offenders in the main
- * interpreter before the first subinterpreter exists.  Remove with 3.12. */
-#if PY_VERSION_HEX < 0x030C04F0
-#  define SBI_PREWARM_MODULES {"ssl", "asyncio", NULL}
-/* Keyword calls that common code makes first in a subinterpreter
- * (concurrent.futures and queue call SimpleQueue.get(block=...)). */
-#  define SBI_PREWARM_CODE                                                  \
-    "import _queue\n"                                                       \
-    "q = _queue.SimpleQueue()\n"                                            \
-    "q.put(None, block=False, timeout=None)\n"                              \
-    "q.get(block=False, timeout=None)\n"
+/* ---------------------------------------------------------------------
+ * Shields against CPython bugs that crash real programs (shield.c applies
+ * them).  Each is on for exactly the releases that need it.  Most work by
+ * running Python source in the main interpreter once, before its first
+ * subinterpreter exists: the state these bugs leave to whichever
+ * interpreter touches it first is then owned by the main interpreter,
+ * which outlives every subinterpreter.  The source catches the failures it
+ * expects (a module the build lacks), so it never raises.
+ */
+
+/* One shield: on while first <= Py_Version < end.  Py_Version is the
+ * running CPython, which may be another patch release than the headers
+ * this was built with.  Every field but the range may be NULL. */
+typedef struct {
+    const char *bug;  // the CPython issue, "gh-NNNNNN"
+    unsigned long first, end;
+    const char *main_code;  // run once in the main interpreter
+    const char *new_code;   // run in every new interpreter of ours
+    const char *warning;    // a crash left: RuntimeWarning at first create()
+} sbi_shield;
+
+/* gh-136421, gh-136423: 3.13's _datetime sets up the static types behind
+ * its C API (date, datetime, time, timedelta, tzinfo) in whichever
+ * interpreter imports it first and tears them down when that interpreter
+ * ends, while other interpreters still use them: two subinterpreters that
+ * import datetime (sqlite3, email, urllib.request, ... import it) crash the
+ * process at close() ("munmap_chunk(): invalid pointer", "double free").
+ * Fixed in 3.14.0 (gh-136583: the types are set up at interpreter start);
+ * not backported: 3.13.18 still crashes (measured).  Shield: the main
+ * interpreter imports _datetime first. */
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+#  define SBI_SHIELD_DATETIME_TYPES                                         \
+    {"gh-136421", 0x030D0000, 0x030E0000,                                   \
+     "try:\n    import _datetime\nexcept ImportError:\n    pass\n",         \
+     NULL, NULL},
+#else
+#  define SBI_SHIELD_DATETIME_TYPES
 #endif
+
+/* gh-119450 (3.12 only): an isolated interpreter refuses a single-phase
+ * extension module only after running its init function.  3.12's
+ * _datetime and _decimal are single-phase (3.13 isolated them, gh-117398,
+ * gh-117399) and their init readies process-global static types with
+ * objects of the importing subinterpreter, freed when it ends: the next
+ * import anywhere crashes ("double free or corruption").  A module the main
+ * interpreter already loaded is refused before its init runs.  Every 3.12
+ * release.  Shield: the main interpreter loads both first; subinterpreters
+ * go on using _pydatetime and _pydecimal.  And as 3.12's _zoneinfo needs
+ * _datetime's C API, it fails there with AttributeError instead of letting
+ * zoneinfo fall back to pure Python: our interpreters mark it missing. */
+#if PY_VERSION_HEX < 0x030D0000
+#  define SBI_SHIELD_SINGLE_PHASE                                           \
+    {"gh-119450", 0x030C0000, 0x030D0000,                                   \
+     "for name in ('_datetime', '_decimal'):\n"                             \
+     "    try:\n        __import__(name)\n"                                 \
+     "    except ImportError:\n        pass\n",                             \
+     "import sys\nsys.modules.setdefault('_zoneinfo', None)\n", NULL},
+#else
+#  define SBI_SHIELD_SINGLE_PHASE
+#endif
+
+/* gh-119213 (fixed in 3.12.4 by gh-119331): a C function of an extension
+ * module built with Argument Clinic creates the tuple of its keyword names
+ * on its first call with keywords, in whichever interpreter makes it; once
+ * that interpreter has ended, the process aborts at exit ("free(): invalid
+ * pointer").  hashlib, hmac, secrets, gzip, zlib.compress(level=...),
+ * pickle.dumps(protocol=...) and asyncio.run() all do it.  Shield: the
+ * main interpreter makes that first call for every function and type of
+ * the extension modules everyday code uses, with a keyword nothing takes,
+ * which parses the arguments (creating the tuple) and raises TypeError
+ * before any work is done; likewise the methods of one object of each
+ * type users make (queues, hashes, compressors, picklers, sockets, asyncio
+ * futures and tasks).  (asyncio is imported before _asyncio: on 3.12.1, importing
+ * _asyncio first leaves asyncio.current_task() always None.)  Other extension modules stay exposed, so a RuntimeWarning at the
+ * first create() names the release to upgrade to. */
+#if PY_VERSION_HEX < 0x030D0000
+#  define SBI_SHIELD_KEYWORD_PARSERS                                        \
+    {"gh-119213", 0x030C0000, 0x030C04F0,                                   \
+     "import asyncio\n"                                                     \
+     "def warm(f, *args):\n"                                                \
+     "    try:\n        f(*args, __subinterpreters_shield__=None)\n"        \
+     "    except Exception:\n        pass\n"                                \
+     "for name in ('_asyncio', '_bisect', '_blake2', '_bz2', '_csv',\n"     \
+     "             '_hashlib', '_heapq', '_json', '_lzma', '_md5',\n"       \
+     "             '_multiprocessing', '_pickle', '_posixshmem', '_queue',\n"\
+     "             '_random', '_sha1', '_sha2', '_sha3', '_socket',\n"      \
+     "             '_sqlite3', '_ssl', '_statistics', '_struct', '_uuid',\n"\
+     "             'array', 'binascii', 'cmath', 'math', 'mmap', 'select',\n"\
+     "             'unicodedata', 'zlib'):\n"                               \
+     "    try:\n        mod = __import__(name)\n"                           \
+     "    except ImportError:\n        continue\n"                          \
+     "    for attr in dir(mod):\n"                                          \
+     "        obj = getattr(mod, attr, None)\n"                             \
+     "        if type(obj).__name__ == 'builtin_function_or_method' or (\n" \
+     "                isinstance(obj, type) and obj.__module__ != 'builtins'\n"\
+     "                and not issubclass(obj, BaseException)):\n"           \
+     "            warm(obj)\n"                                              \
+     "import io\n"                                                          \
+     "def instances():\n"                                                   \
+     "    import _asyncio, _queue, _random, _bz2, _lzma, zlib, _pickle\n"   \
+     "    import _blake2, _hashlib, _socket, select\n"                      \
+     "    yield _asyncio.Future.__new__(_asyncio.Future)\n"                 \
+     "    yield _asyncio.Task.__new__(_asyncio.Task)\n"                     \
+     "    yield from (_queue.SimpleQueue(), _random.Random(),\n"            \
+     "                _bz2.BZ2Compressor(), _bz2.BZ2Decompressor(),\n"      \
+     "                _lzma.LZMACompressor(), _lzma.LZMADecompressor(),\n"  \
+     "                zlib.compressobj(), zlib.decompressobj(),\n"          \
+     "                _pickle.Pickler(io.BytesIO()),\n"                     \
+     "                _pickle.Unpickler(io.BytesIO()), _blake2.blake2b(),\n"\
+     "                _blake2.blake2s(), _hashlib.new('sha256'),\n"         \
+     "                select.epoll(), _socket.socket())\n"                  \
+     "try:\n"                                                               \
+     "    for obj in instances():\n"                                        \
+     "        for cls in type(obj).__mro__[:-1]:\n"                         \
+     "            for meth in vars(cls).values():\n"                        \
+     "                if type(meth).__name__ == 'method_descriptor':\n"     \
+     "                    warm(meth, obj)\n"                                \
+     "        if hasattr(type(obj), 'close'):\n"                         \
+     "            obj.close()\n"                                            \
+     "except (ImportError, OSError):\n"                                     \
+     "    pass\n"                                                           \
+     "obj = None\n",                                                        \
+     NULL,                                                                  \
+     "this CPython release can crash at exit after a subinterpreter is "    \
+     "the first to call a C function of an extension module with keyword "  \
+     "arguments (gh-119213); subinterpreters prepares the standard "         \
+     "library's common modules, but not other packages: upgrade to CPython " \
+     "3.12.4 or newer"},
+#else
+#  define SBI_SHIELD_KEYWORD_PARSERS
+#endif
+
+/* gh-113055, gh-113993: 3.12 never frees an isolated interpreter's object
+ * arenas when it ends, and 3.13 only when no block in them is still
+ * allocated, which never happens (immortal interned strings stay): each
+ * destroyed interpreter kept 1.5-2.5 MiB.  3.14 frees them.  Shield:
+ * arena.c frees the arenas an ended interpreter of ours left. */
+#if PY_VERSION_HEX < 0x030E0000
+#  define SBI_ARENA_RELEASE 1
+#else
+#  define SBI_ARENA_RELEASE 0
+#endif
+
+#define SBI_SHIELDS                                                         \
+    {SBI_SHIELD_DATETIME_TYPES SBI_SHIELD_SINGLE_PHASE                      \
+     SBI_SHIELD_KEYWORD_PARSERS{NULL, 0, 0, NULL, NULL, NULL}}
 
 /* 3.12's threading._shutdown() asserts that the interpreter's _MainThread
  * still holds its tstate lock; in a subinterpreter that object belongs to

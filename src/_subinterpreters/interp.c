@@ -20,6 +20,8 @@
 #include "xidata.h"
 #include "excinfo.h"
 #include "queue.h"
+#include "shield.h"
+#include "arena.h"
 #include "lock.h"
 #include <marshal.h>
 #include <string.h>
@@ -967,6 +969,7 @@ destroy_entry(sbi_entry *e, int wait_ms, int force)
     e->keeper = NULL;
     Py_EndInterpreter(ts);
     /* detached now */
+    (void)sbi_arena_release(e->cid);
     (void)PyThreadState_Swap(caller);
     sbi_mutex_lock_any(&registry.mutex);
     registry_remove(e);
@@ -2757,29 +2760,9 @@ sbi_interp_create(PyObject *m, PyObject *unused)
         return NULL;
     }
     reap_orphans();
-#ifdef SBI_PREWARM_MODULES
-    static int prewarmed = 0;  // main interpreter only: no race
-    if (!prewarmed && sbi_interp_current_id() == 0) {
-        static const char *names[] = SBI_PREWARM_MODULES;
-        prewarmed = 1;
-        for (int i = 0; names[i] != NULL; i++) {
-            PyObject *mod = PyImport_ImportModule(names[i]);
-            if (mod == NULL) {
-                PyErr_Clear();  // best effort: the module may be absent
-            }
-            Py_XDECREF(mod);
-        }
-        PyObject *ns = PyDict_New();
-        PyObject *r = ns ? PyRun_String(SBI_PREWARM_CODE, Py_file_input, ns,
-                                        ns)
-                         : NULL;
-        if (r == NULL) {
-            PyErr_Clear();
-        }
-        Py_XDECREF(r);
-        Py_XDECREF(ns);
+    if (sbi_interp_current_id() == 0 && sbi_shield_main() < 0) {
+        return NULL;
     }
-#endif
     int64_t reused = park_take();
     if (reused >= 0) {
         return interp_object_get(st, reused, WHENCE_STDLIB, 1);
@@ -2802,6 +2785,7 @@ sbi_interp_create(PyObject *m, PyObject *unused)
     /* in the new interpreter */
     e->interp = PyThreadState_GetInterpreter(ts);
     e->cid = PyInterpreterState_GetID(e->interp);
+    sbi_shield_new_interp();
     e->parkable = park_snapshot();
     // Swap the start-up thread state, whose frame stack grew while the
     // interpreter imported its modules, for a fresh one (a new one first:

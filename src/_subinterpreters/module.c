@@ -11,6 +11,7 @@
 #include "xidata.h"
 #include "excinfo.h"
 #include "queue.h"
+#include "shield.h"
 
 sbi_state *
 sbi_module_state_current(void)
@@ -223,6 +224,8 @@ static PyMethodDef module_methods[] = {
     {"_count_interpreters", sbi_interp_count, METH_NOARGS, NULL},
     {"_interp_cache_size", sbi_interp_cache_size, METH_NOARGS, NULL},
     {"_parking", sbi_interp_parking, METH_O, NULL},
+    {"_shields", sbi_shield_list, METH_NOARGS, NULL},
+    {"_arenas_watched", sbi_shield_arenas, METH_NOARGS, NULL},
     {"_fork_begin", sbi_interp_fork_begin, METH_NOARGS, NULL},
     {"_fork_end", sbi_interp_fork_end, METH_NOARGS, NULL},
     {NULL, NULL},
