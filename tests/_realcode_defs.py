@@ -519,6 +519,24 @@ def snip_inspect_ast_dis():
                 for i in dis.get_instructions(lambda: None)))
 
 
+def snip_requests():
+    # A PyPI package, installed in the test venvs (its compiled
+    # charset_normalizer refuses isolated interpreters; requests then
+    # warns and goes on without it).
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            import requests
+    except ImportError:
+        return 'requests not installed'
+    with requests.Session() as s:
+        req = s.prepare_request(requests.Request(
+            'POST', 'http://example.org/x', params={'a': 1},
+            json={'k': [1, 2]}, headers={'X-T': '1'}))
+    return req.url, req.body, req.headers['Content-Type']
+
+
 def snip_zipfile_tarfile():
     import io
     import tarfile

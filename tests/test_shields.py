@@ -27,11 +27,7 @@ SHIELDS = {
     'gh-119450': ('decimal', (3, 12, 0), (3, 13, 0)),
     # Argument Clinic keyword tuples; fixed in 3.12.4 (gh-119331).
     'gh-119213': ('gzip_zlib', (3, 12, 0), (3, 12, 4)),
-    # Object arenas kept after an interpreter ends (a leak, not a crash:
-    # test_leaks.py shows it); 3.14 frees them.
-    'gh-113055': (None, (3, 12, 0), (3, 14, 0)),
 }
-CRASHES = sorted(bug for bug, (snippet, _, _) in SHIELDS.items() if snippet)
 
 
 def affected(first, end):
@@ -48,14 +44,23 @@ def run(mode, snippet, *, shields):
         text=True, timeout=180, env=env, stdin=subprocess.DEVNULL, cwd=HERE)
 
 
+# Races, not reproducible on demand: on where the CPython fix is missing.
+RACES = {
+    # Type version tags given out without a lock; fixed in 3.14.
+    'gh-116909': ((3, 12, 0), (3, 14, 0)),
+}
+
+
 def test_shields_on_exactly_where_needed():
     expected = [bug for bug, (_, first, end) in SHIELDS.items()
                 if affected(first, end)]
+    expected += [bug for bug, (first, end) in RACES.items()
+                 if affected(first, end)]
     assert sorted(interpreters._core._shields()) == sorted(expected)
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize('bug', CRASHES)
+@pytest.mark.parametrize('bug', sorted(SHIELDS))
 def test_shield_is_needed_and_works(bug):
     snippet, first, end = SHIELDS[bug]
     proc = run('exec', snippet, shields=True)

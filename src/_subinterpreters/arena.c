@@ -1,4 +1,4 @@
-/* arena.c -- return the memory CPython 3.12/3.13 keep after a
+/* arena.c -- optionally return the memory CPython 3.12/3.13 keep after a
  * subinterpreter ends.
  *
  * Owns the arena allocator wrapper and the list of arenas allocated by
@@ -9,23 +9,25 @@
  * block in them is still allocated (3.12 never does); but every ended
  * interpreter leaves blocks allocated -- about 2,800 after an empty
  * interpreter, 4,400 after "import json, re", mostly immortal interned
- * strings that 3.12/3.13 do not free (gh-113993, gh-113055) and that
- * nothing can reach once the interpreter's dictionaries are gone -- so
- * each destroyed interpreter kept 1.5-2.5 MiB.  3.14 frees them.
+ * strings (gh-113993, gh-113055) -- so each destroyed interpreter keeps
+ * 1.5-2.5 MiB.  3.14 frees them.
  *
- * We wrap the arena allocator, note which interpreter (by CPython's id,
- * never reused) allocated each arena, and after Py_EndInterpreter() free
- * the arenas that interpreter left: nothing else allocated from them, and
- * its leftover blocks are unreachable.  Then glibc's heap is trimmed, since
- * the interpreter's raw allocations went back to it, not to the system.  Only interpreters we destroyed, and
- * only isolated ones (an interpreter sharing the main allocator takes
- * arenas for the main interpreter), are released.  compat.h gates this on
- * the releases that need it (SBI_ARENA_RELEASE).
+ * With SUBINTERPRETERS_RELEASE_ARENAS=1 we wrap the arena allocator, note
+ * which interpreter (by CPython's id) allocated each arena, and after
+ * Py_EndInterpreter() free the arenas that interpreter left, then trim
+ * glibc's heap: 0.14 MiB stays per cycle instead of 2.4.  It is not on by
+ * default because CPython's reason to keep them is real: some extension
+ * modules keep objects of the first interpreter that used them in C
+ * statics -- 3.12's single-phase _ctypes readies its static types in the
+ * subinterpreter that tried to import it, 3.13's xxsubtype likewise,
+ * syslog.openlog() keeps its ident -- and freeing that memory turns a leak
+ * into a use-after-free.  Never on 3.12.0-3.12.3 (gh-119213: every
+ * extension function's keyword tuple is such an object).
  *
  * SUBINTERPRETERS_ARENA_CHECK=1 makes released arenas inaccessible
- * (PROT_NONE) instead of freeing them: a test run that way crashes at the
- * first touch of memory of an ended interpreter, which proves the release
- * safe for what the run did.
+ * (PROT_NONE) instead of freeing them: a program run that way crashes at
+ * the first touch of memory of an ended interpreter, which tells whether
+ * releasing is safe for what it does.
  *
  * Lock: arenas.mutex, a leaf lock (no Python API, no allocation through
  * CPython inside), taken from the allocator hooks with whatever GIL the
@@ -104,6 +106,14 @@ hook_free(void *ctx, void *ptr, size_t size)
     arenas.orig.free(arenas.orig.ctx, ptr, size);
 }
 
+/* Is environment variable name set to something other than "" or "0"? */
+static int
+env_flag(const char *name)
+{
+    const char *env = getenv(name);
+    return env != NULL && env[0] != '\0' && strcmp(env, "0") != 0;
+}
+
 void
 sbi_arena_install(void)
 {
@@ -118,16 +128,26 @@ sbi_arena_install(void)
     {
         return;
     }
-    const char *env = getenv("SUBINTERPRETERS_ARENA_CHECK");
-    arenas.check = env != NULL && env[0] != '\0' && strcmp(env, "0") != 0;
+    if (!env_flag("SUBINTERPRETERS_RELEASE_ARENAS") ||
+        Py_Version < 0x030C04F0)
+    {
+        return;
+    }
+    arenas.check = env_flag("SUBINTERPRETERS_ARENA_CHECK");
     PyObject_GetArenaAllocator(&arenas.orig);
     PyObjectArenaAllocator hook = {NULL, hook_alloc, hook_free};
     arenas.installed = 1;
     PyObject_SetArenaAllocator(&hook);
 }
 
+int
+sbi_arena_installed(void)
+{
+    return arenas.installed;
+}
+
 size_t
-sbi_arena_release(int64_t cid)
+sbi_arena_release(int64_t cid, int keep)
 {
     if (!arenas.installed || cid <= 0) {
         return 0;
@@ -147,6 +167,9 @@ sbi_arena_release(int64_t cid)
         if (found.ptr == NULL) {
             break;
         }
+        if (keep) {
+            continue;  // forgotten, not freed: leaked as CPython leaves it
+        }
         if (arenas.check) {
             (void)mprotect(found.ptr, found.size, PROT_NONE);
         }
@@ -156,11 +179,12 @@ sbi_arena_release(int64_t cid)
         freed += found.size;
     }
 #ifdef __GLIBC__
-    // The interpreter's raw allocations (its state, thread states, dict
-    // tables of its obmalloc-less objects) were freed to the C heap,
-    // which keeps the pages: hand the free ones back (about 0.15 MiB per
-    // interpreter stays resident otherwise).
-    (void)malloc_trim(0);
+    // The interpreter's raw allocations (its state, thread states, ...)
+    // went back to the C heap, which keeps the pages: hand the free ones
+    // back (about 0.15 MiB per interpreter stays resident otherwise).
+    if (freed > 0) {
+        (void)malloc_trim(0);
+    }
 #endif
     return freed;
 }
@@ -172,4 +196,10 @@ sbi_arena_watched(void)
     size_t n = arenas.n;
     sbi_mutex_unlock(&arenas.mutex);
     return n;
+}
+
+void
+sbi_arena_after_fork(void)
+{
+    (void)pthread_mutex_init(&arenas.mutex, NULL);
 }

@@ -234,28 +234,29 @@ typedef struct {
      "            warm(obj)\n"                                              \
      "import io\n"                                                          \
      "def instances():\n"                                                   \
-     "    import _asyncio, _queue, _random, _bz2, _lzma, zlib, _pickle\n"   \
-     "    import _blake2, _hashlib, _socket, select\n"                      \
+     "    import _asyncio\n"                                                \
      "    yield _asyncio.Future.__new__(_asyncio.Future)\n"                 \
      "    yield _asyncio.Task.__new__(_asyncio.Task)\n"                     \
-     "    yield from (_queue.SimpleQueue(), _random.Random(),\n"            \
-     "                _bz2.BZ2Compressor(), _bz2.BZ2Decompressor(),\n"      \
-     "                _lzma.LZMACompressor(), _lzma.LZMADecompressor(),\n"  \
-     "                zlib.compressobj(), zlib.decompressobj(),\n"          \
-     "                _pickle.Pickler(io.BytesIO()),\n"                     \
-     "                _pickle.Unpickler(io.BytesIO()), _blake2.blake2b(),\n"\
-     "                _blake2.blake2s(), _hashlib.new('sha256'),\n"         \
-     "                select.epoll(), _socket.socket())\n"                  \
-     "try:\n"                                                               \
-     "    for obj in instances():\n"                                        \
-     "        for cls in type(obj).__mro__[:-1]:\n"                         \
-     "            for meth in vars(cls).values():\n"                        \
-     "                if type(meth).__name__ == 'method_descriptor':\n"     \
-     "                    warm(meth, obj)\n"                                \
-     "        if hasattr(type(obj), 'close'):\n"                         \
-     "            obj.close()\n"                                            \
-     "except (ImportError, OSError):\n"                                     \
-     "    pass\n"                                                           \
+     "    for expr in ('_queue.SimpleQueue()', '_random.Random()',\n"       \
+     "                 '_bz2.BZ2Compressor()', '_bz2.BZ2Decompressor()',\n" \
+     "                 '_lzma.LZMACompressor()', '_lzma.LZMADecompressor()',\n"\
+     "                 'zlib.compressobj()', 'zlib.decompressobj()',\n"     \
+     "                 '_pickle.Pickler(io.BytesIO())',\n"                  \
+     "                 '_pickle.Unpickler(io.BytesIO())', '_blake2.blake2b()',\n"\
+     "                 '_blake2.blake2s()', '_hashlib.new(\"sha256\")',\n"  \
+     "                 'select.epoll()', '_socket.socket()'):\n"            \
+     "        try:\n"                                                       \
+     "            mod = __import__(expr.split('.', 1)[0])\n"                \
+     "            yield eval(expr, {mod.__name__: mod, 'io': io})\n"        \
+     "        except Exception:\n"                                          \
+     "            pass\n"                                                   \
+     "for obj in instances():\n"                                            \
+     "    for cls in type(obj).__mro__[:-1]:\n"                             \
+     "        for meth in vars(cls).values():\n"                            \
+     "            if type(meth).__name__ == 'method_descriptor':\n"         \
+     "                warm(meth, obj)\n"                                    \
+     "    if hasattr(type(obj), 'close'):\n"                                \
+     "        obj.close()\n"                                                \
      "obj = None\n",                                                        \
      NULL,                                                                  \
      "this CPython release can crash at exit after a subinterpreter is "    \
@@ -270,17 +271,50 @@ typedef struct {
 /* gh-113055, gh-113993: 3.12 never frees an isolated interpreter's object
  * arenas when it ends, and 3.13 only when no block in them is still
  * allocated, which never happens (immortal interned strings stay): each
- * destroyed interpreter kept 1.5-2.5 MiB.  3.14 frees them.  Shield:
- * arena.c frees the arenas an ended interpreter of ours left. */
+ * destroyed interpreter keeps 1.5-2.5 MiB.  3.14 frees them.  Opt-in
+ * (SUBINTERPRETERS_RELEASE_ARENAS=1): arena.c frees the arenas an ended
+ * interpreter of ours left; not by default, see there why. */
 #if PY_VERSION_HEX < 0x030E0000
 #  define SBI_ARENA_RELEASE 1
 #else
 #  define SBI_ARENA_RELEASE 0
 #endif
 
+/* gh-95795, gh-116909 (fixed in 3.14 by gh-129824): the counter that gives
+ * types their method-cache version tag is shared by all interpreters and
+ * incremented without a lock, so two interpreters looking up attributes
+ * of not yet tagged types at the same moment can give two types the same
+ * tag, and then a lookup on one finds the other's attribute (seen: a new
+ * pool worker failing to start with "descriptor 'close' for
+ * '_io.BufferedReader' objects doesn't apply to a '_io.FileIO' object").
+ * Shield: the main interpreter tags every class it has (the static types
+ * every interpreter shares among them) before the first subinterpreter,
+ * by looking each up once; run last, after the other shields' imports.
+ * Types created later in subinterpreters remain exposed. */
+#if PY_VERSION_HEX < 0x030E0000
+#  define SBI_SHIELD_TYPE_TAGS                                              \
+    {"gh-116909", 0x030C0000, 0x030E0000,                                   \
+     "seen = set()\n"                                                       \
+     "todo = [object]\n"                                                    \
+     "while todo:\n"                                                        \
+     "    t = todo.pop()\n"                                                 \
+     "    if id(t) in seen:\n"                                              \
+     "        continue\n"                                                   \
+     "    seen.add(id(t))\n"                                                \
+     "    try:\n"                                                           \
+     "        type.__getattribute__(t, '__subinterpreters_shield__')\n"     \
+     "    except AttributeError:\n"                                         \
+     "        pass\n"                                                       \
+     "    todo.extend(type.__subclasses__(t))\n",                           \
+     NULL, NULL},
+#else
+#  define SBI_SHIELD_TYPE_TAGS
+#endif
+
 #define SBI_SHIELDS                                                         \
     {SBI_SHIELD_DATETIME_TYPES SBI_SHIELD_SINGLE_PHASE                      \
-     SBI_SHIELD_KEYWORD_PARSERS{NULL, 0, 0, NULL, NULL, NULL}}
+     SBI_SHIELD_KEYWORD_PARSERS SBI_SHIELD_TYPE_TAGS                        \
+     {NULL, 0, 0, NULL, NULL, NULL}}
 
 /* 3.12's threading._shutdown() asserts that the interpreter's _MainThread
  * still holds its tstate lock; in a subinterpreter that object belongs to

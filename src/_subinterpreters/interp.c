@@ -929,12 +929,14 @@ destroy_entry(sbi_entry *e, int wait_ms, int force)
         usleep(10000);
         Py_END_ALLOW_THREADS
     }
+    int abandoned = 0;  // buffers of it stay in use elsewhere
     if (err == 0) {
         sbi_queues_unbind_interp(e->cid);
         sbi_shbuf_drain_current();
         if (sbi_shbuf_count_owned(e->cid) > 0) {
             if (force) {
                 sbi_shbuf_abandon(e->cid);
+                abandoned = 1;
             }
             else {
                 err = SBI_ERR_BUFFERS_SHARED;
@@ -969,7 +971,7 @@ destroy_entry(sbi_entry *e, int wait_ms, int force)
     e->keeper = NULL;
     Py_EndInterpreter(ts);
     /* detached now */
-    (void)sbi_arena_release(e->cid);
+    (void)sbi_arena_release(e->cid, abandoned);
     (void)PyThreadState_Swap(caller);
     sbi_mutex_lock_any(&registry.mutex);
     registry_remove(e);
@@ -1094,25 +1096,6 @@ typedef struct {
 static int sigint_watch_begin(int64_t id);
 static void sigint_watch_end(void);
 
-/* Called by a thread of the main interpreter, other than the one running
- * the exit hook, that wants to enter one of our interpreters once the
- * process is exiting: a daemon thread (the main interpreter joined its
- * other threads before atexit; threads of subinterpreters still get the
- * error, or ending their interpreter would wait for them for ever).  It waits for the
- * process to end with its thread state detached, as CPython's daemon
- * threads wait when they want their GIL back during finalization.  An
- * exception instead makes it print a traceback while the main thread
- * finalizes sys.stderr, which 3.14 turns into "Fatal Python error:
- * _enter_buffered_busy".  Never returns. */
-static void
-wait_for_process_exit(void)
-{
-    (void)PyEval_SaveThread();
-    for (;;) {
-        (void)pause();
-    }
-}
-
 /* Mark interpreter id as running __main__ in this thread and switch the
  * thread into it.  Caller attached.  0, or -1 with an exception set (in
  * the caller's interpreter). */
@@ -1144,7 +1127,18 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
     }
     sbi_mutex_unlock(&registry.mutex);
     if (daemon) {
-        wait_for_process_exit();
+        // A thread of the main interpreter other than the one running the
+        // exit hook: a daemon thread (the others were joined before
+        // atexit).  InterpreterError would make it print a traceback while
+        // the main thread finalizes sys.stderr, which 3.14 turns into
+        // "Fatal Python error: _enter_buffered_busy"; SystemExit ends the
+        // thread silently (threading ignores it), running its finally
+        // blocks on the way.  Threads of subinterpreters still get the
+        // error.
+        PyErr_Format(PyExc_SystemExit,
+                     "the process is exiting: a daemon thread cannot enter "
+                     "interpreter %lld", (long long)id);
+        return -1;
     }
     if (err != 0) {
         return raise_interp_error(st, err, id, op);
@@ -1542,6 +1536,8 @@ static void
 reset_after_fork(void)
 {
     (void)pthread_mutex_init(&registry.mutex, NULL);
+    sbi_arena_after_fork();
+    sbi_shield_after_fork();
     if (sigint.pipe[0] >= 0) {
         close(sigint.pipe[0]);
         close(sigint.pipe[1]);

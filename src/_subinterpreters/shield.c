@@ -62,19 +62,23 @@ run_source(const char *source, const char *what)
  * released) until it is done.  It is held while Python code runs, so it
  * must never be taken anywhere else. */
 static sbi_mutex main_mutex = SBI_MUTEX_INIT;
-/* Set once the main interpreter is prepared.  Read and written only with
- * the main interpreter's GIL held, which orders them. */
+/* Set once the main interpreter is prepared; main_owner is the thread
+ * preparing it (a finalizer or signal handler of that thread that creates
+ * an interpreter meanwhile must not wait for itself).  Both are read and
+ * written only with the main interpreter's GIL held, which orders them. */
 static int main_done = 0;
+static unsigned long main_owner = 0;
 
 int
 sbi_shield_main(void)
 {
-    if (main_done) {
+    if (main_done || main_owner == PyThread_get_thread_ident()) {
         return 0;
     }
     sbi_mutex_lock_py(&main_mutex);
     int first = !main_done;
     if (first) {
+        main_owner = PyThread_get_thread_ident();
         for (const sbi_shield *s = shields; s->bug != NULL; s++) {
             if (s->main_code != NULL && shield_on(s)) {
                 run_source(s->main_code,
@@ -86,6 +90,7 @@ sbi_shield_main(void)
             sbi_arena_install();
         }
         main_done = 1;
+        main_owner = 0;
     }
     sbi_mutex_unlock(&main_mutex);
     if (!first) {
@@ -139,10 +144,17 @@ sbi_shield_list(PyObject *m, PyObject *unused)
             Py_CLEAR(list);
         }
     }
-    if (list != NULL && SBI_ARENA_RELEASE && !shields_disabled() &&
+    if (list != NULL && sbi_arena_installed() &&
         append_name(list, "gh-113055") < 0)
     {
         Py_CLEAR(list);
     }
     return list;
+}
+
+void
+sbi_shield_after_fork(void)
+{
+    (void)pthread_mutex_init(&main_mutex, NULL);
+    main_owner = 0;
 }

@@ -23,12 +23,16 @@ int sbi_shield_main(void);
  * new interpreter attached; never fails (a fix-up that fails is skipped). */
 void sbi_shield_new_interp(void);
 
+/* In the child of a fork: the lock may have been held by a thread that
+ * does not exist there. */
+void sbi_shield_after_fork(void);
+
 /* _shields(): list of the CPython issues shielded in this process
  * ("gh-NNNNNN"), for tests and diagnostics.  New reference or NULL. */
 PyObject *sbi_shield_list(PyObject *m, PyObject *unused);
 
-/* _arenas_watched(): arenas of subinterpreters the arena shield watches
- * (arena.c), for tests.  New reference or NULL. */
+/* _arenas_watched(): arenas of subinterpreters watched by arena.c (when
+ * SUBINTERPRETERS_RELEASE_ARENAS=1), for tests.  New reference or NULL. */
 PyObject *sbi_shield_arenas(PyObject *m, PyObject *unused);
 
 #endif /* SBI_SHIELD_H */

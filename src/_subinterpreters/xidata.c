@@ -1001,10 +1001,13 @@ common_constant_none(void)
                 found = ins[i].arg;
             }
         }
+        if (n >= 0) {
+            index = found;  // else (an error) try again next time
+        }
         PyErr_Clear();  // not learnt: "return None" then needs LOAD_CONST
         PyMem_Free(ins);
         Py_XDECREF(co);
-        index = found;
+        return found;
     }
     return index;
 }
