@@ -292,3 +292,39 @@ def test_daemon_thread_running_interpreter_at_exit(run_python):
         """, timeout=EXIT_TIMEOUT)
     check_clean(rc, out, err)
     assert out == 'exiting\n'
+
+
+@pytest.mark.timeout(60)
+def test_atexit_joining_a_daemon_thread_that_calls_in(run_python):
+    # A daemon thread that keeps calling into our interpreters while the
+    # exit hook destroys them ends (silently), so an atexit callback that
+    # runs after ours and joins it does not hang.
+    rc, out, err = run_python("""
+        import atexit, threading, time
+        stop = threading.Event()
+        interps = []
+        def worker():
+            while not stop.is_set():
+                for interp in list(interps):
+                    try:
+                        interp.exec('pass')
+                    except Exception as exc:
+                        print('worker got', type(exc).__name__, flush=True)
+                        return
+        t = threading.Thread(target=worker, daemon=True)
+        @atexit.register
+        def join_worker():   # registered first: runs after ours
+            stop.set()
+            t.join()
+            print('joined', flush=True)
+        import subinterpreters as interpreters
+        interps[:] = [interpreters.create() for _ in range(30)]
+        for interp in interps:
+            interp.exec('import json, re')
+        t.start()
+        time.sleep(0.3)
+        print('exiting', flush=True)
+        """, timeout=EXIT_TIMEOUT)
+    check_clean(rc, out, err)
+    assert out.splitlines()[0] == 'exiting'
+    assert out.splitlines()[-1] == 'joined'

@@ -74,11 +74,26 @@ MODES = (['exec'] if SANITIZED and not FULL else
          ['exec', 'pool'] + (['call'] if FULL else []))
 
 
-@pytest.mark.timeout(TIMEOUT + 30)
+# 3.12.1 still has rare races between interpreters importing at the same
+# time (type caches shared across GILs: gh-116909 and kin, which our
+# shields narrow but cannot close; seen about once in 200 pool cases).  A
+# crash there is retried, twice at most, and reported; a case that crashes
+# every time still fails.
+RETRIES = 2 if sys.version_info < (3, 13) else 0
+
+
+@pytest.mark.timeout((TIMEOUT + 30) * (RETRIES + 1))
 @pytest.mark.parametrize('mode', MODES)
 @pytest.mark.parametrize('name', SNIPPETS)
 def test_snippet(name, mode):
-    out, where = run_child(mode, name)
+    for attempt in range(RETRIES + 1):
+        try:
+            out, where = run_child(mode, name)
+            break
+        except AssertionError as exc:
+            if attempt == RETRIES or 'rc=-' not in str(exc).split('\n')[0]:
+                raise
+            print(f'retrying after a crash of CPython {sys.version}:\n{exc}')
     check_errors(out['errors'], where)
     assert len(out['results']) + len(out['errors']) == 2, where
     for result in out['results']:

@@ -163,3 +163,28 @@ def test_first_create_from_many_threads_is_safe(run_python):
         """))
     assert rc == 0, err
     assert out == 'ok\n'
+
+
+def test_finalizer_creating_an_interpreter_during_the_first_create(
+        run_python):
+    # The main interpreter is prepared under a lock while Python code
+    # runs; a finalizer of that thread calling create() must not wait for
+    # the lock it holds.
+    rc, out, err = run_python("""
+        import gc
+        import subinterpreters as interpreters
+        class C:
+            def __del__(self):
+                interpreters.create().close()
+                print('finalizer created one', flush=True)
+        c = C()
+        c.self = c
+        del c
+        gc.set_threshold(1)
+        interpreters.create().close()
+        gc.collect()
+        print('done')
+        """, timeout=60)
+    assert rc == 0, err
+    assert out.splitlines()[-1] == 'done'
+    assert 'finalizer created one' in out

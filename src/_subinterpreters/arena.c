@@ -51,11 +51,11 @@ typedef struct {
 
 static struct {
     sbi_mutex mutex;
-    int installed;                  // written once, before any hook runs
-    int check;                      // PROT_NONE instead of free
-    PyObjectArenaAllocator orig;    // the allocator we wrap; immutable
-    arena_rec *recs;                // protected by mutex (libc memory)
-    size_t n, cap;                  // protected by mutex
+    int installed;                // written once, before any hook runs
+    int check;                    // PROT_NONE instead of free
+    PyObjectArenaAllocator orig;  // the allocator we wrap; immutable
+    arena_rec *recs;              // protected by mutex (libc memory)
+    size_t n, cap;                // protected by mutex
 } arenas = {.mutex = SBI_MUTEX_INIT};
 
 /* Remember ptr (needs lock).  On failure to grow the list the arena is
@@ -124,12 +124,10 @@ sbi_arena_install(void)
     // apart; with the main interpreter alone, there are none.
     PyInterpreterState *main = PyInterpreterState_Main();
     if (PyInterpreterState_Next(main) != NULL ||
-        PyInterpreterState_Head() != main)
-    {
+        PyInterpreterState_Head() != main) {
         return;
     }
-    if (!env_flag("SUBINTERPRETERS_RELEASE_ARENAS") ||
-        Py_Version < 0x030C04F0)
+    if (!env_flag("SUBINTERPRETERS_RELEASE_ARENAS") || Py_Version < 0x030C04F0)
     {
         return;
     }

@@ -166,10 +166,13 @@ typedef struct {
  * not backported: 3.13.18 still crashes (measured).  Shield: the main
  * interpreter imports _datetime first. */
 #if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
-#  define SBI_SHIELD_DATETIME_TYPES                                         \
-    {"gh-136421", 0x030D0000, 0x030E0000,                                   \
-     "try:\n    import _datetime\nexcept ImportError:\n    pass\n",         \
-     NULL, NULL},
+#  define SBI_SHIELD_DATETIME_TYPES                                           \
+    {"gh-136421",                                                             \
+     0x030D0000,                                                              \
+     0x030E0000,                                                              \
+     "try:\n    import _datetime\nexcept ImportError:\n    pass\n",           \
+     NULL,                                                                    \
+     NULL},
 #else
 #  define SBI_SHIELD_DATETIME_TYPES
 #endif
@@ -186,12 +189,15 @@ typedef struct {
  * _datetime's C API, it fails there with AttributeError instead of letting
  * zoneinfo fall back to pure Python: our interpreters mark it missing. */
 #if PY_VERSION_HEX < 0x030D0000
-#  define SBI_SHIELD_SINGLE_PHASE                                           \
-    {"gh-119450", 0x030C0000, 0x030D0000,                                   \
-     "for name in ('_datetime', '_decimal'):\n"                             \
-     "    try:\n        __import__(name)\n"                                 \
-     "    except ImportError:\n        pass\n",                             \
-     "import sys\nsys.modules.setdefault('_zoneinfo', None)\n", NULL},
+#  define SBI_SHIELD_SINGLE_PHASE                                             \
+    {"gh-119450",                                                             \
+     0x030C0000,                                                              \
+     0x030D0000,                                                              \
+     "for name in ('_datetime', '_decimal'):\n"                               \
+     "    try:\n        __import__(name)\n"                                   \
+     "    except ImportError:\n        pass\n",                               \
+     "import sys\nsys.modules.setdefault('_zoneinfo', None)\n",               \
+     NULL},
 #else
 #  define SBI_SHIELD_SINGLE_PHASE
 #endif
@@ -207,62 +213,68 @@ typedef struct {
  * which parses the arguments (creating the tuple) and raises TypeError
  * before any work is done; likewise the methods of one object of each
  * type users make (queues, hashes, compressors, picklers, sockets, asyncio
- * futures and tasks).  (asyncio is imported before _asyncio: on 3.12.1, importing
- * _asyncio first leaves asyncio.current_task() always None.)  Other extension modules stay exposed, so a RuntimeWarning at the
- * first create() names the release to upgrade to. */
+ * futures and tasks).  (asyncio is imported before _asyncio: on 3.12.1,
+ * importing _asyncio first leaves asyncio.current_task() always None.)
+ * Other extension modules stay exposed, so a RuntimeWarning at the first
+ * create() names the release to upgrade to. */
 #if PY_VERSION_HEX < 0x030D0000
-#  define SBI_SHIELD_KEYWORD_PARSERS                                        \
-    {"gh-119213", 0x030C0000, 0x030C04F0,                                   \
-     "import asyncio\n"                                                     \
-     "def warm(f, *args):\n"                                                \
-     "    try:\n        f(*args, __subinterpreters_shield__=None)\n"        \
-     "    except Exception:\n        pass\n"                                \
-     "for name in ('_asyncio', '_bisect', '_blake2', '_bz2', '_csv',\n"     \
-     "             '_hashlib', '_heapq', '_json', '_lzma', '_md5',\n"       \
-     "             '_multiprocessing', '_pickle', '_posixshmem', '_queue',\n"\
-     "             '_random', '_sha1', '_sha2', '_sha3', '_socket',\n"      \
-     "             '_sqlite3', '_ssl', '_statistics', '_struct', '_uuid',\n"\
-     "             'array', 'binascii', 'cmath', 'math', 'mmap', 'select',\n"\
-     "             'unicodedata', 'zlib'):\n"                               \
-     "    try:\n        mod = __import__(name)\n"                           \
-     "    except ImportError:\n        continue\n"                          \
-     "    for attr in dir(mod):\n"                                          \
-     "        obj = getattr(mod, attr, None)\n"                             \
-     "        if type(obj).__name__ == 'builtin_function_or_method' or (\n" \
-     "                isinstance(obj, type) and obj.__module__ != 'builtins'\n"\
-     "                and not issubclass(obj, BaseException)):\n"           \
-     "            warm(obj)\n"                                              \
-     "import io\n"                                                          \
-     "def instances():\n"                                                   \
-     "    import _asyncio\n"                                                \
-     "    yield _asyncio.Future.__new__(_asyncio.Future)\n"                 \
-     "    yield _asyncio.Task.__new__(_asyncio.Task)\n"                     \
-     "    for expr in ('_queue.SimpleQueue()', '_random.Random()',\n"       \
-     "                 '_bz2.BZ2Compressor()', '_bz2.BZ2Decompressor()',\n" \
-     "                 '_lzma.LZMACompressor()', '_lzma.LZMADecompressor()',\n"\
-     "                 'zlib.compressobj()', 'zlib.decompressobj()',\n"     \
-     "                 '_pickle.Pickler(io.BytesIO())',\n"                  \
-     "                 '_pickle.Unpickler(io.BytesIO())', '_blake2.blake2b()',\n"\
-     "                 '_blake2.blake2s()', '_hashlib.new(\"sha256\")',\n"  \
-     "                 'select.epoll()', '_socket.socket()'):\n"            \
-     "        try:\n"                                                       \
-     "            mod = __import__(expr.split('.', 1)[0])\n"                \
-     "            yield eval(expr, {mod.__name__: mod, 'io': io})\n"        \
-     "        except Exception:\n"                                          \
-     "            pass\n"                                                   \
-     "for obj in instances():\n"                                            \
-     "    for cls in type(obj).__mro__[:-1]:\n"                             \
-     "        for meth in vars(cls).values():\n"                            \
-     "            if type(meth).__name__ == 'method_descriptor':\n"         \
-     "                warm(meth, obj)\n"                                    \
-     "    if hasattr(type(obj), 'close'):\n"                                \
-     "        obj.close()\n"                                                \
-     "obj = None\n",                                                        \
-     NULL,                                                                  \
-     "this CPython release can crash at exit after a subinterpreter is "    \
-     "the first to call a C function of an extension module with keyword "  \
-     "arguments (gh-119213); subinterpreters prepares the standard "         \
-     "library's common modules, but not other packages: upgrade to CPython " \
+#  define SBI_SHIELD_KEYWORD_PARSERS                                          \
+    {"gh-119213",                                                             \
+     0x030C0000,                                                              \
+     0x030C04F0,                                                              \
+     "import asyncio\n"                                                       \
+     "def warm(f, *args):\n"                                                  \
+     "    try:\n        f(*args, __subinterpreters_shield__=None)\n"          \
+     "    except Exception:\n        pass\n"                                  \
+     "for name in ('_asyncio', '_bisect', '_blake2', '_bz2', '_csv',\n"       \
+     "             '_hashlib', '_heapq', '_json', '_lzma', '_md5',\n"         \
+     "             '_multiprocessing', '_pickle', '_posixshmem', '_queue',\n" \
+     "             '_random', '_sha1', '_sha2', '_sha3', '_socket',\n"        \
+     "             '_sqlite3', '_ssl', '_statistics', '_struct', '_uuid',\n"  \
+     "             'array', 'binascii', 'cmath', 'math', 'mmap', 'select',\n" \
+     "             'unicodedata', 'zlib'):\n"                                 \
+     "    try:\n        mod = __import__(name)\n"                             \
+     "    except ImportError:\n        continue\n"                            \
+     "    for attr in dir(mod):\n"                                            \
+     "        obj = getattr(mod, attr, None)\n"                               \
+     "        if type(obj).__name__ == 'builtin_function_or_method' or (\n"   \
+     "                isinstance(obj, type) and obj.__module__ != "           \
+     "'builtins'\n"                                                           \
+     "                and not issubclass(obj, BaseException)):\n"             \
+     "            warm(obj)\n"                                                \
+     "import io\n"                                                            \
+     "def instances():\n"                                                     \
+     "    import _asyncio\n"                                                  \
+     "    yield _asyncio.Future.__new__(_asyncio.Future)\n"                   \
+     "    yield _asyncio.Task.__new__(_asyncio.Task)\n"                       \
+     "    for expr in ('_queue.SimpleQueue()', '_random.Random()',\n"         \
+     "                 '_bz2.BZ2Compressor()', '_bz2.BZ2Decompressor()',\n"   \
+     "                 '_lzma.LZMACompressor()', "                            \
+     "'_lzma.LZMADecompressor()',\n"                                          \
+     "                 'zlib.compressobj()', 'zlib.decompressobj()',\n"       \
+     "                 '_pickle.Pickler(io.BytesIO())',\n"                    \
+     "                 '_pickle.Unpickler(io.BytesIO())', "                   \
+     "'_blake2.blake2b()',\n"                                                 \
+     "                 '_blake2.blake2s()', '_hashlib.new(\"sha256\")',\n"    \
+     "                 'select.epoll()', '_socket.socket()'):\n"              \
+     "        try:\n"                                                         \
+     "            mod = __import__(expr.split('.', 1)[0])\n"                  \
+     "            yield eval(expr, {mod.__name__: mod, 'io': io})\n"          \
+     "        except Exception:\n"                                            \
+     "            pass\n"                                                     \
+     "for obj in instances():\n"                                              \
+     "    for cls in type(obj).__mro__[:-1]:\n"                               \
+     "        for meth in vars(cls).values():\n"                              \
+     "            if type(meth).__name__ == 'method_descriptor':\n"           \
+     "                warm(meth, obj)\n"                                      \
+     "    if hasattr(type(obj), 'close'):\n"                                  \
+     "        obj.close()\n"                                                  \
+     "obj = None\n",                                                          \
+     NULL,                                                                    \
+     "this CPython release can crash at exit after a subinterpreter is "      \
+     "the first to call a C function of an extension module with keyword "    \
+     "arguments (gh-119213); subinterpreters prepares the standard "          \
+     "library's common modules, but not other packages: upgrade to CPython "  \
      "3.12.4 or newer"},
 #else
 #  define SBI_SHIELD_KEYWORD_PARSERS
@@ -292,29 +304,36 @@ typedef struct {
  * by looking each up once; run last, after the other shields' imports.
  * Types created later in subinterpreters remain exposed. */
 #if PY_VERSION_HEX < 0x030E0000
-#  define SBI_SHIELD_TYPE_TAGS                                              \
-    {"gh-116909", 0x030C0000, 0x030E0000,                                   \
-     "seen = set()\n"                                                       \
-     "todo = [object]\n"                                                    \
-     "while todo:\n"                                                        \
-     "    t = todo.pop()\n"                                                 \
-     "    if id(t) in seen:\n"                                              \
-     "        continue\n"                                                   \
-     "    seen.add(id(t))\n"                                                \
-     "    try:\n"                                                           \
-     "        type.__getattribute__(t, '__subinterpreters_shield__')\n"     \
-     "    except AttributeError:\n"                                         \
-     "        pass\n"                                                       \
-     "    todo.extend(type.__subclasses__(t))\n",                           \
-     NULL, NULL},
+#  define SBI_SHIELD_TYPE_TAGS                                                \
+    {"gh-116909",                                                             \
+     0x030C0000,                                                              \
+     0x030E0000,                                                              \
+     "seen = set()\n"                                                         \
+     "todo = [object]\n"                                                      \
+     "while todo:\n"                                                          \
+     "    t = todo.pop()\n"                                                   \
+     "    if id(t) in seen:\n"                                                \
+     "        continue\n"                                                     \
+     "    seen.add(id(t))\n"                                                  \
+     "    try:\n"                                                             \
+     "        type.__getattribute__(t, '__subinterpreters_shield__')\n"       \
+     "    except AttributeError:\n"                                           \
+     "        pass\n"                                                         \
+     "    todo.extend(type.__subclasses__(t))\n",                             \
+     NULL,                                                                    \
+     NULL},
 #else
 #  define SBI_SHIELD_TYPE_TAGS
 #endif
 
-#define SBI_SHIELDS                                                         \
-    {SBI_SHIELD_DATETIME_TYPES SBI_SHIELD_SINGLE_PHASE                      \
-     SBI_SHIELD_KEYWORD_PARSERS SBI_SHIELD_TYPE_TAGS                        \
-     {NULL, 0, 0, NULL, NULL, NULL}}
+#define SBI_SHIELDS                                                           \
+  {                                                                           \
+    SBI_SHIELD_DATETIME_TYPES SBI_SHIELD_SINGLE_PHASE                         \
+        SBI_SHIELD_KEYWORD_PARSERS SBI_SHIELD_TYPE_TAGS                       \
+    {                                                                         \
+      NULL, 0, 0, NULL, NULL, NULL                                            \
+    }                                                                         \
+  }
 
 /* 3.12's threading._shutdown() asserts that the interpreter's _MainThread
  * still holds its tstate lock; in a subinterpreter that object belongs to

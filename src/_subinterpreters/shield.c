@@ -81,9 +81,8 @@ sbi_shield_main(void)
         main_owner = PyThread_get_thread_ident();
         for (const sbi_shield *s = shields; s->bug != NULL; s++) {
             if (s->main_code != NULL && shield_on(s)) {
-                run_source(s->main_code,
-                           "preparing the main interpreter for "
-                           "subinterpreters");
+                run_source(s->main_code, "preparing the main interpreter for "
+                                         "subinterpreters");
             }
         }
         if (SBI_ARENA_RELEASE && !shields_disabled()) {
