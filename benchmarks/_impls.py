@@ -4,7 +4,17 @@ Each worker process imports only the implementation it measures, so these
 helpers are called from the case constructors, never at module level.
 """
 
+import sys
 import threading
+
+# The reference implementation each benchmark compares ours with: CPython's
+# own C code.  On 3.14+ that is the standard library itself
+# (concurrent.interpreters, concurrent.futures.InterpreterPoolExecutor);
+# before, the PyPI backport interpreters-pep-734 (on 3.13 a thin layer over
+# CPython's private _interpreters).  Its worker and rows keep the key
+# 'backport'; REFERENCE is the name tables print.
+STDLIB = sys.version_info >= (3, 14)
+REFERENCE = 'stdlib' if STDLIB else 'backport'
 
 
 def ours():
@@ -13,19 +23,29 @@ def ours():
 
 
 def backport():
-    """The backport's ``interpreters`` module (interpreters-pep-734)."""
-    from interpreters_backport import interpreters
+    """The reference's ``interpreters`` module."""
+    if STDLIB:
+        from concurrent import interpreters
+    else:
+        from interpreters_backport import interpreters
     return interpreters
 
 
-def backport_queues():
+def backport_queue():
+    """A new queue of the reference whose shareable items cross without
+    pickle (the backport needs syncobj=True for that; 3.14 always does)."""
+    if STDLIB:
+        return backport().create_queue()
     from interpreters_backport.interpreters import queues
-    return queues
+    return queues.create(syncobj=True)
 
 
 def backport_pool():
-    from interpreters_backport.concurrent.futures import (
-        InterpreterPoolExecutor)
+    if STDLIB:
+        from concurrent.futures import InterpreterPoolExecutor
+    else:
+        from interpreters_backport.concurrent.futures import (
+            InterpreterPoolExecutor)
     return InterpreterPoolExecutor
 
 
@@ -41,7 +61,8 @@ def backport_interp(*modules):
     return interp
 
 
-BACKPORT_QUEUE_MODULE = 'interpreters_backport.interpreters.queues'
+BACKPORT_QUEUE_MODULE = ('concurrent.interpreters._queues' if STDLIB else
+                         'interpreters_backport.interpreters.queues')
 
 
 def run_in_threads(targets):

@@ -108,7 +108,7 @@ class CallEmulatedBackport:
 
     def __init__(self):
         self.interp = _impls.backport_interp(_impls.BACKPORT_QUEUE_MODULE)
-        self.queue = _impls.backport_queues().create(syncobj=True)
+        self.queue = _impls.backport_queue()
         self.interp.prepare_main(q=self.queue)
 
     def run(self, n):

@@ -121,7 +121,7 @@ class BytesRoundTripOurs(BytesInOurs):
 class BytesRoundTripBackport:
     def __init__(self, size):
         self.interp = _impls.backport_interp(_impls.BACKPORT_QUEUE_MODULE)
-        self.queue = _impls.backport_queues().create(syncobj=True)
+        self.queue = _impls.backport_queue()
         self.interp.prepare_main(q=self.queue)
         self.data = _payload(size)
 

@@ -72,9 +72,8 @@ class PingPongOurs(_TwoInterps):
 class PingPongBackport(_TwoInterps):
     def __init__(self):
         mod = _impls.BACKPORT_QUEUE_MODULE
-        queues = _impls.backport_queues()
         self._setup(_impls.backport_interp(mod), _impls.backport_interp(mod),
-                    lambda: queues.create(syncobj=True))
+                    _impls.backport_queue)
 
     def run(self, n):
         return self._run(n, PING, PONG)

@@ -265,6 +265,15 @@ def _load(group):
 HEAD = ['case', 'median/op', 'spread', 'rate', 'ours÷this', 'note']
 
 
+def _relabel(text, data):
+    """On 3.14+ the reference implementation is the standard library
+    itself (benchmarks/_impls.py); its rows keep the key 'backport', but
+    what is printed says 'stdlib'."""
+    if data['meta']['backport']['detail'].startswith('stdlib'):
+        return text.replace('backport', 'stdlib')
+    return text
+
+
 def text_tables(data):
     lines = ['Median per operation over the repetitions; spread = ±half of '
              '(max-min)/median;', 'ours÷this < 1 means ours is faster '
@@ -286,7 +295,7 @@ def text_tables(data):
         if g.get('note'):
             lines.append(f'   note: {g["note"]}')
         lines.append('')
-    return '\n'.join(lines)
+    return _relabel('\n'.join(lines), data)
 
 
 def text_targets(data):
@@ -295,7 +304,7 @@ def text_targets(data):
     for t in data['targets']:
         lines.append(f'  {t["status"]:4s}  {t["target"]}: {t["measured"]}'
                      + (f'  [{t["note"]}]' if t['note'] else ''))
-    return '\n'.join(lines) + '\n'
+    return _relabel('\n'.join(lines) + '\n', data)
 
 
 def _md_escape(text):
@@ -333,8 +342,8 @@ def markdown_section(data):
         if g.get('note'):
             out += ['', _md_escape(g['note'])]
         out.append('')
-    out.append(f'<!-- bench-data: {json.dumps(chart_data(data))} -->')
-    return '\n'.join(out)
+    text = _relabel('\n'.join(out), data)
+    return text + f'\n<!-- bench-data: {json.dumps(chart_data(data))} -->'
 
 
 def _git(meta):

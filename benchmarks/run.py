@@ -40,6 +40,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _harness  # noqa: E402
+import _impls  # noqa: E402
 from _harness import (  # noqa: E402
     BENCH_DIR, CASES, Worker, WorkerDied, WorkerError, describe_exit,
     run_fresh)
@@ -51,15 +52,15 @@ REPO_DIR = os.path.dirname(BENCH_DIR)
 
 PROBE = r'''
 import importlib.util, sys
+import _impls
 def step(name):
     print("step:", name, flush=True)
-if importlib.util.find_spec("interpreters_backport") is None:
+if not _impls.STDLIB and importlib.util.find_spec("interpreters_backport") is None:
     print("missing"); sys.exit(0)
 import _tasks
 step("import")
-from interpreters_backport import interpreters as B
-from interpreters_backport.interpreters import queues
-from interpreters_backport.concurrent.futures import InterpreterPoolExecutor
+B = _impls.backport()
+InterpreterPoolExecutor = _impls.backport_pool()
 step("create")
 i = B.create()
 step("exec")
@@ -67,8 +68,8 @@ i.exec("pass")
 step("call")
 i.call(_tasks.noop)
 step("queue")
-q = queues.create(syncobj=True)
-i.exec("import interpreters_backport.interpreters.queues")
+q = _impls.backport_queue()
+i.exec("import " + _impls.BACKPORT_QUEUE_MODULE)
 i.prepare_main(q=q)
 i.exec("q.put(1)")
 assert q.get() == 1
@@ -84,11 +85,15 @@ print("ok")
 
 def probe_backport():
     """(status, detail): status is 'ok', 'missing' or 'not runnable'."""
-    try:
-        from importlib.metadata import version
-        detail = 'interpreters-pep-734 ' + version('interpreters-pep-734')
-    except Exception:
-        detail = 'interpreters-pep-734 (version unknown)'
+    if _impls.STDLIB:
+        detail = 'stdlib concurrent.interpreters of this Python'
+    else:
+        try:
+            from importlib.metadata import version
+            detail = ('interpreters-pep-734 '
+                      + version('interpreters-pep-734'))
+        except Exception:
+            detail = 'interpreters-pep-734 (version unknown)'
     try:
         proc = subprocess.run([sys.executable, '-c', PROBE],
                               capture_output=True, timeout=120,

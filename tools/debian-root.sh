@@ -169,6 +169,7 @@ cmd_run() {
         ${PYTHONFAULTHANDLER:+PYTHONFAULTHANDLER=$PYTHONFAULTHANDLER} \
         ${SBI_STRESS_SECONDS:+SBI_STRESS_SECONDS=$SBI_STRESS_SECONDS} \
         ${SBI_FUZZ_PROFILE:+SBI_FUZZ_PROFILE=$SBI_FUZZ_PROFILE} \
+        ${SBI_REALCODE:+SBI_REALCODE=$SBI_REALCODE} \
         /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$repo" "$@" || rc=$?
     return $rc
 }
