@@ -40,7 +40,8 @@ RUN_IN_SH = $$(case $$v in deb*) echo bash tools/debian-root.sh run $(DEBIAN_ROO
 
 # --- settings ---------------------------------------------------------------
 # Installed into every venv (build backend + test tools).
-VENV_PKGS := setuptools wheel pytest pytest-timeout hypothesis mypy
+# requests: a real PyPI package for the real-code tests (tests/_realcode_defs.py).
+VENV_PKGS := setuptools wheel pytest pytest-timeout hypothesis mypy requests
 PYTEST := -m pytest tests -q -p no:cacheprovider
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -162,16 +163,18 @@ test: build
 	echo "==> tests passed on Python: $(VERSIONS)"
 
 # A longer soak of the bounded stress and fuzz tests (make test runs them
-# with 30 s of random operations and ~10,000 fuzz cases).
+# with 30 s of random operations and ~10,000 fuzz cases), and the whole
+# real-code matrix: call() too, and every module of the standard library.
 stress: build
 	@failed=""; \
 	for v in $(VERSIONS); do \
 		echo "==> stress and fuzz soak on Python $$v"; \
 		$(RUN_IN_SH) env PYTHONFAULTHANDLER=1 \
 			SBI_STRESS_SECONDS=$(STRESS_SECONDS) \
-			SBI_FUZZ_PROFILE=$(STRESS_FUZZ_PROFILE) \
+			SBI_FUZZ_PROFILE=$(STRESS_FUZZ_PROFILE) SBI_REALCODE=full \
 			.venv-$$v/bin/python -m pytest tests/test_stress.py \
-			tests/test_fuzz.py -q -p no:cacheprovider -rP \
+			tests/test_fuzz.py tests/test_realcode.py \
+			-q -p no:cacheprovider -rP \
 			-o timeout=0 $(PYTEST_ARGS) || failed="$$failed $$v"; \
 	done; \
 	if [ -n "$$failed" ]; then \
