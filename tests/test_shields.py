@@ -66,6 +66,10 @@ def test_shield_is_needed_and_works(bug):
     proc = run('exec', snippet, shields=True)
     assert proc.returncode == 0, proc.stderr
     assert '"errors": []' in proc.stdout, proc.stdout
+    if affected(first, end) and os.environ.get('PYTHONMALLOC') == 'malloc':
+        # make asan: with the C allocator, memory one interpreter
+        # allocated may be freed from another, so these bugs do not crash.
+        pytest.skip('the crash needs pymalloc (PYTHONMALLOC=malloc here)')
     if affected(first, end):
         # The crash is a use-after-free: seen every time here, but give a
         # lucky heap three chances.

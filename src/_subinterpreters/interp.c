@@ -2999,6 +2999,37 @@ sbi_interp_parking(PyObject *m, PyObject *arg)
     return Py_BuildValue("(ii)", max, n);
 }
 
+/* From the exit hook on, errors of ours in daemon threads of the main
+ * interpreter (interrupted sessions, woken queue waits, refused calls)
+ * are not reported by threading.excepthook: a daemon thread printing a
+ * traceback while the main thread finalizes sys.stderr makes 3.13.18+
+ * abort ("Fatal Python error: _enter_buffered_busy").  Other exceptions,
+ * and non-daemon threads, go to the hook that was set.  Main interpreter;
+ * never fails (a failure is reported as unraisable). */
+static void
+quiet_daemon_errors(sbi_state *st)
+{
+    static const char source[] =
+        "import threading\n"
+        "def install(ours, previous=threading.excepthook):\n"
+        "    def excepthook(args):\n"
+        "        if not (args.thread is not None and args.thread.daemon\n"
+        "                and isinstance(args.exc_value, ours)):\n"
+        "            previous(args)\n"
+        "    threading.excepthook = excepthook\n"
+        "install((INTERPRETER_ERROR, QUEUE_ERROR))\n";
+    PyObject *ns = Py_BuildValue("{sOsOsO}", "__builtins__",
+                                 PyEval_GetBuiltins(), "INTERPRETER_ERROR",
+                                 st->InterpreterError, "QUEUE_ERROR",
+                                 st->QueueError);
+    PyObject *r = ns ? PyRun_String(source, Py_file_input, ns, ns) : NULL;
+    if (r == NULL) {
+        sbi_compat_write_unraisable("quieting daemon threads at exit");
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(ns);
+}
+
 /* Called from the main interpreter's atexit: destroy every interpreter
  * we created, so 3.12 does not abort ("remaining subinterpreters") and
  * 3.13 does not hang on their threads. */
@@ -3006,6 +3037,7 @@ PyObject *
 sbi_interp_atexit(PyObject *m, PyObject *unused)
 {
     PyInterpreterState *cur = PyInterpreterState_Get();
+    quiet_daemon_errors(sbi_module_get_state(m));
     sbi_mutex_lock_py(&registry.mutex);
     registry.shutting_down = 1;
     registry.exit_ident = PyThread_get_thread_ident();
