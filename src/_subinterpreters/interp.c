@@ -591,8 +591,8 @@ park_reset(void)
         Py_XDECREF(r);
         PyErr_Clear();  // as Py_EndInterpreter: a failed flush is ignored
     }
-    park_base *b = sbi_interp_local("sbi.park", sizeof(park_base), NULL,
-                                    park_base_clear);
+    park_base *b =
+        sbi_interp_local("sbi.park", sizeof(park_base), NULL, park_base_clear);
     if (b == NULL || b->mainmod == NULL) {
         PyErr_Clear();
         return 0;
@@ -3018,10 +3018,9 @@ quiet_daemon_errors(sbi_state *st)
         "            previous(args)\n"
         "    threading.excepthook = excepthook\n"
         "install((INTERPRETER_ERROR, QUEUE_ERROR))\n";
-    PyObject *ns = Py_BuildValue("{sOsOsO}", "__builtins__",
-                                 PyEval_GetBuiltins(), "INTERPRETER_ERROR",
-                                 st->InterpreterError, "QUEUE_ERROR",
-                                 st->QueueError);
+    PyObject *ns = Py_BuildValue(
+        "{sOsOsO}", "__builtins__", PyEval_GetBuiltins(), "INTERPRETER_ERROR",
+        st->InterpreterError, "QUEUE_ERROR", st->QueueError);
     PyObject *r = ns ? PyRun_String(source, Py_file_input, ns, ns) : NULL;
     if (r == NULL) {
         sbi_compat_write_unraisable("quieting daemon threads at exit");
