@@ -37,7 +37,6 @@
 #include "lock.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #ifdef __GLIBC__
 #  include <malloc.h>
@@ -106,14 +105,6 @@ hook_free(void *ctx, void *ptr, size_t size)
     arenas.orig.free(arenas.orig.ctx, ptr, size);
 }
 
-/* Is environment variable name set to something other than "" or "0"? */
-static int
-env_flag(const char *name)
-{
-    const char *env = getenv(name);
-    return env != NULL && env[0] != '\0' && strcmp(env, "0") != 0;
-}
-
 void
 sbi_arena_install(void)
 {
@@ -127,11 +118,11 @@ sbi_arena_install(void)
         PyInterpreterState_Head() != main) {
         return;
     }
-    if (!env_flag("SUBINTERPRETERS_RELEASE_ARENAS") || Py_Version < 0x030C04F0)
-    {
+    if (!sbi_env_flag("SUBINTERPRETERS_RELEASE_ARENAS") ||
+        Py_Version < 0x030C04F0) {
         return;
     }
-    arenas.check = env_flag("SUBINTERPRETERS_ARENA_CHECK");
+    arenas.check = sbi_env_flag("SUBINTERPRETERS_ARENA_CHECK");
     PyObject_GetArenaAllocator(&arenas.orig);
     PyObjectArenaAllocator hook = {NULL, hook_alloc, hook_free};
     arenas.installed = 1;

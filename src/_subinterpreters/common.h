@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <assert.h>
 
 #include "compat.h"
@@ -58,6 +59,15 @@ typedef enum {
 #  define SBI_ALWAYS(x) ((x) ? 1 : (assert(0), 0))
 #  define SBI_NEVER(x) ((x) ? (assert(0), 1) : 0)
 #endif
+
+/* Is environment variable name set to something other than "" or "0"?
+ * (The SUBINTERPRETERS_* switches.)  Any thread; no Python API. */
+static inline int
+sbi_env_flag(const char *name)
+{
+    const char *env = getenv(name);
+    return env != NULL && env[0] != '\0' && !(env[0] == '0' && env[1] == '\0');
+}
 
 /* Assert the CPython error convention at a layer boundary. */
 #define SBI_CHECK_RC(rc) assert(((rc) < 0) == (PyErr_Occurred() != NULL))

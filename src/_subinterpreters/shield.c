@@ -12,8 +12,6 @@
 #include "lock.h"
 #include "arena.h"
 
-#include <stdlib.h>
-#include <string.h>
 
 static const sbi_shield shields[] = SBI_SHIELDS;
 
@@ -23,8 +21,7 @@ shields_disabled(void)
 {
     static int disabled = -1;  // benign race: every thread computes the same
     if (disabled < 0) {
-        const char *env = getenv("SUBINTERPRETERS_NO_SHIELDS");
-        disabled = env != NULL && env[0] != '\0' && strcmp(env, "0") != 0;
+        disabled = sbi_env_flag("SUBINTERPRETERS_NO_SHIELDS");
     }
     return disabled;
 }
