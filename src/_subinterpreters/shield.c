@@ -12,7 +12,6 @@
 #include "lock.h"
 #include "arena.h"
 
-
 static const sbi_shield shields[] = SBI_SHIELDS;
 
 /* Are the shields turned off by the environment?  Any thread. */
