@@ -354,25 +354,27 @@ print('RESULT', (rss() - before) / {cycles})
 
 
 # CPython 3.12/3.13 keep an ended interpreter's object arenas (about 2.4
-# MiB after "import json, re"); SUBINTERPRETERS_RELEASE_ARENAS=1 makes
-# arena.c free them (not on 3.12.0-3.12.3).  3.14+ frees them itself.
-RELEASE_ARENAS = ({} if sys.version_info >= (3, 14) else
-                  {'SUBINTERPRETERS_RELEASE_ARENAS': '1'})
+# MiB after "import json, re"); arena.c frees them unless the interpreter
+# loaded something that may still use them (not on 3.12.0-3.12.3).  3.14+
+# frees them itself.
 needs_release = pytest.mark.skipif(
     sys.version_info < (3, 12, 4),
     reason='arenas cannot be released on 3.12.0-3.12.3 (gh-119213)')
+releases = pytest.mark.skipif(
+    sys.version_info >= (3, 14), reason='3.14+ frees the arenas itself')
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(SANITIZED, reason='RSS is meaningless under ASan')
 @needs_release
-@pytest.mark.parametrize('code', ['import json, re', 'x = 1'])
+@pytest.mark.parametrize('code', ['import json, re', 'x = 1',
+                                  'import hashlib, ssl, csv'])
 def test_interpreters_that_imported_return_their_memory(run_python, code):
     # Reuse is off, so every cycle creates and destroys an interpreter.
     cycles = 100
     rc, out, err = run_python(CYCLES_WITH_IMPORTS.format(
         setup='interpreters._core._parking(0)', code=code, cycles=cycles),
-        timeout=280, env=RELEASE_ARENAS)
+        timeout=280)
     assert rc == 0, f'rc={rc}\n{out}\n{err}'
     per_cycle = float(re.search(r'^RESULT (-?[\d.e+-]+)$', out, re.M)[1])
     print(f'{code!r}: RSS kept per create/exec/close cycle: '
@@ -380,41 +382,134 @@ def test_interpreters_that_imported_return_their_memory(run_python, code):
     assert per_cycle <= 0.2 * 2**20, f'{per_cycle / 2**20:.2f} MiB per cycle'
 
 
-@pytest.mark.timeout(300)
 @needs_release
+@releases
+def test_interpreters_that_may_still_be_used_keep_their_arenas(run_python):
+    # An extension module from outside the standard library (here one that
+    # fails to load, as a refused single-phase module does after its init
+    # function ran), syslog, faulthandler, or tracemalloc tracing at the
+    # end: the interpreter keeps its arenas, as CPython leaves them.
+    rc, out, err = run_python(r'''
+        import glob, os, shutil, sys, sysconfig, tempfile
+        import subinterpreters as interpreters
+        from subinterpreters import _core
+        _core._parking(0)
+
+        # A stdlib extension module's file under another name: its import
+        # fails (no PyInit_notstdlib), after the loader ran.
+        dynload = [p for p in sys.path if p.endswith('lib-dynload')]
+        src = sorted(glob.glob(os.path.join(dynload[0], '*.so')))[0]
+        tmp = tempfile.mkdtemp()
+        shutil.copy(src, os.path.join(
+            tmp, 'notstdlib' + sysconfig.get_config_var('EXT_SUFFIX')))
+
+        def cycle(code):
+            before = _core._arenas()
+            interp = interpreters.create()
+            interp.exec(f'import sys; sys.path.insert(0, {tmp!r})')
+            interp.exec(code)
+            interp.close()
+            after = _core._arenas()
+            return (after['released_bytes'] > before['released_bytes'],
+                    after['kept_interpreters'] - before['kept_interpreters'])
+
+        assert _core._arenas()['installed'] is False   # before create()
+        print('json', cycle('import json, re'))
+        print('stdlib-ext', cycle('import _ssl, _hashlib, _csv, array'))
+        print('ours', cycle('import subinterpreters; '
+                            'subinterpreters.create_queue().put(1)'))
+        print('ctypes', cycle('import ctypes'))
+        print('notstdlib', cycle(
+            'try:\n import notstdlib\nexcept ImportError:\n pass'))
+        print('syslog', cycle('import syslog'))
+        print('faulthandler', cycle(   # refused: single-phase
+            'try:\n import faulthandler\nexcept ImportError:\n pass'))
+        import tracemalloc
+        tracemalloc.start()
+        print('tracing', cycle('x = [1, 2]'))
+        tracemalloc.stop()
+        print('stopped', cycle('x = [1, 2]'))
+        shutil.rmtree(tmp)
+        ''', timeout=120)
+    assert rc == 0, f'rc={rc}\n{out}\n{err}'
+    got = dict(line.split(' ', 1) for line in out.splitlines())
+    assert got == {
+        'json': '(True, 0)', 'stdlib-ext': '(True, 0)', 'ours': '(True, 0)',
+        'ctypes': '(False, 1)',
+        'notstdlib': '(False, 1)', 'syslog': '(False, 1)',
+        'faulthandler': '(False, 1)', 'tracing': '(False, 1)',
+        'stopped': '(True, 0)'}, out
+
+
+@needs_release
+@releases
+def test_arena_release_can_be_turned_off(run_python):
+    rc, out, err = run_python(r'''
+        import subinterpreters as interpreters
+        from subinterpreters import _core
+        _core._parking(0)
+        interpreters.create().close()
+        print(_core._arenas())
+        ''', env={'SUBINTERPRETERS_RELEASE_ARENAS': '0'})
+    assert rc == 0, f'rc={rc}\n{out}\n{err}'
+    assert "'installed': False" in out and "'released_bytes': 0" in out, out
+
+
+@pytest.mark.timeout(600)
+@needs_release
+@releases
 def test_released_arenas_are_never_touched_again(run_python):
     # SUBINTERPRETERS_ARENA_CHECK=1 makes the arenas an ended interpreter
     # left inaccessible instead of freeing them: any later use of that
     # memory (a dangling reference CPython kept) crashes the process.
-    # Real code in live pairs and a pool, then exit.
+    # Every real-code snippet in live pairs and a pool, then in main, then
+    # exit.
     script = r'''
         import sys
         sys.path[:0] = TESTS_PATH
         import subinterpreters as interpreters
-        from subinterpreters import InterpreterPoolExecutor
+        from subinterpreters import InterpreterPoolExecutor, _core
         import _realcode_defs as defs
-        names = ['datetime', 'decimal', 'json', 're', 'asyncio', 'hashlib',
-                 'sqlite3', 'email', 'logging', 'threading', 'csv',
-                 'pickle_copy', 'gzip_zlib', 'dataclasses_typing']
+        _core._parking(0)
+        names = sorted(defs.SNIPPETS)
         setup = 'import sys; sys.path[:0] = ' + repr(sys.path)
         for name in names:
             a, b = interpreters.create(), interpreters.create()
             for interp in (a, b):
                 interp.exec(setup)
-                interp.call(defs.run, name)
+                try:
+                    interp.call(defs.run, name)
+                except (interpreters.ExecutionFailed,
+                        interpreters.NotShareableError):
+                    pass
             a.close()
-            b.call(defs.run, name)
             b.close()
         with InterpreterPoolExecutor(2, max_tasks_per_worker=1) as pool:
-            list(pool.map(defs.run, names * 2))
+            for f in [pool.submit(defs.run, n) for n in names * 2]:
+                try:
+                    f.result()
+                except Exception:
+                    pass
+        # Our own queues and shared buffers, used and dropped.
+        q = interpreters.create_queue()
+        buf = bytearray(b'x' * 100000)
+        for _ in range(3):
+            interp = interpreters.create()
+            interp.prepare_main(q=q, view=memoryview(buf))
+            interp.exec('q.put(bytes(view[:10])); q.put(q)')
+            assert q.get() == b'x' * 10 and q.get() == q
+            interp.close()
         for name in names:
             defs.run(name)
-        print('ok')
+        stats = _core._arenas()
+        assert stats['released_bytes'] > 0, stats
+        print('ok', stats)
         '''.replace('TESTS_PATH', repr([os.path.dirname(__file__)]))
-    rc, out, err = run_python(script, timeout=280, env={
-        **RELEASE_ARENAS, 'SUBINTERPRETERS_ARENA_CHECK': '1'})
+    rc, out, err = run_python(script, timeout=580, env={
+        'SUBINTERPRETERS_ARENA_CHECK': '1'})
     assert rc == 0, f'rc={rc}\n{out}\n{err}'
-    assert out.endswith('ok\n'), out
+    assert out.startswith('ok'), out
+    print(out)
 
 
 # ---------------------------------------------------------------------------

@@ -60,6 +60,9 @@ typedef enum {
 #  define SBI_NEVER(x) ((x) ? (assert(0), 1) : 0)
 #endif
 
+/* The name of our extension module (its spec's name). */
+#define SBI_CORE_MODULE_NAME "subinterpreters._core"
+
 /* Is environment variable name set to something other than "" or "0"?
  * (The SUBINTERPRETERS_* switches.)  Any thread; no Python API. */
 static inline int

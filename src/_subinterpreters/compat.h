@@ -283,14 +283,37 @@ typedef struct {
 /* gh-113055, gh-113993: 3.12 never frees an isolated interpreter's object
  * arenas when it ends, and 3.13 only when no block in them is still
  * allocated, which never happens (immortal interned strings stay): each
- * destroyed interpreter keeps 1.5-2.5 MiB.  3.14 frees them.  Opt-in
- * (SUBINTERPRETERS_RELEASE_ARENAS=1): arena.c frees the arenas an ended
- * interpreter of ours left; not by default, see there why. */
+ * destroyed interpreter keeps 1.5-2.5 MiB.  3.14 frees them.  arena.c
+ * frees the arenas an ended interpreter of ours left, unless it may have
+ * left objects in process-wide C state (see there); on by default,
+ * SUBINTERPRETERS_RELEASE_ARENAS=0 turns it off.  Not on 3.12.0-3.12.3,
+ * where every extension function's keyword tuple is such an object
+ * (gh-119213, fixed in 3.12.4). */
 #if PY_VERSION_HEX < 0x030E0000
 #  define SBI_ARENA_RELEASE 1
 #else
 #  define SBI_ARENA_RELEASE 0
 #endif
+#define SBI_ARENA_RELEASE_FIRST 0x030C04F0
+
+/* Modules of the standard library whose use in a subinterpreter can leave
+ * its objects, or pointers into its memory, in process-wide state on
+ * 3.12/3.13, so that an interpreter that imported one keeps its arenas.
+ * faulthandler keeps the file of enable() and dump_traceback_later() in
+ * _PyRuntime; _tracemalloc traces the whole process and keeps the file
+ * names of the frames it saw; syslog keeps openlog()'s ident in a C
+ * static; readline, _curses, _curses_panel and _tkinter keep callbacks and
+ * windows in C statics (single-phase, so refused, but their init function
+ * runs first); _ctypes hands C libraries pointers into objects (putenv()
+ * keeps its argument; callbacks); CPython's own _interpreters,
+ * _interpqueues and _interpchannels (_xx* on 3.12) keep cross-interpreter
+ * data, buffers included, in process-wide registries. */
+#define SBI_ARENA_UNSAFE_MODULES                                              \
+    {"faulthandler",   "_tracemalloc",      "syslog",                          \
+     "readline",       "_curses",           "_curses_panel",                   \
+     "_tkinter",       "_ctypes",           "_interpreters",                   \
+     "_interpqueues",  "_interpchannels",   "_xxsubinterpreters",              \
+     "_xxinterpchannels", "_xxinterpqueues", NULL}
 
 /* gh-95795, gh-116909 (fixed in 3.14 by gh-129824): the counter that gives
  * types their method-cache version tag is shared by all interpreters and

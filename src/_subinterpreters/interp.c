@@ -2769,8 +2769,10 @@ sbi_interp_create(PyObject *m, PyObject *unused)
     }
     PyThreadState *save = PyThreadState_Swap(NULL);
     PyThreadState *ts = NULL;
+    sbi_arena_creating(1);
     PyStatus status = Py_NewInterpreterFromConfig(&ts, &isolated_config);
     if (PyStatus_Exception(status)) {
+        sbi_arena_creating(0);
         (void)PyThreadState_Swap(save);
         PyMem_RawFree(e);
         PyErr_Format(st->InterpreterError, "interpreter creation failed%s%s",
@@ -2782,6 +2784,7 @@ sbi_interp_create(PyObject *m, PyObject *unused)
     e->interp = PyThreadState_GetInterpreter(ts);
     e->cid = PyInterpreterState_GetID(e->interp);
     sbi_shield_new_interp();
+    sbi_arena_creating(0);
     e->parkable = park_snapshot();
     // Swap the start-up thread state, whose frame stack grew while the
     // interpreter imported its modules, for a fresh one (a new one first:

@@ -16,7 +16,7 @@
 sbi_state *
 sbi_module_state_current(void)
 {
-    PyObject *m = PyImport_ImportModule("subinterpreters._core");
+    PyObject *m = PyImport_ImportModule(SBI_CORE_MODULE_NAME);
     if (m == NULL) {
         return NULL;
     }
@@ -225,7 +225,7 @@ static PyMethodDef module_methods[] = {
     {"_interp_cache_size", sbi_interp_cache_size, METH_NOARGS, NULL},
     {"_parking", sbi_interp_parking, METH_O, NULL},
     {"_shields", sbi_shield_list, METH_NOARGS, NULL},
-    {"_arenas_watched", sbi_shield_arenas, METH_NOARGS, NULL},
+    {"_arenas", sbi_shield_arenas, METH_NOARGS, NULL},
     {"_fork_begin", sbi_interp_fork_begin, METH_NOARGS, NULL},
     {"_fork_end", sbi_interp_fork_end, METH_NOARGS, NULL},
     {NULL, NULL},
@@ -377,7 +377,7 @@ PyDoc_STRVAR(module_doc,
 
 PyModuleDef sbi_moduledef = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "subinterpreters._core",
+    .m_name = SBI_CORE_MODULE_NAME,
     .m_doc = module_doc,
     .m_size = sizeof(sbi_state),
     .m_methods = NULL,

@@ -107,6 +107,7 @@ sbi_shield_main(void)
 void
 sbi_shield_new_interp(void)
 {
+    sbi_arena_watch_imports();  // first: the fix-ups may import
     for (const sbi_shield *s = shields; s->bug != NULL; s++) {
         if (s->new_code != NULL && shield_on(s)) {
             run_source(s->new_code, "preparing a new subinterpreter");
@@ -117,7 +118,7 @@ sbi_shield_new_interp(void)
 PyObject *
 sbi_shield_arenas(PyObject *m, PyObject *unused)
 {
-    return PyLong_FromSize_t(sbi_arena_watched());
+    return sbi_arena_stats();
 }
 
 /* Append a new str made of name to list; 0, or -1 with an exception. */

@@ -31,8 +31,8 @@ void sbi_shield_after_fork(void);
  * ("gh-NNNNNN"), for tests and diagnostics.  New reference or NULL. */
 PyObject *sbi_shield_list(PyObject *m, PyObject *unused);
 
-/* _arenas_watched(): arenas of subinterpreters watched by arena.c (when
- * SUBINTERPRETERS_RELEASE_ARENAS=1), for tests.  New reference or NULL. */
+/* _arenas(): what arena.c watched and released (sbi_arena_stats), for
+ * tests.  New reference or NULL. */
 PyObject *sbi_shield_arenas(PyObject *m, PyObject *unused);
 
 #endif /* SBI_SHIELD_H */
