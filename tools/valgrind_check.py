@@ -23,6 +23,7 @@ Prints a summary and the stacks of the offending records; exits 1 if
 there are any.
 """
 
+import os
 import re
 import sys
 
@@ -53,8 +54,14 @@ BOUNDARIES = re.compile(
     r'|PyUnicode_InternFromString|_PyThreadState_Bind|pymain_\w+'
     r'|Py_RunMain|Py_BytesMain)$')
 
-OURS_SOURCE = re.compile(r'(^|/)_subinterpreters/|^(module|interp|xidata'
-                         r'|queue|excinfo)\.c:\d+$')
+# Our C files, by name: valgrind often prints a frame as "file.c:line".
+_C_FILES = sorted(
+    name[:-2] for name in os.listdir(os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), '..', 'src',
+        '_subinterpreters'))
+    if name.endswith('.c'))
+OURS_SOURCE = re.compile(r'(^|/)_subinterpreters/|^(%s)\.c:\d+$'
+                         % '|'.join(map(re.escape, _C_FILES)))
 OURS_OBJECT = re.compile(r'/_core\.cpython-[^/]*\.so$|/_core\.\w+\.so$')
 
 

@@ -3,7 +3,7 @@
  *
  * Raw-layer functions (no PyObject*, no exception set) return 0 on success
  * or a negative SBI_ERR_* code.  Each Python-facing file maps those codes to
- * exceptions in exactly one function (sbi_module_raise()).
+ * exceptions in exactly one function (sbi_state_raise()).
  */
 #ifndef SBI_COMMON_H
 #define SBI_COMMON_H
@@ -59,6 +59,16 @@ typedef enum {
 #  define SBI_ALWAYS(x) ((x) ? 1 : (assert(0), 0))
 #  define SBI_NEVER(x) ((x) ? (assert(0), 1) : 0)
 #endif
+
+/* CPython's id of the current interpreter (thread state attached): the
+ * owner key of queue items and shared buffers.  The public id of one of
+ * our interpreters differs once it has been reused (see park in
+ * interp.c). */
+static inline int64_t
+sbi_current_cid(void)
+{
+    return PyInterpreterState_GetID(PyInterpreterState_Get());
+}
 
 /* The name of our extension module (its spec's name). */
 #define SBI_CORE_MODULE_NAME "subinterpreters._core"

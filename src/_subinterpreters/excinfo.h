@@ -8,7 +8,7 @@
 #define SBI_EXCINFO_H
 
 #include "common.h"
-#include "module.h"
+#include "state.h"
 
 typedef struct {
     char *type_name;       // __name__ of the exception's class

@@ -1,25 +1,26 @@
-/* interp.c -- interpreter lifecycle, the registry, sessions, and the
- * Interpreter type.
+/* interp.c -- interpreter lifecycle, sessions, and the Interpreter type.
  *
- * Owns:
- *  - the process-global registry of the interpreters this module created
- *    (from any interpreter): id, PyInterpreterState*, the thread state kept
- *    alive for the interpreter's whole life, the count of Interpreter
- *    objects owning a reference, and the "running __main__" owner;
+ * Owns (on the records of registry.c):
+ *  - parking: reusing closed pristine interpreters;
  *  - sessions: switching the calling OS thread into a target interpreter
  *    with a fresh thread state and back;
  *  - destruction: joining the target's threads, refusing when a thread
- *    cannot be joined, unbinding queue items, ending the interpreter;
+ *    cannot be joined, running the "closed" hooks (queue items are
+ *    unbound there), ending the interpreter;
  *  - the Interpreter heap type and the module functions create(),
- *    list_all(), get_current(), get_main().
+ *    list_all(), get_current(), get_main(); the exit hook and the fork
+ *    guard.
  *
- * Lock: registry.mutex is a leaf lock held only for list operations and
+ * Lock: sbi_registry.mutex is a leaf lock held only for list operations and
  * flag updates; no Python API is called while it is held.
  */
 #include "interp.h"
+#include "registry.h"
+#include "interrupt.h"
+#include "sigint.h"
 #include "xidata.h"
 #include "excinfo.h"
-#include "queue.h"
+#include "hooks.h"
 #include "shield.h"
 #include "arena.h"
 #include "lock.h"
@@ -27,198 +28,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <stddef.h>
-
-/* whence values and their names, as in 3.14 */
-#define SBI_WHENCE_MAP(X)                                                   \
-    X(UNKNOWN, 0, "unknown")                                                \
-    X(RUNTIME, 1, "runtime init")                                           \
-    X(LEGACY_CAPI, 2, "legacy C-API")                                       \
-    X(CAPI, 3, "C-API")                                                     \
-    X(XI, 4, "cross-interpreter C-API")                                     \
-    X(STDLIB, 5, "_interpreters module")
-
-enum {
-#define SBI_X(name, value, str) WHENCE_##name = value,
-    SBI_WHENCE_MAP(SBI_X)
-#undef SBI_X
-};
-
-static const char *
-whence_name(int whence)
-{
-    switch (whence) {
-#define SBI_X(name, value, str)                                             \
-    case value:                                                             \
-        return str;
-        SBI_WHENCE_MAP(SBI_X)
-#undef SBI_X
-    default:
-        return "unknown";
-    }
-}
-
-/* =====================================================================
- * The registry
- */
-#define SBI_TSTATE_CACHE 8
-
-/* A number unique to the calling OS thread for its whole life (thread
- * idents can be reused once a thread ends; these never are). */
-static uint64_t
-thread_serial(void)
-{
-    static _Thread_local uint64_t serial = 0;
-    static uint64_t next = 0;
-    if (serial == 0) {
-        serial = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
-    }
-    return serial;
-}
-typedef struct sbi_entry {
-    struct sbi_entry *next;
-    int64_t id;                    // public id: fresh on every reuse
-    int64_t cid;                   // CPython's id: owner of queue items
-                                   // and shared buffers (see Parking)
-    PyInterpreterState *interp;
-    // A thread state made right after Py_NewInterpreterFromConfig (which
-    // replaces the start-up one), kept until destruction: while it
-    // exists the interpreter's thread list is never
-    // empty, so CPython never reuses the preallocated initial thread
-    // state, which is racy on 3.12.1/3.13.0 (gh-126914; internals §8.2
-    // M4, M7).  It starts as the creating thread's cached thread state;
-    // leaving the cache (eviction, parking) never deletes it.
-    PyThreadState *keeper;
-    Py_ssize_t refs;               // owning Interpreter objects
-    unsigned long running_tid;     // thread running __main__, 0 if idle
-    PyThreadState *running_tstate; // its thread state in this interpreter
-    int closing;                   // being destroyed: invisible
-    int orphaned;                  // refs hit 0 while it could not die
-    int exit_failed;               // could not be destroyed at exit
-    int interrupters;              // interrupt_interp() calls in flight
-    int interrupt_pending;         // an interrupt was sent to the session
-    int parkable;                  // its pristine snapshot was taken
-    uint64_t env_hash;             // environ_hash() at creation
-    uint64_t session_serial;       // counts sessions, for targeted interrupts
-    // Thread states kept between sessions, one per OS thread (keyed by
-    // thread_serial()), so a call does not pay for creating a thread
-    // state and its frame stack each time.  Touched only by the thread
-    // that holds the running flag (or destroys the interpreter), with the
-    // registry lock held for the lookups.
-    struct {
-        uint64_t serial;
-        unsigned long ident;
-        PyThreadState *tstate;
-    } cache[SBI_TSTATE_CACHE];
-    int ncache;
-} sbi_entry;
-
-/* Interpreters kept for reuse after close(), at most this many by
- * default (each holds ~2.3 MiB). */
-#define SBI_PARK_MAX 2
-
-static struct {
-    sbi_mutex mutex;
-    sbi_entry *head;               // protected by mutex
-    int shutting_down;             // protected by mutex
-    unsigned long exit_ident;      // protected by mutex; runs the exit hook
-    sbi_entry *parked;             // protected by mutex; closed, reusable
-    int nparked;                   // protected by mutex
-    int park_max;                  // protected by mutex
-    int64_t last_id;               // protected by mutex; highest public id
-    int forking;                   // protected by mutex; os.fork() guards
-    int remapped;                  // set once, atomic: some id != cid
-} registry = {.mutex = SBI_MUTEX_INIT, .park_max = SBI_PARK_MAX};
-
-/* A public id for an interpreter whose CPython id is cid: cid itself the
- * first time, unless a reused interpreter took that number already; a
- * reused one always gets a number above every id given out.  needs lock */
-static int64_t
-fresh_id(int64_t cid)
-{
-    int64_t id = cid > registry.last_id ? cid : registry.last_id + 1;
-    registry.last_id = id;
-    if (id != cid) {
-        __atomic_store_n(&registry.remapped, 1, __ATOMIC_RELAXED);
-    }
-    return id;
-}
-
-/* The public id of interpreter cur (CPython's, unless it is one of ours
- * that was reused).  needs lock */
-static int64_t
-pid_of(PyInterpreterState *cur)
-{
-    int64_t id = PyInterpreterState_GetID(cur);
-    if (id == 0 || !__atomic_load_n(&registry.remapped, __ATOMIC_RELAXED)) {
-        return id;
-    }
-    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
-        if (e->interp == cur) {
-            return e->id;
-        }
-    }
-    return id;
-}
-
-/* The public id of the current interpreter.  Thread state attached. */
-static int64_t
-current_pid(void)
-{
-    PyInterpreterState *cur = PyInterpreterState_Get();
-    int64_t cid = PyInterpreterState_GetID(cur);
-    // Main (the usual caller of call()) is never remapped: no lock.
-    if (cid == 0 || !__atomic_load_n(&registry.remapped, __ATOMIC_RELAXED)) {
-        return cid;
-    }
-    sbi_mutex_lock_py(&registry.mutex);
-    int64_t id = pid_of(cur);
-    sbi_mutex_unlock(&registry.mutex);
-    return id;
-}
-
-static sbi_entry *
-registry_find(int64_t id)  // needs lock
-{
-    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
-        if (e->id == id) {
-            return e;
-        }
-    }
-    return NULL;
-}
-
-static void
-registry_remove(sbi_entry *e)  // needs lock
-{
-    for (sbi_entry **pp = &registry.head; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == e) {
-            *pp = e->next;
-            return;
-        }
-    }
-}
-
-/* Is id one of ours and alive?  Returns its whence or -1 if unknown. */
-static int
-lookup_whence(int64_t id)
-{
-    int whence = -1;
-    sbi_mutex_lock_py(&registry.mutex);
-    sbi_entry *e = registry_find(id);
-    if (e != NULL && !e->closing) {
-        whence = WHENCE_STDLIB;
-    }
-    sbi_mutex_unlock(&registry.mutex);
-    if (whence < 0) {
-        if (id == 0) {
-            whence = WHENCE_RUNTIME;
-        }
-        else if (id == current_pid()) {
-            whence = WHENCE_UNKNOWN;
-        }
-    }
-    return whence;
-}
 
 /* Raise for error code err about interpreter id; op names the operation
  * for "unrecognized" errors.  Returns -1. */
@@ -257,7 +66,7 @@ raise_interp_error(sbi_state *st, int err, int64_t id, const char *op)
                      (long long)id);
         break;
     default:
-        sbi_module_raise(st, err, id);
+        sbi_state_raise(st, err, id);
         break;
     }
     return -1;
@@ -270,7 +79,7 @@ static int destroy_entry(sbi_entry *e, int wait_ms, int force);
  *
  * Creating and ending an interpreter costs milliseconds, and CPython
  * 3.12/3.13 keep ~1.7 MiB of every ended interpreter.  So close() keeps
- * up to registry.park_max interpreters that are still *pristine* -- no
+ * up to sbi_registry.park_max interpreters that are still *pristine* -- no
  * import, no change to any module that existed at creation, nothing but
  * __main__ touched -- on the parked list, and create() hands one out
  * again.  Reuse must not be visible:
@@ -488,7 +297,7 @@ park_audit(PyObject *unused, PyObject *args)
         }
     }
     if (taint) {
-        park_base *b = sbi_interp_local("sbi.park", sizeof(park_base), NULL,
+        park_base *b = sbi_state_local("sbi.park", sizeof(park_base), NULL,
                                         park_base_clear);
         if (b != NULL) {
             b->tainted = 1;
@@ -507,7 +316,7 @@ static PyMethodDef park_audit_def = {"_subinterpreters_park_audit",
 static int
 park_snapshot(void)
 {
-    park_base *b = sbi_interp_local("sbi.park", sizeof(park_base), NULL,
+    park_base *b = sbi_state_local("sbi.park", sizeof(park_base), NULL,
                                     park_base_clear);
     PyObject *modules = PyImport_GetModuleDict();  // borrowed
     if (b == NULL || modules == NULL || !PyDict_Check(modules)) {
@@ -592,7 +401,7 @@ park_reset(void)
         PyErr_Clear();  // as Py_EndInterpreter: a failed flush is ignored
     }
     park_base *b =
-        sbi_interp_local("sbi.park", sizeof(park_base), NULL, park_base_clear);
+        sbi_state_local("sbi.park", sizeof(park_base), NULL, park_base_clear);
     if (b == NULL || b->mainmod == NULL) {
         PyErr_Clear();
         return 0;
@@ -641,17 +450,17 @@ park_reset(void)
 static int
 park_allowed(void)
 {
-    return !registry.shutting_down && registry.forking == 0 &&
-           registry.nparked < registry.park_max;
+    return !sbi_registry.shutting_down && sbi_registry.forking == 0 &&
+           sbi_registry.nparked < sbi_registry.park_max;
 }
 
 /* Is there room on the parked list?  A hint: park() decides. */
 static int
 park_wanted(void)
 {
-    sbi_mutex_lock_any(&registry.mutex);
+    sbi_mutex_lock_any(&sbi_registry.mutex);
     int wanted = park_allowed();
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     return wanted;
 }
 
@@ -664,9 +473,9 @@ static int
 park(sbi_entry *e, uint64_t env)
 {
     int parked = 0;
-    sbi_mutex_lock_any(&registry.mutex);
+    sbi_mutex_lock_any(&sbi_registry.mutex);
     if (park_allowed() && e->env_hash == env) {
-        registry_remove(e);
+        sbi_registry_remove(e);
         e->id = -1;
         e->closing = 0;
         e->running_tid = 0;
@@ -674,12 +483,12 @@ park(sbi_entry *e, uint64_t env)
         e->refs = 0;
         e->orphaned = 0;
         e->interrupt_pending = 0;
-        e->next = registry.parked;
-        registry.parked = e;
-        registry.nparked++;
+        e->next = sbi_registry.parked;
+        sbi_registry.parked = e;
+        sbi_registry.nparked++;
         parked = 1;
     }
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     return parked;
 }
 
@@ -689,12 +498,12 @@ park(sbi_entry *e, uint64_t env)
 static sbi_entry *
 unpark_locked(void)
 {
-    sbi_entry *e = registry.parked;
+    sbi_entry *e = sbi_registry.parked;
     if (e != NULL) {
-        registry.parked = e->next;
-        registry.nparked--;
-        e->next = registry.head;
-        registry.head = e;
+        sbi_registry.parked = e->next;
+        sbi_registry.nparked--;
+        e->next = sbi_registry.head;
+        sbi_registry.head = e;
         e->closing = 1;
         e->running_tid = PyThread_get_thread_ident();
     }
@@ -708,9 +517,9 @@ destroy_unparked(sbi_entry *e)
 {
     e->parkable = 0;
     if (destroy_entry(e, 0, 0) != 0) {
-        sbi_mutex_lock_py(&registry.mutex);
+        sbi_mutex_lock_py(&sbi_registry.mutex);
         e->orphaned = 2;  // retried at exit
-        sbi_mutex_unlock(&registry.mutex);
+        sbi_mutex_unlock(&sbi_registry.mutex);
     }
 }
 
@@ -723,16 +532,16 @@ park_take(void)
     for (;;) {
         uint64_t env = environ_hash();
         int64_t id = -1;
-        sbi_mutex_lock_py(&registry.mutex);
-        sbi_entry *e = registry.shutting_down ? NULL : unpark_locked();
+        sbi_mutex_lock_py(&sbi_registry.mutex);
+        sbi_entry *e = sbi_registry.shutting_down ? NULL : unpark_locked();
         if (e != NULL && e->env_hash == env) {
-            e->id = fresh_id(e->cid);
+            e->id = sbi_registry_fresh_id(e->cid);
             e->refs = 1;
             e->closing = 0;
             e->running_tid = 0;
             id = e->id;
         }
-        sbi_mutex_unlock(&registry.mutex);
+        sbi_mutex_unlock(&sbi_registry.mutex);
         if (e == NULL || id >= 0) {
             return id;
         }
@@ -875,10 +684,10 @@ count_other_tstates(sbi_entry *e, PyThreadState *mine)
 static void
 unclaim(sbi_entry *e)
 {
-    sbi_mutex_lock_any(&registry.mutex);
+    sbi_mutex_lock_any(&sbi_registry.mutex);
     e->closing = 0;
     e->running_tid = 0;
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
 }
 
 /* Destroy e, or park it for reuse if it is pristine (see Parking).  The
@@ -931,7 +740,7 @@ destroy_entry(sbi_entry *e, int wait_ms, int force)
     }
     int abandoned = 0;  // buffers of it stay in use elsewhere
     if (err == 0) {
-        sbi_queues_unbind_interp(e->cid);
+        sbi_hooks_run_closed(e->cid);
         sbi_shbuf_drain_current();
         if (sbi_shbuf_count_owned(e->cid) > 0) {
             if (force) {
@@ -973,9 +782,9 @@ destroy_entry(sbi_entry *e, int wait_ms, int force)
     /* detached now */
     (void)sbi_arena_release(e->cid, abandoned);
     (void)PyThreadState_Swap(caller);
-    sbi_mutex_lock_any(&registry.mutex);
-    registry_remove(e);
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_lock_any(&sbi_registry.mutex);
+    sbi_registry_remove(e);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     PyMem_RawFree(e);
     return 0;
 }
@@ -1003,7 +812,7 @@ claim_for_close(sbi_entry *e, PyInterpreterState *cur)
 static int
 current_is_closing(PyInterpreterState *cur)
 {
-    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+    for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
         if (e->interp == cur) {
             return e->closing;
         }
@@ -1019,9 +828,9 @@ reap_orphans(void)
     PyInterpreterState *cur = PyInterpreterState_Get();
     for (;;) {
         sbi_entry *victim = NULL;
-        sbi_mutex_lock_py(&registry.mutex);
+        sbi_mutex_lock_py(&sbi_registry.mutex);
         if (!current_is_closing(cur)) {
-            for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+            for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
                 // orphaned == 2: it failed before; retried at exit only
                 if (e->orphaned == 1 && e->refs == 0 &&
                     claim_for_close(e, cur) == 0)
@@ -1032,16 +841,16 @@ reap_orphans(void)
                 }
             }
         }
-        sbi_mutex_unlock(&registry.mutex);
+        sbi_mutex_unlock(&sbi_registry.mutex);
         if (victim == NULL) {
             return;
         }
         if (destroy_entry(victim, 0, 0) != 0) {
             // Could not go (threads or views left): keep it alive; it is
             // retried at process exit.
-            sbi_mutex_lock_py(&registry.mutex);
+            sbi_mutex_lock_py(&sbi_registry.mutex);
             victim->orphaned = 2;
-            sbi_mutex_unlock(&registry.mutex);
+            sbi_mutex_unlock(&sbi_registry.mutex);
         }
     }
 }
@@ -1055,12 +864,12 @@ interp_decref(int64_t id)
     PyObject *exc = PyErr_GetRaisedException();
     PyInterpreterState *cur = PyInterpreterState_Get();
     sbi_entry *victim = NULL;
-    sbi_mutex_lock_py(&registry.mutex);
-    sbi_entry *e = registry_find(id);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_entry *e = sbi_registry_find(id);
     if (e != NULL && SBI_ALWAYS(e->refs > 0)) {
         e->refs--;
         if (e->refs == 0 && !e->closing) {
-            if (!registry.shutting_down && !current_is_closing(cur) &&
+            if (!sbi_registry.shutting_down && !current_is_closing(cur) &&
                 claim_for_close(e, cur) == 0)
             {
                 victim = e;
@@ -1070,13 +879,13 @@ interp_decref(int64_t id)
             }
         }
     }
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     if (victim != NULL) {
         int err = destroy_entry(victim, 0, 0);
         if (err != 0) {
-            sbi_mutex_lock_py(&registry.mutex);
+            sbi_mutex_lock_py(&sbi_registry.mutex);
             victim->orphaned = 2;
-            sbi_mutex_unlock(&registry.mutex);
+            sbi_mutex_unlock(&sbi_registry.mutex);
         }
     }
     PyErr_SetRaisedException(exc);
@@ -1093,9 +902,6 @@ typedef struct {
     int sigint;                // Ctrl-C forwarding armed (main thread)
 } session;
 
-static int sigint_watch_begin(int64_t id);
-static void sigint_watch_end(void);
-
 /* Mark interpreter id as running __main__ in this thread and switch the
  * thread into it.  Caller attached.  0, or -1 with an exception set (in
  * the caller's interpreter). */
@@ -1105,27 +911,27 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
     int err = 0;
     int daemon = 0;
     PyInterpreterState *cur = PyInterpreterState_Get();
-    sbi_mutex_lock_py(&registry.mutex);
-    sbi_entry *e = registry_find(id);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_entry *e = sbi_registry_find(id);
     if (e == NULL || e->closing) {
-        err = (id == 0 || id == pid_of(cur))
+        err = (id == 0 || id == sbi_registry_pid_of(cur))
                   ? SBI_ERR_NOT_OURS
                   : SBI_ERR_NOT_FOUND;
     }
     else if (e->running_tid != 0) {
         err = SBI_ERR_ALREADY_RUNNING;
     }
-    else if (registry.shutting_down) {
+    else if (sbi_registry.shutting_down) {
         // The exit hook is destroying interpreters: daemon threads must
         // not start new sessions behind it.
         err = SBI_ERR_SHUTTING_DOWN;
         daemon = cur == PyInterpreterState_Main() &&
-                 PyThread_get_thread_ident() != registry.exit_ident;
+                 PyThread_get_thread_ident() != sbi_registry.exit_ident;
     }
     else {
         e->running_tid = PyThread_get_thread_ident();
     }
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     if (daemon) {
         // A thread of the main interpreter other than the one running the
         // exit hook: a daemon thread (the others were joined before
@@ -1151,7 +957,7 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
     }
     else {
         // e is ours to use: we hold its running flag.
-        uint64_t me = thread_serial();
+        uint64_t me = sbi_registry_thread_serial();
         s->tstate = NULL;
         for (int i = 0; i < e->ncache; i++) {
             if (e->cache[i].serial == me) {
@@ -1174,9 +980,9 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
             }
             s->tstate = PyThreadState_New(e->interp);
             if (s->tstate == NULL) {
-                sbi_mutex_lock_py(&registry.mutex);
+                sbi_mutex_lock_py(&sbi_registry.mutex);
                 e->running_tid = 0;
-                sbi_mutex_unlock(&registry.mutex);
+                sbi_mutex_unlock(&sbi_registry.mutex);
                 PyErr_NoMemory();
                 return -1;
             }
@@ -1192,7 +998,7 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
             e->cache[e->ncache].tstate = s->tstate;
             e->ncache++;
         }
-        s->sigint = sigint_watch_begin(e->id);
+        s->sigint = sbi_sigint_watch_begin(e->id);
         s->caller = PyThreadState_Swap(s->tstate);
         // Neither is in use: only the running thread enters e.  The
         // keeper merely leaves the cache.
@@ -1211,10 +1017,10 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
             PyThreadState_Delete(stale);
         }
     }
-    sbi_mutex_lock(&registry.mutex);
+    sbi_mutex_lock(&sbi_registry.mutex);
     e->running_tstate = s->tstate;
     s->serial = ++e->session_serial;
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     sbi_shbuf_drain_current();
     return 0;
 }
@@ -1227,28 +1033,28 @@ session_exit(session *s)
     assert(!PyErr_Occurred());
     sbi_entry *e = s->entry;
     int pending;
-    sbi_mutex_lock(&registry.mutex);
+    sbi_mutex_lock(&sbi_registry.mutex);
     e->running_tstate = NULL;
     pending = e->interrupt_pending;
     e->interrupt_pending = 0;
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     if (pending) {
         // An interrupt that arrived too late must not hit a later session.
         (void)PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
         PyErr_Clear();
     }
     if (s->sigint) {
-        sigint_watch_end();
+        sbi_sigint_watch_end();
     }
     if (s->caller != NULL) {
         // The thread state stays cached in e for this thread's next visit.
         (void)PyThreadState_Swap(s->caller);
     }
     int reap;
-    sbi_mutex_lock_py(&registry.mutex);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
     e->running_tid = 0;
     reap = e->orphaned == 1 && e->refs == 0;
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     if (reap) {
         reap_orphans();
     }
@@ -1266,373 +1072,6 @@ main_dict(void)
     PyObject *d = Py_XNewRef(PyModule_GetDict(mod));
     Py_DECREF(mod);
     return d;
-}
-
-/* =====================================================================
- * Interrupting running code (issue 7)
- *
- * KeyboardInterrupt is raised in the thread running an interpreter's
- * __main__ with PyThreadState_SetAsyncExc(), which needs the target's
- * GIL: the interrupter attaches a temporary thread state there (the
- * running thread yields the GIL at its next eval-breaker check, within the
- * switch interval).  Code blocked in a C call sees the exception only
- * when it returns to Python.
- */
-
-/* Note that an interrupt is delivered to e's session (target GIL held);
- * returns the thread to interrupt, or 0 if e is idle or the session is
- * not the expected one (serial 0: any). */
-static unsigned long
-interrupt_claim(sbi_entry *e, uint64_t serial)
-{
-    unsigned long tid = 0;
-    sbi_mutex_lock(&registry.mutex);
-    if (e->running_tstate != NULL &&
-        (serial == 0 || serial == e->session_serial))
-    {
-        tid = e->running_tid;
-        e->interrupt_pending = 1;
-    }
-    sbi_mutex_unlock(&registry.mutex);
-    return tid;
-}
-
-/* Raise KeyboardInterrupt in the code running interpreter id's __main__
- * (only in session `serial` unless it is 0).  Any thread, with or without
- * a thread state.  Refused once the process is shutting down, except for
- * the exit hook itself (at_exit).  Returns 1 if delivered, 0 if nothing was running, or a
- * negative SBI_ERR_*. */
-static int
-interrupt_interp(int64_t id, uint64_t serial, int at_exit)
-{
-    PyThreadState *cur = PyThreadState_GetUnchecked();
-    sbi_mutex_lock_any(&registry.mutex);
-    sbi_entry *e = registry_find(id);
-    if (e == NULL || e->closing || (registry.shutting_down && !at_exit)) {
-        sbi_mutex_unlock(&registry.mutex);
-        return e == NULL || e->closing ? SBI_ERR_NOT_FOUND : 0;
-    }
-    // A session that is starting (flag taken, not yet switched in) is
-    // waited for briefly, so interrupt() right after is_running() works.
-    for (int tries = 0; e->running_tstate == NULL; tries++) {
-        int starting = e->running_tid != 0 && !e->closing;
-        sbi_mutex_unlock(&registry.mutex);
-        if (!starting || tries >= 200) {
-            return 0;
-        }
-        if (cur != NULL) {
-            Py_BEGIN_ALLOW_THREADS
-            usleep(500);
-            Py_END_ALLOW_THREADS
-        }
-        else {
-            usleep(500);
-        }
-        sbi_mutex_lock_any(&registry.mutex);
-        e = registry_find(id);
-        if (e == NULL || e->closing) {
-            sbi_mutex_unlock(&registry.mutex);
-            return SBI_ERR_NOT_FOUND;
-        }
-    }
-    e->interrupters++;  // pins e: close() refuses while we work
-    sbi_mutex_unlock(&registry.mutex);
-    int delivered = 0;
-    if (cur != NULL && PyThreadState_GetInterpreter(cur) == e->interp) {
-        unsigned long tid = interrupt_claim(e, serial);
-        if (tid != 0) {
-            delivered = PyThreadState_SetAsyncExc(
-                            tid, PyExc_KeyboardInterrupt) > 0;
-        }
-    }
-    else {
-        PyThreadState *ts = PyThreadState_New(e->interp);
-        if (ts != NULL) {
-            PyThreadState *prev = PyThreadState_Swap(ts);
-            /* attached to the target */
-            unsigned long tid = interrupt_claim(e, serial);
-            if (tid != 0) {
-                delivered = PyThreadState_SetAsyncExc(
-                                tid, PyExc_KeyboardInterrupt) > 0;
-            }
-            PyThreadState_Clear(ts);
-            (void)PyThreadState_Swap(prev);
-            PyThreadState_Delete(ts);
-        }
-    }
-    sbi_mutex_lock_any(&registry.mutex);
-    e->interrupters--;
-    sbi_mutex_unlock(&registry.mutex);
-    return delivered;
-}
-
-int
-sbi_interp_check_interrupt(void)
-{
-    PyInterpreterState *cur = PyInterpreterState_Get();
-    unsigned long me = PyThread_get_thread_ident();
-    int pending = 0;
-    sbi_mutex_lock_py(&registry.mutex);
-    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
-        if (e->interp == cur) {
-            if (e->running_tid == me && e->interrupt_pending) {
-                e->interrupt_pending = 0;
-                pending = 1;
-            }
-            break;
-        }
-    }
-    sbi_mutex_unlock(&registry.mutex);
-    if (!pending) {
-        return 0;
-    }
-    (void)PyThreadState_SetAsyncExc(me, NULL);  // consumed here instead
-    PyErr_SetNone(PyExc_KeyboardInterrupt);
-    return -1;
-}
-
-/* ---------------------------------------------------------------------
- * Ctrl-C forwarding.
- *
- * While the main thread of the main interpreter runs code in another
- * interpreter, Python's SIGINT handler only sets a flag that nobody looks
- * at until the call returns.  We chain our own handler in front of it:
- * it calls the previous handler, then wakes a watcher thread through a
- * pipe (write() is async-signal-safe); the watcher interrupts the
- * interpreter the main thread is in.  Back in the caller, the pending
- * signal is handled as usual and the caller gets KeyboardInterrupt.
- */
-#include <signal.h>
-#include <fcntl.h>
-
-static struct {
-    struct sigaction prev;         // the handler we chain to
-    int pipe[2];
-    int64_t target;                // atomic: interpreter to interrupt
-    unsigned long main_ident;      // main thread, once known
-} sigint = {.pipe = {-1, -1}};
-
-static void
-sigint_handler(int signum, siginfo_t *info, void *uctx)
-{
-    static volatile sig_atomic_t active = 0;
-    if (active) {
-        return;  // a handler we chained to chained back to us
-    }
-    active = 1;
-    int saved = errno;
-    if (sigint.prev.sa_flags & SA_SIGINFO) {
-        if (sigint.prev.sa_sigaction != NULL) {
-            sigint.prev.sa_sigaction(signum, info, uctx);
-        }
-    }
-    else if (sigint.prev.sa_handler != SIG_DFL &&
-             sigint.prev.sa_handler != SIG_IGN &&
-             sigint.prev.sa_handler != NULL)
-    {
-        sigint.prev.sa_handler(signum);
-    }
-    if (__atomic_load_n(&sigint.target, __ATOMIC_RELAXED) != 0) {
-        char b = 1;
-        ssize_t r = write(sigint.pipe[1], &b, 1);
-        (void)r;
-    }
-    errno = saved;
-    active = 0;
-}
-
-static void *
-sigint_watcher(void *arg)
-{
-    for (;;) {
-        char b;
-        ssize_t r = read(sigint.pipe[0], &b, 1);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return NULL;
-        }
-        int64_t id = __atomic_load_n(&sigint.target, __ATOMIC_RELAXED);
-        if (id != 0) {
-            (void)interrupt_interp(id, 0, 0);
-        }
-    }
-}
-
-/* In the caller's interpreter, before switching to interpreter id: if
- * this is the main thread of the main interpreter, make sure our handler
- * is in front of Python's and point it at id.  Returns 1 if armed. */
-static int
-sigint_watch_begin(int64_t id)
-{
-    if (sbi_interp_current_id() != 0) {
-        return 0;
-    }
-    if (sigint.main_ident == 0) {
-        PyObject *threading = PyImport_ImportModule("threading");
-        PyObject *t = threading ? PyObject_CallMethod(threading,
-                                                      "main_thread", NULL)
-                                : NULL;
-        PyObject *ident = t ? PyObject_GetAttrString(t, "ident") : NULL;
-        if (ident != NULL && PyLong_Check(ident)) {
-            sigint.main_ident = PyLong_AsUnsignedLong(ident);
-        }
-        Py_XDECREF(ident);
-        Py_XDECREF(t);
-        Py_XDECREF(threading);
-        PyErr_Clear();
-    }
-    if (PyThread_get_thread_ident() != sigint.main_ident) {
-        return 0;
-    }
-    struct sigaction cur;
-    if (sigaction(SIGINT, NULL, &cur) < 0) {
-        return 0;
-    }
-    int ours = (cur.sa_flags & SA_SIGINFO) &&
-               cur.sa_sigaction == sigint_handler;
-    if (!ours && !(cur.sa_flags & SA_SIGINFO) &&
-        (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN))
-    {
-        return 0;  // the program does not handle Ctrl-C: leave it be
-    }
-    if (sigint.pipe[0] < 0) {
-        // First use, or in the child of a fork (reset_after_fork()).
-        pthread_t th;
-        if (pipe(sigint.pipe) < 0) {
-            sigint.pipe[0] = sigint.pipe[1] = -1;
-            return 0;
-        }
-        (void)fcntl(sigint.pipe[0], F_SETFD, FD_CLOEXEC);
-        (void)fcntl(sigint.pipe[1], F_SETFD, FD_CLOEXEC);
-        (void)fcntl(sigint.pipe[1], F_SETFL, O_NONBLOCK);
-        if (pthread_create(&th, NULL, sigint_watcher, NULL) != 0) {
-            close(sigint.pipe[0]);
-            close(sigint.pipe[1]);
-            sigint.pipe[0] = sigint.pipe[1] = -1;
-            return 0;
-        }
-        (void)pthread_detach(th);
-    }
-    if (!ours) {
-        struct sigaction handler;
-        memset(&handler, 0, sizeof(handler));
-        handler.sa_sigaction = sigint_handler;
-        handler.sa_flags = SA_SIGINFO | SA_ONSTACK;
-        sigemptyset(&handler.sa_mask);
-        sigint.prev = cur;
-        if (sigaction(SIGINT, &handler, NULL) < 0) {
-            return 0;
-        }
-    }
-    __atomic_store_n(&sigint.target, id, __ATOMIC_RELAXED);
-    return 1;
-}
-
-/* In the child of fork(): the watcher thread did not survive, and locks
- * may have been held by threads that do not exist here. */
-static void
-reset_after_fork(void)
-{
-    (void)pthread_mutex_init(&registry.mutex, NULL);
-    sbi_arena_after_fork();
-    sbi_shield_after_fork();
-    if (sigint.pipe[0] >= 0) {
-        close(sigint.pipe[0]);
-        close(sigint.pipe[1]);
-        sigint.pipe[0] = sigint.pipe[1] = -1;
-    }
-    sigint.target = 0;
-    sigint.main_ident = 0;
-}
-
-static void
-sigint_watch_end(void)
-{
-    __atomic_store_n(&sigint.target, 0, __ATOMIC_RELAXED);
-}
-
-/* ---------------------------------------------------------------------
- * exec(timeout=...): a watchdog thread interrupts the session when the
- * deadline passes (retrying until the interrupt lands or the session
- * ends).  It has no thread state except while interrupt_interp() works.
- */
-typedef struct {
-    sbi_mutex mutex;
-    sbi_cond cond;
-    int done;                  // protected by mutex
-    int fired;                 // protected by mutex
-    int64_t id;
-    uint64_t serial;
-    int64_t deadline_ns;
-    pthread_t thread;
-} watchdog;
-
-static void *
-watchdog_main(void *arg)
-{
-    watchdog *w = arg;
-    sbi_mutex_lock(&w->mutex);
-    while (!w->done) {
-        (void)sbi_cond_wait_until(&w->cond, &w->mutex, w->deadline_ns);
-        if (w->done || sbi_monotonic_ns() < w->deadline_ns) {
-            continue;
-        }
-        sbi_mutex_unlock(&w->mutex);
-        int r = interrupt_interp(w->id, w->serial, 0);
-        sbi_mutex_lock(&w->mutex);
-        if (r != 0) {
-            w->fired = r > 0;
-            break;
-        }
-        w->deadline_ns = sbi_monotonic_ns() + 10 * 1000 * 1000;
-    }
-    sbi_mutex_unlock(&w->mutex);
-    return NULL;
-}
-
-/* Start w for session serial of interpreter id.  -1 (no exception) if
- * the thread cannot be started. */
-static int
-watchdog_start(watchdog *w, int64_t id, uint64_t serial, double timeout)
-{
-    memset(w, 0, sizeof(*w));
-    w->id = id;
-    w->serial = serial;
-    w->deadline_ns = sbi_monotonic_ns() + (int64_t)(timeout * 1e9);
-    if (sbi_mutex_init(&w->mutex) < 0) {
-        return -1;
-    }
-    if (sbi_cond_init(&w->cond) < 0) {
-        sbi_mutex_fini(&w->mutex);
-        return -1;
-    }
-    if (pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
-        sbi_cond_fini(&w->cond);
-        sbi_mutex_fini(&w->mutex);
-        return -1;
-    }
-    return 0;
-}
-
-/* Stop and join w (thread state attached: the GIL is released while
- * joining, since the watchdog may be waiting for it).  Returns whether
- * it fired. */
-static int
-watchdog_stop(watchdog *w)
-{
-    sbi_mutex_lock_py(&w->mutex);
-    w->done = 1;
-    sbi_cond_signal(&w->cond);
-    sbi_mutex_unlock(&w->mutex);
-    Py_BEGIN_ALLOW_THREADS
-    (void)pthread_join(w->thread, NULL);
-    Py_END_ALLOW_THREADS
-    int fired = w->fired;
-    sbi_cond_fini(&w->cond);
-    sbi_mutex_fini(&w->mutex);
-    return fired;
 }
 
 /* Raise ExecutionFailed for info; but when the main thread was
@@ -1760,7 +1199,7 @@ done:
 static call_template *
 call_template_get(void)
 {
-    return sbi_interp_local("sbi.calltpl", sizeof(call_template),
+    return sbi_state_local("sbi.calltpl", sizeof(call_template),
                             call_template_build, call_template_clear);
 }
 
@@ -1856,7 +1295,7 @@ cache_prune(PyObject *cache)
 }
 
 /* The Interpreter object for id in this interpreter: the cached
- * singleton, or a new one.  whence must be known (lookup_whence()).
+ * singleton, or a new one.  whence must be known (sbi_registry_lookup_whence()).
  * adopt: the caller took an owning reference for the new object (create);
  * it is consumed in every case.  New reference or NULL with an
  * exception. */
@@ -1891,14 +1330,14 @@ interp_object_get(sbi_state *st, int64_t id, int whence, int adopt)
     int ownsref = whence == WHENCE_STDLIB;
     if (ownsref && !adopt) {
         int found = 0;
-        sbi_mutex_lock_py(&registry.mutex);
-        sbi_entry *e = registry_find(id);
+        sbi_mutex_lock_py(&sbi_registry.mutex);
+        sbi_entry *e = sbi_registry_find(id);
         if (e != NULL && !e->closing) {
             e->refs++;
             e->orphaned = 0;
             found = 1;
         }
-        sbi_mutex_unlock(&registry.mutex);
+        sbi_mutex_unlock(&sbi_registry.mutex);
         if (!found) {
             raise_interp_error(st, SBI_ERR_NOT_FOUND, id, NULL);
             goto done;
@@ -1941,7 +1380,7 @@ Interpreter_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     {
         return NULL;
     }
-    sbi_state *st = sbi_module_state_from_type(tp);
+    sbi_state *st = sbi_state_from_type(tp);
     if (!PyLong_Check(idobj)) {
         PyErr_Format(PyExc_TypeError, "id must be an int, got %R", idobj);
         return NULL;
@@ -1961,7 +1400,7 @@ Interpreter_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
                      idobj);
         return NULL;
     }
-    int whence = lookup_whence(id);
+    int whence = sbi_registry_lookup_whence(id);
     if (whence < 0) {
         return raise_interp_error(st, SBI_ERR_NOT_FOUND, id, NULL), NULL;
     }
@@ -2003,7 +1442,7 @@ Interpreter_repr(PyObject *op)
 static Py_hash_t
 Interpreter_hash(PyObject *op)
 {
-    return sbi_hash_id(InterpreterObject_CAST(op)->id);
+    return sbi_state_hash_id(InterpreterObject_CAST(op)->id);
 }
 
 static PyObject *
@@ -2016,13 +1455,13 @@ static PyObject *
 Interpreter_get_whence(PyObject *op, void *closure)
 {
     return PyUnicode_FromString(
-        whence_name(InterpreterObject_CAST(op)->whence));
+        sbi_registry_whence_name(InterpreterObject_CAST(op)->whence));
 }
 
 static sbi_state *
 state_of(PyObject *op)
 {
-    return sbi_module_state_from_type(Py_TYPE(op));
+    return sbi_state_from_type(Py_TYPE(op));
 }
 
 PyDoc_STRVAR(Interpreter_is_running_doc,
@@ -2037,17 +1476,17 @@ Interpreter_is_running(PyObject *op, PyObject *unused)
         Py_RETURN_TRUE;
     }
     int err = 0, running = 0;
-    sbi_mutex_lock_py(&registry.mutex);
-    sbi_entry *e = registry_find(self->id);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_entry *e = sbi_registry_find(self->id);
     if (e == NULL || e->closing) {
         err = SBI_ERR_NOT_FOUND;
     }
     else {
         running = e->running_tid != 0;
     }
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     if (err != 0) {
-        if (self->id == current_pid()) {
+        if (self->id == sbi_registry_current_pid()) {
             Py_RETURN_FALSE;  // a foreign interpreter asking about itself
         }
         return raise_interp_error(state_of(op), err, self->id, NULL), NULL;
@@ -2069,17 +1508,17 @@ Interpreter_close(PyObject *op, PyObject *unused)
     sbi_state *st = state_of(op);
     PyInterpreterState *cur = PyInterpreterState_Get();
     int err;
-    sbi_mutex_lock_py(&registry.mutex);
-    sbi_entry *e = registry_find(self->id);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_entry *e = sbi_registry_find(self->id);
     if (e == NULL || e->closing) {
-        err = (self->id == 0 || self->id == pid_of(cur))
+        err = (self->id == 0 || self->id == sbi_registry_pid_of(cur))
                   ? SBI_ERR_NOT_OURS
                   : SBI_ERR_NOT_FOUND;
     }
     else {
         err = claim_for_close(e, cur);
     }
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     if (err == SBI_ERR_ALREADY_RUNNING) {
         PyErr_SetString(st->InterpreterError, "interpreter running");
         return NULL;
@@ -2106,9 +1545,9 @@ static PyObject *
 Interpreter_interrupt(PyObject *op, PyObject *unused)
 {
     InterpreterObject *self = InterpreterObject_CAST(op);
-    int r = interrupt_interp(self->id, 0, 0);
+    int r = sbi_interrupt_interp(self->id, 0, 0);
     if (r < 0) {
-        int err = (self->id == 0 || self->id == current_pid())
+        int err = (self->id == 0 || self->id == sbi_registry_current_pid())
                       ? SBI_ERR_NOT_OURS
                       : r;
         return raise_interp_error(state_of(op), err, self->id, "interrupt"),
@@ -2217,12 +1656,12 @@ Interpreter_exec(PyObject *op, PyObject *args, PyObject *kwargs)
      * caller and only read here */
     sbi_excinfo info = SBI_EXCINFO_INIT;
     int failed = 0, timed_out = 0, watching = 0;
-    watchdog w;
+    sbi_watchdog w;
     PyObject *tcode = sbi_xidata_code_unpack(token, PyBytes_AS_STRING(data),
                                              PyBytes_GET_SIZE(data));
     PyObject *ns = tcode ? main_dict() : NULL;
     if (ns != NULL && timeout >= 0) {
-        watching = watchdog_start(&w, self->id, s.serial, timeout) == 0;
+        watching = sbi_watchdog_start(&w, self->id, s.serial, timeout) == 0;
         if (!watching) {
             PyErr_SetString(PyExc_RuntimeError,
                             "cannot start the timeout thread");
@@ -2235,7 +1674,7 @@ Interpreter_exec(PyObject *op, PyObject *args, PyObject *kwargs)
         failed = 1;
     }
     if (watching) {
-        timed_out = watchdog_stop(&w) && failed &&
+        timed_out = sbi_watchdog_stop(&w) && failed &&
                     info.is_keyboard_interrupt;
     }
     Py_XDECREF(res);
@@ -2498,7 +1937,7 @@ Interpreter_call(PyObject *op, PyObject *const *args, size_t nargsf,
     enum call_status status = CALL_OK;
     session s;
 
-    if (self->id == current_pid()) {
+    if (self->id == sbi_registry_current_pid()) {
         if (session_enter(st, self->id, &s, "call") < 0) {
             goto done;
         }
@@ -2745,18 +2184,18 @@ static const PyInterpreterConfig isolated_config = {
 PyObject *
 sbi_interp_create(PyObject *m, PyObject *unused)
 {
-    sbi_state *st = sbi_module_get_state(m);
+    sbi_state *st = sbi_state_of(m);
     int shutting_down;
-    sbi_mutex_lock_py(&registry.mutex);
-    shutting_down = registry.shutting_down;
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    shutting_down = sbi_registry.shutting_down;
+    sbi_mutex_unlock(&sbi_registry.mutex);
     if (shutting_down) {
         PyErr_SetString(st->InterpreterError,
                         "cannot create interpreters at process exit");
         return NULL;
     }
     reap_orphans();
-    if (sbi_interp_current_id() == 0 && sbi_shield_main() < 0) {
+    if (sbi_current_cid() == 0 && sbi_shield_main() < 0) {
         return NULL;
     }
     int64_t reused = park_take();
@@ -2799,7 +2238,7 @@ sbi_interp_create(PyObject *m, PyObject *unused)
     e->keeper = ts;
     // The keeper doubles as the creating thread's cached thread state, so
     // an idle interpreter holds no other thread state of ours.
-    e->cache[0].serial = thread_serial();
+    e->cache[0].serial = sbi_registry_thread_serial();
     e->cache[0].ident = PyThread_get_thread_ident();
     e->cache[0].tstate = ts;
     e->ncache = 1;
@@ -2810,11 +2249,11 @@ sbi_interp_create(PyObject *m, PyObject *unused)
     e->refs = 1;
     (void)PyThreadState_Swap(save);
     /* back in the caller; e is not touched after it is published */
-    sbi_mutex_lock_py(&registry.mutex);
-    int64_t id = e->id = fresh_id(e->cid);
-    e->next = registry.head;
-    registry.head = e;
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    int64_t id = e->id = sbi_registry_fresh_id(e->cid);
+    e->next = sbi_registry.head;
+    sbi_registry.head = e;
+    sbi_mutex_unlock(&sbi_registry.mutex);
     return interp_object_get(st, id, WHENCE_STDLIB, 1);
 }
 
@@ -2828,8 +2267,8 @@ cmp_ids(const void *a, const void *b)
 PyObject *
 sbi_interp_list_all(PyObject *m, PyObject *unused)
 {
-    sbi_state *st = sbi_module_get_state(m);
-    int64_t cur = current_pid();
+    sbi_state *st = sbi_state_of(m);
+    int64_t cur = sbi_registry_current_pid();
     Py_ssize_t n = 0, cap = 8;
     int64_t *ids = NULL;
     PyObject *list = NULL;
@@ -2844,8 +2283,8 @@ sbi_interp_list_all(PyObject *m, PyObject *unused)
         ids[n++] = 0;
         int has_cur = cur == 0;
         int full = 0;
-        sbi_mutex_lock_py(&registry.mutex);
-        for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+        sbi_mutex_lock_py(&sbi_registry.mutex);
+        for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
             if (e->closing) {
                 continue;
             }
@@ -2856,7 +2295,7 @@ sbi_interp_list_all(PyObject *m, PyObject *unused)
             ids[n++] = e->id;
             has_cur |= e->id == cur;
         }
-        sbi_mutex_unlock(&registry.mutex);
+        sbi_mutex_unlock(&sbi_registry.mutex);
         if (full) {
             cap *= 2;
             continue;
@@ -2872,7 +2311,7 @@ sbi_interp_list_all(PyObject *m, PyObject *unused)
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        int whence = lookup_whence(ids[i]);
+        int whence = sbi_registry_lookup_whence(ids[i]);
         if (whence < 0) {
             continue;  // closed meanwhile
         }
@@ -2900,9 +2339,9 @@ done:
 PyObject *
 sbi_interp_get_current(PyObject *m, PyObject *unused)
 {
-    sbi_state *st = sbi_module_get_state(m);
-    int64_t id = current_pid();
-    int whence = lookup_whence(id);
+    sbi_state *st = sbi_state_of(m);
+    int64_t id = sbi_registry_current_pid();
+    int whence = sbi_registry_lookup_whence(id);
     if (whence < 0) {
         whence = WHENCE_UNKNOWN;
     }
@@ -2912,7 +2351,7 @@ sbi_interp_get_current(PyObject *m, PyObject *unused)
 PyObject *
 sbi_interp_get_main(PyObject *m, PyObject *unused)
 {
-    return interp_object_get(sbi_module_get_state(m), 0, WHENCE_RUNTIME, 0);
+    return interp_object_get(sbi_state_of(m), 0, WHENCE_RUNTIME, 0);
 }
 
 /* Size of this interpreter's Interpreter singleton cache (tests). */
@@ -2920,7 +2359,7 @@ PyObject *
 sbi_interp_cache_size(PyObject *m, PyObject *unused)
 {
     return PyLong_FromSsize_t(
-        PyDict_GET_SIZE(sbi_module_get_state(m)->interp_cache));
+        PyDict_GET_SIZE(sbi_state_of(m)->interp_cache));
 }
 
 /* Number of live interpreters created by this module (the fork guard). */
@@ -2928,11 +2367,11 @@ PyObject *
 sbi_interp_count(PyObject *m, PyObject *unused)
 {
     Py_ssize_t n = 0;
-    sbi_mutex_lock_py(&registry.mutex);
-    for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
         n += !e->closing;
     }
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     return PyLong_FromSsize_t(n);
 }
 
@@ -2942,13 +2381,13 @@ sbi_interp_count(PyObject *m, PyObject *unused)
 PyObject *
 sbi_interp_fork_begin(PyObject *m, PyObject *unused)
 {
-    sbi_mutex_lock_py(&registry.mutex);
-    registry.forking++;
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_registry.forking++;
+    sbi_mutex_unlock(&sbi_registry.mutex);
     for (;;) {
-        sbi_mutex_lock_py(&registry.mutex);
+        sbi_mutex_lock_py(&sbi_registry.mutex);
         sbi_entry *e = unpark_locked();
-        sbi_mutex_unlock(&registry.mutex);
+        sbi_mutex_unlock(&sbi_registry.mutex);
         if (e == NULL) {
             break;
         }
@@ -2960,11 +2399,11 @@ sbi_interp_fork_begin(PyObject *m, PyObject *unused)
 PyObject *
 sbi_interp_fork_end(PyObject *m, PyObject *unused)
 {
-    sbi_mutex_lock_py(&registry.mutex);
-    if (SBI_ALWAYS(registry.forking > 0)) {
-        registry.forking--;
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    if (SBI_ALWAYS(sbi_registry.forking > 0)) {
+        sbi_registry.forking--;
     }
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_unlock(&sbi_registry.mutex);
     Py_RETURN_NONE;
 }
 
@@ -2983,22 +2422,22 @@ sbi_interp_parking(PyObject *m, PyObject *arg)
         return NULL;
     }
     for (;;) {
-        sbi_mutex_lock_py(&registry.mutex);
+        sbi_mutex_lock_py(&sbi_registry.mutex);
         if (limit >= 0) {
-            registry.park_max = (int)limit;
+            sbi_registry.park_max = (int)limit;
         }
-        sbi_entry *e = registry.nparked > registry.park_max
+        sbi_entry *e = sbi_registry.nparked > sbi_registry.park_max
                            ? unpark_locked()
                            : NULL;
-        sbi_mutex_unlock(&registry.mutex);
+        sbi_mutex_unlock(&sbi_registry.mutex);
         if (e == NULL) {
             break;
         }
         destroy_unparked(e);
     }
-    sbi_mutex_lock_py(&registry.mutex);
-    int max = registry.park_max, n = registry.nparked;
-    sbi_mutex_unlock(&registry.mutex);
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    int max = sbi_registry.park_max, n = sbi_registry.nparked;
+    sbi_mutex_unlock(&sbi_registry.mutex);
     return Py_BuildValue("(ii)", max, n);
 }
 
@@ -3039,28 +2478,28 @@ PyObject *
 sbi_interp_atexit(PyObject *m, PyObject *unused)
 {
     PyInterpreterState *cur = PyInterpreterState_Get();
-    quiet_daemon_errors(sbi_module_get_state(m));
-    sbi_mutex_lock_py(&registry.mutex);
-    registry.shutting_down = 1;
-    registry.exit_ident = PyThread_get_thread_ident();
+    quiet_daemon_errors(sbi_state_of(m));
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_registry.shutting_down = 1;
+    sbi_registry.exit_ident = PyThread_get_thread_ident();
     // Parked interpreters go back to the registry, to be destroyed below.
-    while (registry.parked != NULL) {
-        sbi_entry *e = registry.parked;
-        registry.parked = e->next;
-        e->next = registry.head;
-        registry.head = e;
+    while (sbi_registry.parked != NULL) {
+        sbi_entry *e = sbi_registry.parked;
+        sbi_registry.parked = e->next;
+        e->next = sbi_registry.head;
+        sbi_registry.head = e;
     }
-    registry.nparked = 0;
-    sbi_mutex_unlock(&registry.mutex);
-    sbi_queues_wake_all();
+    sbi_registry.nparked = 0;
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    sbi_hooks_run_exiting();
     // Interpreters still running code (in daemon threads) are
     // interrupted and waited for, up to a few seconds in all.
     int64_t deadline = sbi_monotonic_ns() + (int64_t)3 * 1000000000;
     for (;;) {
         sbi_entry *victim = NULL;
         int64_t busy = -1;
-        sbi_mutex_lock_py(&registry.mutex);
-        for (sbi_entry *e = registry.head; e != NULL; e = e->next) {
+        sbi_mutex_lock_py(&sbi_registry.mutex);
+        for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
             if (e->exit_failed) {
                 continue;
             }
@@ -3072,23 +2511,23 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
                 busy = e->id;
             }
         }
-        sbi_mutex_unlock(&registry.mutex);
+        sbi_mutex_unlock(&sbi_registry.mutex);
         if (victim != NULL) {
             int64_t id = victim->id;
             if (destroy_entry(victim, 2000, 1) != 0) {
                 fprintf(stderr, "subinterpreters: interpreter %lld could "
                         "not be destroyed at exit (threads still "
                         "running)\n", (long long)id);
-                sbi_mutex_lock_py(&registry.mutex);
+                sbi_mutex_lock_py(&sbi_registry.mutex);
                 victim->exit_failed = 1;
-                sbi_mutex_unlock(&registry.mutex);
+                sbi_mutex_unlock(&sbi_registry.mutex);
             }
             continue;
         }
         if (busy < 0 || sbi_monotonic_ns() > deadline) {
             break;
         }
-        (void)interrupt_interp(busy, 0, 1);
+        (void)sbi_interrupt_interp(busy, 0, 1);
         Py_BEGIN_ALLOW_THREADS
         usleep(10000);
         Py_END_ALLOW_THREADS
@@ -3099,6 +2538,19 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
 /* =====================================================================
  * Module glue
  */
+/* In the child of fork(): the watcher thread did not survive, and locks
+ * may have been held by threads that do not exist here. */
+static void
+reset_after_fork(void)
+{
+    sbi_registry_after_fork();
+    sbi_hooks_after_fork();
+    sbi_xidata_after_fork();
+    sbi_arena_after_fork();
+    sbi_shield_after_fork();
+    sbi_sigint_after_fork();
+}
+
 static void
 register_fork_handler(void)
 {

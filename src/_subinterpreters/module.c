@@ -1,188 +1,18 @@
-/* module.c -- the subinterpreters._core module: multi-phase init, module
- * state, exception classes, the method table and error mapping.
+/* module.c -- the subinterpreters._core module: multi-phase init, the
+ * exception classes and the method table.  Wiring only: module state and
+ * the error mapping are in state.c.
  *
  * The module supports a per-interpreter GIL: every object it creates
  * lives in the state of the importing interpreter; process-global state
- * lives in the registries of interp.c, xidata.c and queue.c.
+ * lives in the registries of registry.c, xidata.c and queue.c.
  */
 #include <stddef.h>
-#include "module.h"
+#include "state.h"
 #include "interp.h"
 #include "xidata.h"
 #include "excinfo.h"
 #include "queue.h"
 #include "shield.h"
-
-sbi_state *
-sbi_module_state_current(void)
-{
-    PyObject *m = PyImport_ImportModule(SBI_CORE_MODULE_NAME);
-    if (m == NULL) {
-        return NULL;
-    }
-    sbi_state *st = sbi_module_get_state(m);
-    Py_DECREF(m);  // sys.modules keeps the module alive
-    return st;
-}
-
-sbi_state *
-sbi_module_state_from_type(PyTypeObject *tp)
-{
-    PyObject *m = PyType_GetModuleByDef(tp, &sbi_moduledef);  // borrowed
-    assert(m != NULL);
-    return sbi_module_get_state(m);
-}
-
-typedef union {
-    void (*clear)(void *);
-    max_align_t align;         // the block after the head stays aligned
-} local_head;
-
-/* A per-thread cache of the blocks sbi_interp_local() found: every call()
- * looks its caches up several times, and the dict lookup makes and hashes
- * a str from the key each time.  Entries are per (key, interpreter id),
- * as a thread running calls alternates between two interpreters.  An
- * entry stays valid while local_generation is unchanged (interpreter ids
- * are never reused); it is bumped before any block is freed.  A block is
- * freed only while its interpreter's dict is cleared, with that
- * interpreter's GIL held, so no thread can be using an entry of it
- * meanwhile. */
-typedef struct {
-    const char *key;           // static string, compared by address
-    int64_t interp_id;
-    uint64_t generation;
-    void *block;
-} local_cached;
-
-#define LOCAL_CACHE_SIZE 16  // three keys, in a few interpreters per thread
-static _Thread_local local_cached local_cache[LOCAL_CACHE_SIZE];
-static uint64_t local_generation = 0;  // atomic
-
-static void
-interp_local_destroy(PyObject *capsule)
-{
-    __atomic_add_fetch(&local_generation, 1, __ATOMIC_RELEASE);
-    local_head *head = PyCapsule_GetPointer(capsule,
-                                            PyCapsule_GetName(capsule));
-    if (head == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    if (head->clear != NULL) {
-        head->clear(head + 1);
-    }
-    PyMem_RawFree(head);
-}
-
-/* sbi_interp_local() without the cache: the block in the interpreter's
- * dict, created if missing. */
-static void *
-interp_local_lookup(PyInterpreterState *interp, const char *key,
-                    size_t size, int (*init)(void *), void (*clear)(void *))
-{
-    PyObject *d = PyInterpreterState_GetDict(interp);
-    if (d == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "no interpreter dict");
-        return NULL;
-    }
-    PyObject *cap = PyDict_GetItemString(d, key);  // borrowed
-    if (cap != NULL) {
-        local_head *head = PyCapsule_GetPointer(cap, key);
-        return head != NULL ? (void *)(head + 1) : NULL;
-    }
-    local_head *head = PyMem_RawCalloc(1, sizeof(local_head) + size);
-    if (head == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    head->clear = clear;
-    cap = PyCapsule_New(head, key, interp_local_destroy);
-    if (cap == NULL) {
-        PyMem_RawFree(head);
-        return NULL;
-    }
-    // On failure the capsule's destructor clears and frees the block.
-    int rc = (init != NULL && init(head + 1) < 0) ? -1
-             : PyDict_SetItemString(d, key, cap);
-    Py_DECREF(cap);
-    return rc < 0 ? NULL : (void *)(head + 1);
-}
-
-void *
-sbi_interp_local(const char *key, size_t size, int (*init)(void *),
-                 void (*clear)(void *))
-{
-    static _Thread_local unsigned int next_victim = 0;
-    PyInterpreterState *interp = PyInterpreterState_Get();
-    int64_t id = PyInterpreterState_GetID(interp);
-    uint64_t gen = __atomic_load_n(&local_generation, __ATOMIC_ACQUIRE);
-    local_cached *slot = NULL;
-    for (int i = 0; i < LOCAL_CACHE_SIZE; i++) {
-        local_cached *e = &local_cache[i];
-        if (e->key == key && e->interp_id == id) {
-            if (e->generation == gen) {
-                return e->block;
-            }
-            slot = e;  // stale: refresh it
-            break;
-        }
-        if (slot == NULL && e->key == NULL) {
-            slot = e;
-        }
-    }
-    if (slot == NULL) {
-        slot = &local_cache[next_victim++ % LOCAL_CACHE_SIZE];
-    }
-    void *block = interp_local_lookup(interp, key, size, init, clear);
-    if (block != NULL) {
-        *slot = (local_cached){key, id, gen, block};
-    }
-    return block;
-}
-
-Py_hash_t
-sbi_hash_id(int64_t id)
-{
-    PyObject *obj = PyLong_FromLongLong(id);
-    if (obj == NULL) {
-        return -1;
-    }
-    Py_hash_t h = PyObject_Hash(obj);
-    Py_DECREF(obj);
-    return h;
-}
-
-PyObject *
-sbi_module_raise(sbi_state *st, int err, int64_t id)
-{
-    PyObject *exc = NULL;
-    const char *msg = "unknown error";
-    switch (err) {
-#define SBI_X(name, value, slot, text)                                      \
-    case value:                                                             \
-        exc = st->slot;                                                     \
-        msg = text;                                                         \
-        break;
-        SBI_ERR_MAP(SBI_X)
-#undef SBI_X
-    default:
-        break;
-    }
-    if (err == SBI_ERR_NOMEM) {
-        return PyErr_NoMemory();
-    }
-    if (exc == NULL) {
-        exc = st->InterpreterError ? st->InterpreterError
-                                   : PyExc_RuntimeError;
-    }
-    if (id >= 0) {
-        PyErr_Format(exc, "%s (id %lld)", msg, (long long)id);
-    }
-    else {
-        PyErr_SetString(exc, msg);
-    }
-    return NULL;
-}
 
 /* ---------------------------------------------------------------------
  * Module functions
@@ -249,7 +79,7 @@ add_exception(PyObject *m, PyObject **slot, const char *name, PyObject *base,
 static int
 register_atexit(PyObject *m)
 {
-    if (sbi_interp_current_id() != 0) {
+    if (sbi_current_cid() != 0) {
         return 0;
     }
     PyObject *atexit = PyImport_ImportModule("atexit");
@@ -268,7 +98,7 @@ register_atexit(PyObject *m)
 static int
 module_exec(PyObject *m)
 {
-    sbi_state *st = sbi_module_get_state(m);
+    sbi_state *st = sbi_state_of(m);
     if (add_exception(m, &st->InterpreterError,
                       "subinterpreters.InterpreterError", PyExc_Exception,
                       "A cross-interpreter operation failed.") < 0 ||
@@ -310,7 +140,7 @@ module_exec(PyObject *m)
 static int
 module_traverse(PyObject *m, visitproc visit, void *arg)
 {
-    sbi_state *st = sbi_module_get_state(m);
+    sbi_state *st = sbi_state_of(m);
     /* exception classes */
     Py_VISIT(st->InterpreterError);
     Py_VISIT(st->InterpreterNotFoundError);
@@ -335,7 +165,7 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
 static int
 module_clear(PyObject *m)
 {
-    sbi_state *st = sbi_module_get_state(m);
+    sbi_state *st = sbi_state_of(m);
     /* exception classes */
     Py_CLEAR(st->InterpreterError);
     Py_CLEAR(st->InterpreterNotFoundError);
@@ -375,7 +205,7 @@ static PyModuleDef_Slot module_slots[] = {
 PyDoc_STRVAR(module_doc,
 "Low-level implementation of the subinterpreters package.");
 
-PyModuleDef sbi_moduledef = {
+static PyModuleDef sbi_moduledef = {
     PyModuleDef_HEAD_INIT,
     .m_name = SBI_CORE_MODULE_NAME,
     .m_doc = module_doc,
@@ -390,5 +220,6 @@ PyModuleDef sbi_moduledef = {
 PyMODINIT_FUNC
 PyInit__core(void)
 {
+    sbi_state_register_def(&sbi_moduledef);
     return PyModuleDef_Init(&sbi_moduledef);
 }

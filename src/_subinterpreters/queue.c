@@ -10,14 +10,15 @@
  *    id in each interpreter, cached in module state), create_queue() and
  *    the private helpers used by subinterpreters._queues and the tests.
  *
- * Two layers (STYLE 2).  The raw layer (sections "Items" to "Entry points
- * for other files") works on C structs only, holds no PyObject* and sets
+ * Two layers (STYLE 2).  The raw layer (sections "Items" to "Bindings,
+ * and the hooks") works on C structs only, holds no PyObject* and sets
  * no exception; it returns 0 or a negative SBI_ERR_*.  The Python layer
  * maps those codes to exceptions in queue_raise() only.
  *
  * Lifetimes.  A queue lives while its binding count (`refs`) is > 0: one
  * per Queue object in any interpreter, one per Queue inside
- * cross-interpreter data in transit (sbi_queue_bind/release), and short
+ * cross-interpreter data in transit (the handle kind's bind/release), and
+ * short
  * temporary ones taken by this file.  A Queue object keeps a pointer to
  * the struct, which its binding keeps allocated.  When refs drops to 0 the
  * queue is unlinked, killed (marked dead, waiters woken and drained) and
@@ -33,7 +34,8 @@
  */
 #include "queue.h"
 #include "xidata.h"
-#include "interp.h"
+#include "interrupt.h"
+#include "hooks.h"
 #include "lock.h"
 #include <math.h>
 #include <stdatomic.h>
@@ -275,7 +277,7 @@ static struct {
     sbi_queue *head;           // protected by mutex
     Py_ssize_t count;          // queues on the list; protected by mutex
     int64_t next_id;           // protected by mutex; never reused
-    atomic_int shutting_down;  // set once by sbi_queues_wake_all()
+    atomic_int shutting_down;  // set once by queues_wake_all()
 } queues = {.mutex = SBI_MUTEX_INIT, .next_id = 1};
 
 static sbi_queue *
@@ -586,7 +588,7 @@ queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
             return err;
         }
         if (PyErr_CheckSignals() < 0 || Py_MakePendingCalls() < 0 ||
-            sbi_interp_check_interrupt() < 0)
+            sbi_interrupt_check() < 0)
         {
             return QUEUE_ERR_PYEXC;
         }
@@ -684,16 +686,16 @@ queue_unbind_items(sbi_queue *q, int64_t id)
 }
 
 /* =====================================================================
- * Entry points for other files
+ * Bindings, and the hooks (registered with xidata.c and hooks.c)
  */
-int
-sbi_queue_bind(int64_t qid)
+static int
+queue_handle_bind(int64_t qid)
 {
     return queues_bind(qid, NULL);
 }
 
-void
-sbi_queue_release(int64_t qid)
+static void
+queue_handle_release(int64_t qid)
 {
     queue_lock_any(&queues.mutex);
     sbi_queue *q = queues_find(qid);  // a destroyed queue is still found
@@ -710,8 +712,10 @@ sbi_queue_release(int64_t qid)
     }
 }
 
-void
-sbi_queues_unbind_interp(int64_t id)
+/* Hook closed() (hooks.h): apply the unbound policy to every
+ * item interpreter id put in any queue.  Attached to that interpreter. */
+static void
+queues_unbind_interp(int64_t id)
 {
     sbi_queue **qs = NULL;
     Py_ssize_t n = 0;
@@ -725,8 +729,10 @@ sbi_queues_unbind_interp(int64_t id)
     queues_snapshot_free(qs, n);
 }
 
-void
-sbi_queues_wake_all(void)
+/* Hook exiting(): wake every thread blocked in a queue
+ * operation. */
+static void
+queues_wake_all(void)
 {
     atomic_store(&queues.shutting_down, 1);
     PyThreadState *ts = PyThreadState_GetUnchecked();
@@ -874,7 +880,7 @@ queue_raise(sbi_state *st, int err, int64_t qid)
                      err == SBI_ERR_QUEUE_EMPTY ? "empty" : "full");
         return NULL;
     default:
-        return sbi_module_raise(st, err, qid);
+        return sbi_state_raise(st, err, qid);
     }
 }
 
@@ -1119,7 +1125,7 @@ Queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
                      "queue ID must be a non-negative int, got %R", idobj);
         return NULL;
     }
-    return queue_object_get(sbi_module_state_from_type(tp), id);
+    return queue_object_get(sbi_state_from_type(tp), id);
 }
 
 /* Forget the cache entry for id if it is dead (the dying object's). */
@@ -1178,7 +1184,7 @@ Queue_repr(PyObject *op)
 static Py_hash_t
 Queue_hash(PyObject *op)
 {
-    return sbi_hash_id(QueueObject_CAST(op)->id);
+    return sbi_state_hash_id(QueueObject_CAST(op)->id);
 }
 
 static PyObject *
@@ -1306,7 +1312,7 @@ queue_put_impl(sbi_state *st, QueueObject *self, PyObject *obj, int block,
         return PyErr_NoMemory();
     }
     item->next = NULL;
-    item->owner = sbi_interp_current_id();
+    item->owner = sbi_current_cid();
     item->unboundop = unboundop;
     item->data = sbi_xidata_new(obj, SBI_XI_FULL);
     if (item->data == NULL) {
@@ -1518,10 +1524,10 @@ static PyType_Spec Queue_spec = {
 };
 
 /* =====================================================================
- * Entry points that need the Python layer
+ * The handle kind's Python side (registered with xidata.c)
  */
-int
-sbi_queue_check(PyObject *obj, int64_t *qid)
+static int
+queue_handle_check(PyObject *obj, int64_t *qid)
 {
     // Only our Queue type (in any interpreter, any module instance) has
     // this dealloc; the type cannot be subclassed.
@@ -1532,10 +1538,10 @@ sbi_queue_check(PyObject *obj, int64_t *qid)
     return 1;
 }
 
-PyObject *
-sbi_queue_object(int64_t qid)
+static PyObject *
+queue_handle_object(int64_t qid)
 {
-    sbi_state *st = sbi_module_state_current();
+    sbi_state *st = sbi_state_current();
     if (st == NULL) {
         return NULL;
     }
@@ -1557,7 +1563,7 @@ queue_create(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"maxsize", "unbounditems"};
     PyObject *a[2];
-    sbi_state *st = sbi_module_get_state(m);
+    sbi_state *st = sbi_state_of(m);
     if (queue_parse_args("create_queue", args, nargs, kwnames, names, 1, 0,
                          2, a) < 0)
     {
@@ -1631,7 +1637,7 @@ queue_register_types(PyObject *m, PyObject *args)
     {
         return NULL;
     }
-    if (queue_types_set(sbi_module_get_state(m), empty, full, unbound,
+    if (queue_types_set(sbi_state_of(m), empty, full, unbound,
                         unbound_error, unbound_remove) < 0)
     {
         return NULL;
@@ -1654,7 +1660,7 @@ queue_destroy(PyObject *m, PyObject *arg)
     }
     int err = queues_destroy(qid);
     if (err < 0) {
-        return queue_raise(sbi_module_get_state(m), err, qid);
+        return queue_raise(sbi_state_of(m), err, qid);
     }
     Py_RETURN_NONE;
 }
@@ -1671,7 +1677,7 @@ queue_list_ids(PyObject *m, PyObject *unused)
     PyObject *list = NULL;
     int err = queues_snapshot(&qs, &n);
     if (err < 0) {
-        return queue_raise(sbi_module_get_state(m), err, -1);
+        return queue_raise(sbi_state_of(m), err, -1);
     }
     list = PyList_New(0);
     // The registry list is newest first.
@@ -1710,7 +1716,7 @@ queue_refs(PyObject *m, PyObject *arg)
     Py_ssize_t refs = q != NULL && !q->destroyed ? q->refs : -1;
     sbi_mutex_unlock(&queues.mutex);
     if (refs < 0) {
-        return queue_raise(sbi_module_get_state(m), SBI_ERR_QUEUE_NOT_FOUND,
+        return queue_raise(sbi_state_of(m), SBI_ERR_QUEUE_NOT_FOUND,
                            qid);
     }
     return PyLong_FromSsize_t(refs);
@@ -1743,6 +1749,16 @@ sbi_queue_module_init(PyObject *m, sbi_state *st)
     }
     st->queue_cache = PyDict_New();
     if (st->queue_cache == NULL) {
+        return -1;
+    }
+    static const sbi_handle_kind queue_handle = {
+        queue_handle_check, queue_handle_bind, queue_handle_release,
+        queue_handle_object};
+    static const sbi_hooks queue_hooks = {queues_unbind_interp,
+                                          queues_wake_all};
+    if (sbi_xidata_register_handle(&queue_handle) < 0 ||
+        sbi_hooks_register(&queue_hooks) < 0)
+    {
         return -1;
     }
     // QueueEmpty, QueueFull and unbound_objects are registered by

@@ -18,8 +18,6 @@
 #  define _GNU_SOURCE  // memmem()
 #endif
 #include "xidata.h"
-#include "queue.h"
-#include "interp.h"
 #include "lock.h"
 #include <marshal.h>
 #include <pthread.h>
@@ -44,7 +42,7 @@ enum {
     TAG_PICKLE = 'P',     // u64 length + data + u64 length + main file
     TAG_FUNC = 'C',       // u64 length + marshalled code + u64 token
     TAG_BUFFER = 'M',     // u64 index into bufs
-    TAG_QUEUE = 'Q',      // int64 queue id
+    TAG_HANDLE = 'Q',     // u8 handle kind + int64 id (queues, ...)
     TAG_GLOBAL = 'G',     // u64 length + module + u64 length + qualname
 };
 
@@ -133,7 +131,7 @@ shbuf_new(PyObject *obj)
             return NULL;
         }
     }
-    b->owner = sbi_interp_current_id();
+    b->owner = sbi_current_cid();
     b->refs = 1;
     sbi_mutex_lock_py(&shbufs.mutex);
     shbuf_push(&shbufs.live, b);
@@ -207,7 +205,7 @@ shbuf_decref(sbi_shbuf *b)
 void
 sbi_shbuf_drain_current(void)
 {
-    int64_t me = sbi_interp_current_id();
+    int64_t me = sbi_current_cid();
     for (;;) {
         sbi_shbuf *found = NULL;
         sbi_mutex_lock_py(&shbufs.mutex);
@@ -327,7 +325,7 @@ static PyType_Spec SharedBuffer_spec = {
 static PyObject *
 shbuf_to_memoryview(sbi_shbuf *b)
 {
-    sbi_state *st = sbi_module_state_current();
+    sbi_state *st = sbi_state_current();
     if (st == NULL) {
         return NULL;
     }
@@ -387,7 +385,7 @@ icache_clear(void *p)
 static icache *
 icache_get(void)
 {
-    return sbi_interp_local("sbi.icache", sizeof(icache), NULL,
+    return sbi_state_local("sbi.icache", sizeof(icache), NULL,
                             icache_clear);
 }
 
@@ -592,8 +590,8 @@ struct sbi_xidata {
                                // maker's pins live
     sbi_shbuf **bufs;          // PyMem_Raw array, one reference each
     Py_ssize_t nbufs;
-    int64_t *queues;           // PyMem_Raw array, one binding each
-    Py_ssize_t nqueues;
+    sbi_handle_ref *handles;   // PyMem_Raw array, one binding each
+    Py_ssize_t nhandles;
 };
 
 typedef struct {
@@ -603,9 +601,9 @@ typedef struct {
     sbi_shbuf **bufs;
     Py_ssize_t nbufs;
     Py_ssize_t capbufs;
-    int64_t *queues;
-    Py_ssize_t nqueues;
-    Py_ssize_t capqueues;
+    sbi_handle_ref *handles;
+    Py_ssize_t nhandles;
+    Py_ssize_t caphandles;
     sbi_xi_mode mode;
     PyObject **pins;           // NULL: copy every blob; else borrow big
                                // immutable payloads, pinning their owner
@@ -618,18 +616,77 @@ typedef struct {
     size_t nseen;
 } writer;
 
+/* ---------------------------------------------------------------------
+ * Handle kinds: objects that cross as an id of process-global state
+ * (queues, registered by queue.c).  The table only grows, and an entry is
+ * written before the count that publishes it; readers need no lock.
+ */
+static struct {
+    sbi_mutex mutex;           // serialises registrations
+    const sbi_handle_kind *kinds[SBI_XIDATA_MAX_HANDLE_KINDS];
+    int n;                     // atomic
+} handle_kinds = {.mutex = SBI_MUTEX_INIT};
+
+int
+sbi_xidata_register_handle(const sbi_handle_kind *kind)
+{
+    int index = -1;
+    sbi_mutex_lock_py(&handle_kinds.mutex);
+    for (int i = 0; i < handle_kinds.n; i++) {
+        if (handle_kinds.kinds[i] == kind) {
+            index = i;
+        }
+    }
+    if (index < 0 && handle_kinds.n < SBI_XIDATA_MAX_HANDLE_KINDS) {
+        index = handle_kinds.n;
+        handle_kinds.kinds[index] = kind;
+        __atomic_store_n(&handle_kinds.n, index + 1, __ATOMIC_RELEASE);
+    }
+    sbi_mutex_unlock(&handle_kinds.mutex);
+    if (index < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "too many handle kinds");
+    }
+    return index;
+}
+
+void
+sbi_xidata_after_fork(void)
+{
+    (void)pthread_mutex_init(&handle_kinds.mutex, NULL);
+}
+
+/* The kind of handle obj is (setting *id), or -1 if it is none. */
+static int
+handle_kind_of(PyObject *obj, int64_t *id)
+{
+    int n = __atomic_load_n(&handle_kinds.n, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n; i++) {
+        if (handle_kinds.kinds[i]->check(obj, id)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Drop the bindings of refs.  Any thread. */
+static void
+handles_release(const sbi_handle_ref *refs, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        handle_kinds.kinds[refs[i].kind]->release(refs[i].id);
+    }
+}
+
 static void
 writer_release(writer *w)
 {
     for (Py_ssize_t i = 0; i < w->nbufs; i++) {
         shbuf_decref(w->bufs[i]);
     }
-    for (Py_ssize_t i = 0; i < w->nqueues; i++) {
-        sbi_queue_release(w->queues[i]);
-    }
+    handles_release(w->handles, w->nhandles);
     scratch_give(w->p, w->cap);
     PyMem_RawFree(w->bufs);
-    PyMem_RawFree(w->queues);
+    PyMem_RawFree(w->handles);
     PyMem_RawFree(w->seen);
     memset(w, 0, sizeof(*w));
 }
@@ -1174,7 +1231,7 @@ done:
 static PyObject *
 not_shareable_type(void)
 {
-    sbi_state *st = sbi_module_state_current();
+    sbi_state *st = sbi_state_current();
     if (st == NULL) {
         return NULL;
     }
@@ -1520,29 +1577,30 @@ encode_buffer(writer *w, PyObject *obj)
 }
 
 static int
-encode_queue(writer *w, int64_t qid)
+encode_handle(writer *w, int kind, int64_t id)
 {
-    if (w->nqueues == w->capqueues) {
-        Py_ssize_t cap = w->capqueues ? w->capqueues * 2 : 4;
-        int64_t *p = PyMem_RawRealloc(w->queues, cap * sizeof(*p));
+    if (w->nhandles == w->caphandles) {
+        Py_ssize_t cap = w->caphandles ? w->caphandles * 2 : 4;
+        sbi_handle_ref *p = PyMem_RawRealloc(w->handles, cap * sizeof(*p));
         if (p == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        w->queues = p;
-        w->capqueues = cap;
+        w->handles = p;
+        w->caphandles = cap;
     }
-    int err = sbi_queue_bind(qid);
+    int err = handle_kinds.kinds[kind]->bind(id);
     if (err < 0) {
-        sbi_state *st = sbi_module_state_current();
+        sbi_state *st = sbi_state_current();
         if (st != NULL) {
-            sbi_module_raise(st, err, qid);
+            sbi_state_raise(st, err, id);
         }
         return -1;
     }
-    w->queues[w->nqueues++] = qid;
-    if (write_tag(w, TAG_QUEUE) < 0 ||
-        write_raw(w, &qid, sizeof(qid)) < 0)
+    w->handles[w->nhandles++] = (sbi_handle_ref){(uint8_t)kind, id};
+    uint8_t k = (uint8_t)kind;
+    if (write_tag(w, TAG_HANDLE) < 0 || write_raw(w, &k, sizeof(k)) < 0 ||
+        write_raw(w, &id, sizeof(id)) < 0)
     {
         return -1;
     }
@@ -1611,9 +1669,10 @@ encode(writer *w, PyObject *obj, int depth)
     if (tp == &PyMemoryView_Type) {
         return encode_buffer(w, obj);
     }
-    int64_t qid;
-    if (sbi_queue_check(obj, &qid)) {
-        return encode_queue(w, qid);
+    int64_t hid;
+    int kind = handle_kind_of(obj, &hid);
+    if (kind >= 0) {
+        return encode_handle(w, kind, hid);
     }
     if (w->mode == SBI_XI_NATIVE) {
         PyObject *t = not_shareable_type();
@@ -1691,15 +1750,15 @@ writer_finish(writer *w)
             w->cap = w->len > 0 ? w->len : 1;
         }
     }
-    xd->owner = sbi_interp_current_id();
+    xd->owner = sbi_current_cid();
     xd->data = w->p;
     xd->len = w->len;
     xd->cap = w->cap;
     xd->borrows = w->borrows;
     xd->bufs = w->bufs;
     xd->nbufs = w->nbufs;
-    xd->queues = w->queues;
-    xd->nqueues = w->nqueues;
+    xd->handles = w->handles;
+    xd->nhandles = w->nhandles;
     PyMem_RawFree(w->seen);
     memset(w, 0, sizeof(*w));
     return xd;
@@ -1778,11 +1837,9 @@ sbi_xidata_free(sbi_xidata *xd)
     for (Py_ssize_t i = 0; i < xd->nbufs; i++) {
         shbuf_decref(xd->bufs[i]);
     }
-    for (Py_ssize_t i = 0; i < xd->nqueues; i++) {
-        sbi_queue_release(xd->queues[i]);
-    }
+    handles_release(xd->handles, xd->nhandles);
     PyMem_RawFree(xd->bufs);
-    PyMem_RawFree(xd->queues);
+    PyMem_RawFree(xd->handles);
     scratch_give(xd->data, xd->cap);
     PyMem_RawFree(xd);
 }
@@ -1820,8 +1877,8 @@ is_shareable(PyObject *obj, int depth)
         }
         return 1;
     }
-    int64_t qid;
-    return sbi_queue_check(obj, &qid);
+    int64_t hid;
+    return handle_kind_of(obj, &hid) >= 0;
 }
 
 int
@@ -2337,12 +2394,21 @@ decode(reader *r)
         }
         return shbuf_to_memoryview(r->xd->bufs[i]);
     }
-    case TAG_QUEUE: {
-        int64_t qid;
-        if (read_raw(r, &qid, sizeof(qid)) < 0) {
+    case TAG_HANDLE: {
+        uint8_t kind;
+        int64_t id;
+        if (read_raw(r, &kind, sizeof(kind)) < 0 ||
+            read_raw(r, &id, sizeof(id)) < 0)
+        {
             return NULL;
         }
-        return sbi_queue_object(qid);
+        if (kind >= __atomic_load_n(&handle_kinds.n, __ATOMIC_ACQUIRE)) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "corrupt cross-interpreter data (handle kind %d)",
+                         (int)kind);
+            return NULL;
+        }
+        return handle_kinds.kinds[kind]->object(id);
     }
     default:
         PyErr_Format(PyExc_RuntimeError,

@@ -1,12 +1,13 @@
-/* module.h -- the per-interpreter module state of subinterpreters._core.
+/* state.h -- the per-interpreter module state of subinterpreters._core
+ * (see state.c).
  *
  * Every interpreter that imports the module gets its own state: its own
  * exception classes, heap types and caches.  Nothing here is shared
  * between interpreters; process-global state lives in the registries of
- * interp.c, xidata.c and queue.c, which never hold a PyObject*.
+ * registry.c, xidata.c and queue.c, which never hold a PyObject*.
  */
-#ifndef SBI_MODULE_H
-#define SBI_MODULE_H
+#ifndef SBI_STATE_H
+#define SBI_STATE_H
 
 #include "common.h"
 
@@ -35,23 +36,25 @@ typedef struct {
 
 /* The state of module object m (never NULL for our module). */
 static inline sbi_state *
-sbi_module_get_state(PyObject *m)
+sbi_state_of(PyObject *m)
 {
     void *st = PyModule_GetState(m);
     assert(st != NULL);
     return (sbi_state *)st;
 }
 
-extern PyModuleDef sbi_moduledef;
+/* module.c: our module definition, before any module object exists.
+ * Any thread. */
+void sbi_state_register_def(PyModuleDef *def);
 
 /* The state of our module in the current interpreter, importing the
  * module there if needed.  Borrowed; NULL with an exception on failure.
  * Needs an attached thread state. */
-sbi_state *sbi_module_state_current(void);
+sbi_state *sbi_state_current(void);
 
 /* The state reached from a heap type defined by this module (in methods
  * of our types).  Borrowed, never NULL. */
-sbi_state *sbi_module_state_from_type(PyTypeObject *tp);
+sbi_state *sbi_state_from_type(PyTypeObject *tp);
 
 /* Per-interpreter C state kept in the current interpreter's state dict
  * (PyInterpreterState_GetDict) under key, so it exists in interpreters
@@ -60,14 +63,14 @@ sbi_state *sbi_module_state_from_type(PyTypeObject *tp);
  * failure discards it); clear() releases what it holds when the
  * interpreter's dict is cleared.  key must be a static string.  Borrowed
  * pointer, or NULL with an exception.  Thread state attached. */
-void *sbi_interp_local(const char *key, size_t size, int (*init)(void *),
+void *sbi_state_local(const char *key, size_t size, int (*init)(void *),
                        void (*clear)(void *));
 
 /* hash() of an id, as hash(int(id)) (Interpreter and Queue). */
-Py_hash_t sbi_hash_id(int64_t id);
+Py_hash_t sbi_state_hash_id(int64_t id);
 
 /* Raise the exception mapped to raw error code err (an SBI_ERR_*),
  * mentioning id when it is >= 0.  Always returns NULL. */
-PyObject *sbi_module_raise(sbi_state *st, int err, int64_t id);
+PyObject *sbi_state_raise(sbi_state *st, int err, int64_t id);
 
-#endif /* SBI_MODULE_H */
+#endif /* SBI_STATE_H */

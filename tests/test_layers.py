@@ -1,0 +1,134 @@
+"""The C core stays layered: a file includes the headers of, and calls
+the functions of, lower layers only (docs/design.md, "Layers").
+
+A feature that needs a higher layer to tell it something subscribes to
+a hook (hooks.h) or registers itself (xidata.h handle kinds) instead.
+"""
+
+import os
+import re
+
+import pytest
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))), 'src', '_subinterpreters')
+
+# stem -> layer.  Every file of src/_subinterpreters must be listed: a new
+# file says where it belongs.
+LAYERS = {
+    'compat': 0,      # version guards, workarounds of CPython bugs
+    'common': 1,      # error codes, defensive macros, env switches
+    'lock': 2,        # the one lock abstraction
+    'state': 3,       # module state, per-interpreter blocks, the raise
+    'hooks': 3,       # subscriber lists: interpreter closed, exiting
+    'arena': 3,       # releasing ended interpreters' arenas
+    'shield': 4,      # shields against CPython bugs
+    'excinfo': 5,     # exception snapshots, ExecutionFailed
+    'xidata': 6,      # wire format, handle kinds, shared buffers, code
+    'registry': 7,    # our interpreters, ids, whence
+    'interrupt': 8,   # interrupts, exec(timeout=) watchdog
+    'sigint': 9,      # Ctrl-C forwarding
+    'interp': 10,     # sessions, parking, lifecycle, Interpreter type
+    'queue': 11,      # queues: a handle kind, subscribed to the hooks
+    'module': 12,     # PyInit and module_exec: wiring only
+}
+
+
+def sources():
+    return sorted(f for f in os.listdir(SRC) if f.endswith(('.c', '.h')))
+
+
+def stem(name):
+    return os.path.splitext(name)[0]
+
+
+def read(name):
+    with open(os.path.join(SRC, name), encoding='utf-8') as f:
+        return f.read()
+
+
+def strip_comments(text):
+    text = re.sub(r'/\*.*?\*/', ' ', text, flags=re.S)
+    return re.sub(r'//[^\n]*', ' ', text)
+
+
+def definitions(files):
+    """sbi_* function -> the file stem that defines it (extern functions
+    of .c files, static inline functions of headers)."""
+    defs = {}
+    for name, text in files.items():
+        if name.endswith('.c'):
+            pattern = r'^(?!static\b)[A-Za-z_][\w \*]*\n(sbi_\w+)\('
+        else:
+            pattern = r'^static inline [\w \*]*?\n?(sbi_\w+)\('
+        for m in re.finditer(pattern, text, re.M):
+            defs[m.group(1)] = stem(name)
+    return defs
+
+
+def violations(files, layers):
+    """(file, what, target) for every include or call that goes up or
+    sideways to another file of the same layer."""
+    defs = definitions(files)
+    found = []
+    for name, text in files.items():
+        me = stem(name)
+        code = strip_comments(text)
+        for m in re.finditer(r'#\s*include\s+"(\w+)\.h"', code):
+            target = m.group(1)
+            if target != me and layers[target] >= layers[me]:
+                found.append((name, 'includes', target + '.h'))
+        if not name.endswith('.c'):
+            continue
+        for m in re.finditer(r'\b(sbi_\w+)\s*\(', code):
+            target = defs.get(m.group(1))
+            if target is not None and target != me and \
+                    layers[target] >= layers[me]:
+                found.append((name, 'calls', f'{m.group(1)} ({target})'))
+    return sorted(set(found))
+
+
+def load_all():
+    return {name: read(name) for name in sources()}
+
+
+def test_every_file_has_a_layer():
+    missing = sorted({stem(n) for n in sources()} - set(LAYERS))
+    assert not missing, f'add these to LAYERS (and docs/design.md): {missing}'
+    gone = sorted(set(LAYERS) - {stem(n) for n in sources()})
+    assert not gone, f'no longer in src/_subinterpreters: {gone}'
+
+
+def test_files_use_only_lower_layers():
+    found = violations(load_all(), LAYERS)
+    assert not found, '\n'.join(' '.join(v) for v in found)
+
+
+@pytest.mark.parametrize('user, used', [('queue', 'xidata'),
+                                        ('interp', 'registry'),
+                                        ('module', 'state'),
+                                        ('sigint', 'interrupt')])
+def test_the_check_sees_a_back_edge(user, used):
+    # Swap the layers of a file and one it uses: the checker must find
+    # the includes and the calls that now go up.
+    layers = dict(LAYERS)
+    layers[user], layers[used] = LAYERS[used], LAYERS[user]
+    found = violations(load_all(), layers)
+    assert (user + '.c', 'includes', used + '.h') in found, found
+    assert any(v[0] == user + '.c' and v[1] == 'calls' and
+               v[2].endswith(f'({used})') for v in found), found
+
+
+def test_header_inline_functions_are_known():
+    defs = definitions(load_all())
+    assert defs.get('sbi_current_cid') == 'common', defs
+    assert defs.get('sbi_state_of') == 'state', defs
+    assert defs.get('sbi_mutex_lock') == 'lock', defs
+
+
+def test_the_check_sees_calls_without_includes():
+    files = load_all()
+    files['registry.c'] += '\nstatic void f(void) { sbi_hooks_run_exiting(); }\n'
+    layers = dict(LAYERS, hooks=LAYERS['registry'] + 1)
+    assert ('registry.c', 'calls', 'sbi_hooks_run_exiting (hooks)') in \
+        violations(files, layers)
