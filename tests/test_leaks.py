@@ -367,8 +367,14 @@ releases = pytest.mark.skipif(
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(SANITIZED, reason='RSS is meaningless under ASan')
 @needs_release
-@pytest.mark.parametrize('code', ['import json, re', 'x = 1',
-                                  'import hashlib, ssl, csv'])
+@pytest.mark.parametrize('code', [
+    'import json, re', 'x = 1',
+    # 3.14 and 3.15 keep 3.1 MiB of every interpreter that imported ssl
+    # while warning filters are set (PYTHONWARNINGS, as here), with the
+    # standard library's concurrent.interpreters too: a CPython leak
+    # (blocks left allocated, so CPython keeps the arenas), not released
+    # by us there.
+    pytest.param('import hashlib, ssl, csv', marks=releases)])
 def test_interpreters_that_imported_return_their_memory(run_python, code):
     # Reuse is off, so every cycle creates and destroys an interpreter.
     cycles = 100
