@@ -48,13 +48,24 @@ def run(mode, snippet, *, shields):
 RACES = {
     # Type version tags given out without a lock; fixed in 3.14.
     'gh-116909': ((3, 12, 0), (3, 14, 0)),
+    # tracemalloc started in two interpreters at once (hangs), or tracing
+    # frames of an interpreter that ends (use-after-free); not fixed.
+    'gh-134604': ((3, 12, 0), (99, 0, 0)),
+}
+
+
+# Memory CPython keeps: arena.c releases it (test_leaks.py) from the first
+# create() on; not on 3.12.0-3.12.3 (gh-119213).
+MEMORY = {
+    'gh-113055': ((3, 12, 4), (3, 14, 0)),
 }
 
 
 def test_shields_on_exactly_where_needed():
+    interpreters.create().close()   # the memory shield starts here
     expected = [bug for bug, (_, first, end) in SHIELDS.items()
                 if affected(first, end)]
-    expected += [bug for bug, (first, end) in RACES.items()
+    expected += [bug for bug, (first, end) in {**RACES, **MEMORY}.items()
                  if affected(first, end)]
     assert sorted(interpreters._core._shields()) == sorted(expected)
 
@@ -192,3 +203,26 @@ def test_finalizer_creating_an_interpreter_during_the_first_create(
     assert rc == 0, err
     assert out.splitlines()[-1] == 'done'
     assert 'finalizer created one' in out
+
+
+def test_tracemalloc_is_refused_in_subinterpreters_only(run_python):
+    # gh-134604: our interpreters cannot import tracemalloc (a clear
+    # ImportError); the main interpreter traces every interpreter.
+    rc, out, err = run_python(r'''
+        import tracemalloc
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        try:
+            interp.exec('import tracemalloc')
+        except interpreters.ExecutionFailed as exc:
+            print(exc.excinfo.type.__name__, 'gh-134604' in str(exc))
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        interp.exec('data = [bytes(1000) for _ in range(1000)]')
+        print('traced', tracemalloc.get_traced_memory()[0] - before > 900_000)
+        interp.exec('del data')
+        tracemalloc.stop()
+        interp.close()
+        ''')
+    assert rc == 0, f'rc={rc}\n{out}\n{err}'
+    assert out.split() == ['ImportError', 'True', 'traced', 'True'], out

@@ -349,10 +349,39 @@ typedef struct {
 #  define SBI_SHIELD_TYPE_TAGS
 #endif
 
+/* gh-134604, gh-144172, gh-131566 (open in 3.15): tracemalloc is one
+ * process-wide tracer.  tracemalloc.start() in two interpreters at once
+ * installs its allocator hooks twice (measured on 3.12.1: both workers of
+ * a pool then spin in nested tracemalloc_alloc_gil() for ever), and it
+ * keeps the file names of every interpreter's frames, which dangle once
+ * that interpreter ends (use-after-free at stop() or at exit).  No
+ * workaround exists, so our interpreters refuse to import _tracemalloc
+ * (and so tracemalloc) with an ImportError that says why; tracing from
+ * the main interpreter still sees their allocations. */
+#define SBI_SHIELD_TRACEMALLOC                                                \
+    {"gh-134604",                                                             \
+     0x030C0000,                                                              \
+     0xFFFFFFFF,                                                              \
+     NULL,                                                                    \
+     "import sys\n"                                                           \
+     "class _SubinterpretersNoTracemalloc:\n"                                 \
+     "    @staticmethod\n"                                                    \
+     "    def find_spec(name, path=None, target=None):\n"                     \
+     "        if name == '_tracemalloc':\n"                                   \
+     "            raise ImportError(\n"                                       \
+     "                'tracemalloc cannot be used in a subinterpreter: it '\n" \
+     "                'traces the whole process, and CPython hangs or '\n"    \
+     "                'crashes when subinterpreters start it or end while '\n"\
+     "                'it traces (gh-134604, gh-144172); start it in the '\n" \
+     "                'main interpreter, which then traces every '\n"         \
+     "                'interpreter', name=name)\n"                            \
+     "sys.meta_path.insert(0, _SubinterpretersNoTracemalloc)\n",              \
+     NULL},
+
 #define SBI_SHIELDS                                                           \
   {                                                                           \
     SBI_SHIELD_DATETIME_TYPES SBI_SHIELD_SINGLE_PHASE                         \
-        SBI_SHIELD_KEYWORD_PARSERS SBI_SHIELD_TYPE_TAGS                       \
+        SBI_SHIELD_KEYWORD_PARSERS SBI_SHIELD_TYPE_TAGS SBI_SHIELD_TRACEMALLOC\
     {                                                                         \
       NULL, 0, 0, NULL, NULL, NULL                                            \
     }                                                                         \
