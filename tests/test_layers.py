@@ -17,6 +17,7 @@ SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 # file says where it belongs.
 LAYERS = {
     'compat': 0,      # version guards, workarounds of CPython bugs
+    'tuning': 0,      # every timeout, retry count and limit, with reasons
     'common': 1,      # error codes, defensive macros, env switches
     'lock': 2,        # the one lock abstraction
     'state': 3,       # module state, per-interpreter blocks, the raise

@@ -6,12 +6,11 @@
  */
 #include "hooks.h"
 #include "lock.h"
-
-#define HOOKS_MAX 8  // one per feature that owns per-interpreter data
+#include "tuning.h"
 
 static struct {
     sbi_mutex mutex;  // serialises registrations
-    const sbi_hooks *list[HOOKS_MAX];
+    const sbi_hooks *list[SBI_HOOKS_MAX];
     int n;  // atomic
 } registered = {.mutex = SBI_MUTEX_INIT};
 
@@ -25,7 +24,7 @@ sbi_hooks_register(const sbi_hooks *hooks)
         i++;
     }
     if (i == registered.n) {
-        if (registered.n < HOOKS_MAX) {
+        if (registered.n < SBI_HOOKS_MAX) {
             registered.list[i] = hooks;
             __atomic_store_n(&registered.n, i + 1, __ATOMIC_RELEASE);
         }

@@ -729,13 +729,15 @@ destroy_entry(sbi_entry *e, int wait_ms, int force)
     // Thread states are only unlinked with this interpreter's GIL held
     // (which we hold) or by threads we just joined, so walking the list
     // without CPython's head lock is safe here.
-    for (int waited = 0; count_other_tstates(e, ts) > 0; waited += 10) {
+    for (int waited = 0; count_other_tstates(e, ts) > 0;
+         waited += SBI_THREADS_POLL_US / 1000)
+    {
         if (waited >= wait_ms) {
             err = SBI_ERR_THREADS_LEFT;
             break;
         }
         Py_BEGIN_ALLOW_THREADS
-        usleep(10000);
+        usleep(SBI_THREADS_POLL_US);
         Py_END_ALLOW_THREADS
     }
     int abandoned = 0;  // buffers of it stay in use elsewhere
@@ -1526,7 +1528,7 @@ Interpreter_close(PyObject *op, PyObject *unused)
     if (err != 0) {
         return raise_interp_error(st, err, self->id, "destroy"), NULL;
     }
-    err = destroy_entry(e, 100, 0);
+    err = destroy_entry(e, SBI_CLOSE_WAIT_MS, 0);
     if (err != 0) {
         return raise_interp_error(st, err, self->id, "destroy"), NULL;
     }
@@ -2494,7 +2496,7 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
     sbi_hooks_run_exiting();
     // Interpreters still running code (in daemon threads) are
     // interrupted and waited for, up to a few seconds in all.
-    int64_t deadline = sbi_monotonic_ns() + (int64_t)3 * 1000000000;
+    int64_t deadline = sbi_monotonic_ns() + SBI_EXIT_DEADLINE_NS;
     for (;;) {
         sbi_entry *victim = NULL;
         int64_t busy = -1;
@@ -2514,7 +2516,7 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
         sbi_mutex_unlock(&sbi_registry.mutex);
         if (victim != NULL) {
             int64_t id = victim->id;
-            if (destroy_entry(victim, 2000, 1) != 0) {
+            if (destroy_entry(victim, SBI_EXIT_THREADS_WAIT_MS, 1) != 0) {
                 fprintf(stderr, "subinterpreters: interpreter %lld could "
                         "not be destroyed at exit (threads still "
                         "running)\n", (long long)id);
@@ -2529,7 +2531,7 @@ sbi_interp_atexit(PyObject *m, PyObject *unused)
         }
         (void)sbi_interrupt_interp(busy, 0, 1);
         Py_BEGIN_ALLOW_THREADS
-        usleep(10000);
+        usleep(SBI_EXIT_POLL_US);
         Py_END_ALLOW_THREADS
     }
     Py_RETURN_NONE;

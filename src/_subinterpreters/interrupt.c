@@ -50,16 +50,16 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
     for (int tries = 0; e->running_tstate == NULL; tries++) {
         int starting = e->running_tid != 0 && !e->closing;
         sbi_mutex_unlock(&sbi_registry.mutex);
-        if (!starting || tries >= 200) {
+        if (!starting || tries >= SBI_INTERRUPT_START_TRIES) {
             return 0;
         }
         if (cur != NULL) {
             Py_BEGIN_ALLOW_THREADS
-            usleep(500);
+            usleep(SBI_INTERRUPT_START_POLL_US);
             Py_END_ALLOW_THREADS
         }
         else {
-            usleep(500);
+            usleep(SBI_INTERRUPT_START_POLL_US);
         }
         sbi_mutex_lock_any(&sbi_registry.mutex);
         e = sbi_registry_find(id);
@@ -147,7 +147,7 @@ watchdog_main(void *arg)
             w->fired = r > 0;
             break;
         }
-        w->deadline_ns = sbi_monotonic_ns() + 10 * 1000 * 1000;
+        w->deadline_ns = sbi_monotonic_ns() + SBI_WATCHDOG_RETRY_NS;
     }
     sbi_mutex_unlock(&w->mutex);
     return NULL;

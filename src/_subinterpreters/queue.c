@@ -36,6 +36,7 @@
 #include "xidata.h"
 #include "interrupt.h"
 #include "hooks.h"
+#include "tuning.h"
 #include "lock.h"
 #include <math.h>
 #include <stdatomic.h>
@@ -78,16 +79,6 @@ unbound_index(int op)
 /* Returned by the wait loop (never by the raw layer proper) when a signal
  * handler or pending call raised: a Python exception is set. */
 #define QUEUE_ERR_PYEXC (-1000)
-
-/* How often a blocked thread wakes up to run signal handlers and pending
- * calls (Ctrl-C latency). */
-#define QUEUE_POLL_NS ((int64_t)50 * 1000 * 1000)
-
-/* Before going to sleep on the condition, a blocked thread spins this
- * long (GIL released, no lock) watching the queue's version: waking a
- * sleeping thread costs tens of microseconds on an idle machine, more than
- * a ping-pong between two interpreters otherwise takes.  Not on one CPU. */
-#define QUEUE_SPIN_NS ((int64_t)50 * 1000)
 
 /* =====================================================================
  * Items
@@ -509,7 +500,7 @@ queue_would_block(const queue_op *op)
  * Waits until op can be done and does it, until the absolute monotonic
  * deadline (ns; < 0: no limit) passes, the queue is killed or the process
  * starts shutting down.  The GIL is released while waiting; every
- * QUEUE_POLL_NS the thread takes it back to run signal handlers (Ctrl-C
+ * SBI_QUEUE_POLL_NS the thread takes it back to run signal handlers (Ctrl-C
  * raises KeyboardInterrupt here in the main thread), pending calls, and
  * to see whether Interpreter.interrupt() targeted it (KeyboardInterrupt).
  * Other reasons to stop waiting belong next to those.
@@ -533,7 +524,7 @@ queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
     int spin = cpus > 1;
     for (;;) {
         int64_t now = sbi_monotonic_ns();
-        int64_t slice_end = now + QUEUE_POLL_NS;
+        int64_t slice_end = now + SBI_QUEUE_POLL_NS;
         if (deadline >= 0 && deadline < slice_end) {
             slice_end = deadline;
         }
@@ -542,7 +533,7 @@ queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
         if (spin) {
             // Only before the first sleep: a change of version is a hint
             // that the op may now succeed (tried below, under the lock).
-            int64_t spin_end = now + QUEUE_SPIN_NS;
+            int64_t spin_end = now + SBI_QUEUE_SPIN_NS;
             if (spin_end > slice_end) {
                 spin_end = slice_end;
             }

@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "lock.h"
+#include "tuning.h"
 
 /* whence values and their names, as in 3.14 */
 #define SBI_WHENCE_MAP(X)                                                   \
@@ -38,10 +39,6 @@ const char *sbi_registry_whence_name(int whence);
  * idents can be reused once a thread ends; these never are).  Any
  * thread, no thread state needed. */
 uint64_t sbi_registry_thread_serial(void);
-
-/* Thread states an interpreter keeps between sessions, one per OS
- * thread. */
-#define SBI_TSTATE_CACHE 8
 
 /* One interpreter of ours.  Fields are protected by sbi_registry.mutex
  * unless their comment says otherwise. */
@@ -82,10 +79,6 @@ typedef struct sbi_entry {
     } cache[SBI_TSTATE_CACHE];
     int ncache;
 } sbi_entry;
-
-/* Interpreters kept for reuse after close(), at most this many by
- * default (each holds ~2.3 MiB). */
-#define SBI_PARK_MAX 2
 
 typedef struct {
     sbi_mutex mutex;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 #include "state.h"
+#include "tuning.h"
 
 /* Our module definition, registered by module.c before any module
  * object exists; the same pointer every time. */
@@ -64,8 +65,7 @@ typedef struct {
     void *block;
 } local_cached;
 
-#define LOCAL_CACHE_SIZE 16  // three keys, in a few interpreters per thread
-static _Thread_local local_cached local_cache[LOCAL_CACHE_SIZE];
+static _Thread_local local_cached local_cache[SBI_LOCAL_CACHE_SIZE];
 static uint64_t local_generation = 0;  // atomic
 
 static void
@@ -127,7 +127,7 @@ sbi_state_local(const char *key, size_t size, int (*init)(void *),
     int64_t id = PyInterpreterState_GetID(interp);
     uint64_t gen = __atomic_load_n(&local_generation, __ATOMIC_ACQUIRE);
     local_cached *slot = NULL;
-    for (int i = 0; i < LOCAL_CACHE_SIZE; i++) {
+    for (int i = 0; i < SBI_LOCAL_CACHE_SIZE; i++) {
         local_cached *e = &local_cache[i];
         if (e->key == key && e->interp_id == id) {
             if (e->generation == gen) {
@@ -141,7 +141,7 @@ sbi_state_local(const char *key, size_t size, int (*init)(void *),
         }
     }
     if (slot == NULL) {
-        slot = &local_cache[next_victim++ % LOCAL_CACHE_SIZE];
+        slot = &local_cache[next_victim++ % SBI_LOCAL_CACHE_SIZE];
     }
     void *block = interp_local_lookup(interp, key, size, init, clear);
     if (block != NULL) {

@@ -19,6 +19,7 @@
 #endif
 #include "xidata.h"
 #include "lock.h"
+#include "tuning.h"
 #include <marshal.h>
 #include <pthread.h>
 #include <string.h>
@@ -46,19 +47,9 @@ enum {
     TAG_GLOBAL = 'G',     // u64 length + module + u64 length + qualname
 };
 
-/* Nesting deeper than this is not encoded natively: FULL mode pickles
- * the whole value instead (pickle also handles cycles). */
-#define MAX_DEPTH 200
-
-/* Borrowed blobs: the flag in a blob's length word, and the smallest
- * payload worth borrowing (below it a copy costs less than pinning). */
+/* Borrowed blobs: the flag in a blob's length word (the smallest payload
+ * worth borrowing is SBI_BORROW_MIN). */
 #define BLOB_BORROWED ((uint64_t)1 << 63)
-#define BORROW_MIN ((size_t)64 * 1024)
-
-/* Per-thread scratch buffers: data buffers of this many bytes are kept
- * for reuse by the thread that frees them (one per thread). */
-#define SCRATCH_MIN ((size_t)64 * 1024)
-#define SCRATCH_MAX ((size_t)4 * 1024 * 1024)
 
 /* =====================================================================
  * Shared buffers
@@ -364,9 +355,6 @@ typedef struct {
  * call.  Each entry holds the code object, so the address is not reused
  * while the entry lives. */
 
-/* Bound on each code cache; a full cache is simply emptied. */
-#define CODE_CACHE_MAX 512
-
 static void
 icache_clear(void *p)
 {
@@ -417,7 +405,7 @@ icache_dict(PyObject **slot)
     if (*slot == NULL) {
         *slot = PyDict_New();
     }
-    else if (PyDict_GET_SIZE(*slot) >= CODE_CACHE_MAX) {
+    else if (PyDict_GET_SIZE(*slot) >= SBI_CODE_CACHE_MAX) {
         PyDict_Clear(*slot);
     }
     return *slot;
@@ -507,13 +495,13 @@ sbi_xidata_compile_cached(PyObject *source, const char *utf8)
  * block goes back, so a fresh data buffer of a megabyte per transfer
  * costs a page fault per 4 KiB page on first touch -- more than the copy
  * (about 740 faults for a 1 MiB call() round trip).  So each OS thread
- * keeps the biggest data buffer of SCRATCH_MIN..SCRATCH_MAX bytes it
+ * keeps the biggest data buffer of SBI_SCRATCH_MIN..SBI_SCRATCH_MAX bytes it
  * freed last, and its next big encoding writes into it.
  *
  * The slot belongs to the thread: no lock; any thread, with or without a
  * thread state (the raw allocator needs no GIL).  The buffer is freed by
  * the key's destructor when the thread exits (the main thread's stays
- * until the process ends).  Memory bound: SCRATCH_MAX per thread that
+ * until the process ends).  Memory bound: SBI_SCRATCH_MAX per thread that
  * made or freed a big transfer.  The capacity lives in a thread-local
  * next to the key, so the key's value is the buffer itself.
  */
@@ -562,7 +550,7 @@ scratch_give(char *p, size_t cap)
     if (p == NULL) {
         return;
     }
-    if (cap >= SCRATCH_MIN && cap <= SCRATCH_MAX) {
+    if (cap >= SBI_SCRATCH_MIN && cap <= SBI_SCRATCH_MAX) {
         (void)pthread_once(&scratch_once, scratch_init);
         if (scratch_usable) {
             char *old = pthread_getspecific(scratch_key);
@@ -609,7 +597,7 @@ typedef struct {
                                // immutable payloads, pinning their owner
                                // in the list *pins (created on demand)
     int borrows;               // a blob was borrowed
-    int too_deep;              // MAX_DEPTH exceeded, or a container seen
+    int too_deep;              // SBI_MAX_DEPTH exceeded, or a container seen
                                // twice: FULL mode pickles the whole value
     PyObject **seen;           // FULL mode: containers encoded so far
     size_t capseen;            // (open addressing; borrowed pointers)
@@ -623,7 +611,7 @@ typedef struct {
  */
 static struct {
     sbi_mutex mutex;           // serialises registrations
-    const sbi_handle_kind *kinds[SBI_XIDATA_MAX_HANDLE_KINDS];
+    const sbi_handle_kind *kinds[SBI_HANDLE_KINDS_MAX];
     int n;                     // atomic
 } handle_kinds = {.mutex = SBI_MUTEX_INIT};
 
@@ -637,7 +625,7 @@ sbi_xidata_register_handle(const sbi_handle_kind *kind)
             index = i;
         }
     }
-    if (index < 0 && handle_kinds.n < SBI_XIDATA_MAX_HANDLE_KINDS) {
+    if (index < 0 && handle_kinds.n < SBI_HANDLE_KINDS_MAX) {
         index = handle_kinds.n;
         handle_kinds.kinds[index] = kind;
         __atomic_store_n(&handle_kinds.n, index + 1, __ATOMIC_RELEASE);
@@ -758,7 +746,7 @@ writer_grow(writer *w, size_t extra)
         cap *= 2;
     }
     size_t scap;
-    char *p = cap >= SCRATCH_MIN ? scratch_take(need, &scap) : NULL;
+    char *p = cap >= SBI_SCRATCH_MIN ? scratch_take(need, &scap) : NULL;
     if (p != NULL) {
         if (w->len > 0) {
             memcpy(p, w->p, w->len);
@@ -823,7 +811,7 @@ write_blob(writer *w, char tag, const void *src, size_t n)
 /* Borrowed blobs.  When the writer has pins (the sender keeps them alive
  * and waits until the receiver has decoded: call() arguments,
  * prepare_main() values -- never queues, whose putter goes on), a payload
- * of at least BORROW_MIN bytes owned by an immutable object is not
+ * of at least SBI_BORROW_MIN bytes owned by an immutable object is not
  * copied: the data records its address and length, and owner is
  * appended to *w->pins, so the receiver's decoding is the only copy.
  * The reference in the pins keeps the payload alive, in place and
@@ -839,7 +827,7 @@ static int
 write_blob_from(writer *w, char tag, PyObject *owner, const void *src,
                 size_t n)
 {
-    if (w->pins == NULL || n < BORROW_MIN) {
+    if (w->pins == NULL || n < SBI_BORROW_MIN) {
         return write_blob(w, tag, src, n);
     }
     if (*w->pins == NULL) {
@@ -1613,7 +1601,7 @@ static int
 encode(writer *w, PyObject *obj, int depth)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    if (depth > MAX_DEPTH) {
+    if (depth > SBI_MAX_DEPTH) {
         w->too_deep = 1;
         PyErr_SetString(PyExc_RecursionError,
                         "value nested too deeply to share natively");
@@ -1741,8 +1729,8 @@ writer_finish(writer *w)
     }
     // A big buffer (a scratch buffer, say) holding much less than its
     // size gives the rest back: queue items can live long.
-    if (w->cap >= SCRATCH_MIN && w->cap / 2 > w->len &&
-        w->cap - w->len > SCRATCH_MIN)
+    if (w->cap >= SBI_SCRATCH_MIN && w->cap / 2 > w->len &&
+        w->cap - w->len > SBI_SCRATCH_MIN)
     {
         char *p = PyMem_RawRealloc(w->p, w->len > 0 ? w->len : 1);
         if (p != NULL) {
@@ -1867,7 +1855,7 @@ is_shareable(PyObject *obj, int depth)
         return 1;
     }
     if (tp == &PyTuple_Type) {
-        if (depth >= MAX_DEPTH) {
+        if (depth >= SBI_MAX_DEPTH) {
             return 0;  // prepare_main would refuse it as too deep
         }
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj); i++) {

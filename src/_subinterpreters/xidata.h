@@ -52,8 +52,6 @@ typedef struct {
     int64_t id;
 } sbi_handle_ref;
 
-#define SBI_XIDATA_MAX_HANDLE_KINDS 8
-
 /* Register kind (static storage, never freed).  Returns its index (the
  * same for the same kind every time), or -1 with an exception if the
  * table is full.  Thread state attached. */
