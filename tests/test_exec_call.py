@@ -4,7 +4,6 @@ Spec: api-3.14.md §2–3, checklist items 29–67; internals §7 items 19–41.
 """
 
 import os
-import select
 import sys
 import threading
 import types
@@ -18,12 +17,7 @@ from subinterpreters import (
 )
 
 import _defs
-
-
-def read_with_timeout(fd, n=1, timeout=30):
-    ready, _, _ = select.select([fd], [], [], timeout)
-    assert ready, f'nothing to read on fd {fd} after {timeout} s'
-    return os.read(fd, n)
+from _helpers import read_with_timeout
 
 
 def assert_not_bound(interp, *names):

@@ -7,14 +7,9 @@ its interpreters cleanly at exit on every version.
 """
 
 import pytest
+from _helpers import check_clean
 
 EXIT_TIMEOUT = 30
-
-
-def check_clean(rc, out, err, expected_rc=0):
-    assert 'Fatal Python error' not in err, err
-    assert 'Segmentation fault' not in err, err
-    assert rc == expected_rc, f'rc={rc}\n--- stdout ---\n{out}\n--- stderr ---\n{err}'
 
 
 @pytest.mark.timeout(60)

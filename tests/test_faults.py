@@ -32,14 +32,7 @@ from subinterpreters import (ExecutionFailed, InterpreterError,
                              InterpreterNotFoundError, NotShareableError)
 
 import _fault_defs as F
-
-
-def check_clean(rc, out, err, expected_rc=0):
-    report = f'rc={rc}\n--- stdout ---\n{out}\n--- stderr ---\n{err}'
-    assert 'Fatal Python error' not in err, report
-    assert 'Segmentation fault' not in err, report
-    assert 'Timeout (' not in err, report     # faulthandler watchdog
-    assert rc == expected_rc, report
+from _helpers import check_clean
 
 
 def assert_usable(interp):

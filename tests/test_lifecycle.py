@@ -6,7 +6,6 @@ Spec: api-3.14.md §1–2, checklist items 1–28.
 import gc
 import os
 import pickle
-import select
 import threading
 import time
 
@@ -17,11 +16,7 @@ from subinterpreters import (
     Interpreter, InterpreterError, InterpreterNotFoundError,
 )
 
-
-def read_with_timeout(fd, n=1, timeout=30):
-    ready, _, _ = select.select([fd], [], [], timeout)
-    assert ready, f'nothing to read on fd {fd} after {timeout} s'
-    return os.read(fd, n)
+from _helpers import read_with_timeout
 
 WHENCE_RUNTIME = 'runtime init'
 WHENCE_STDLIB = '_interpreters module'
