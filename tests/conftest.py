@@ -27,6 +27,7 @@ import contextlib
 import gc
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,13 @@ import threading
 import pytest
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# A suite started in the background of a non-interactive shell (make test &)
+# inherits SIGINT ignored, and so would every child process: Python then
+# installs no KeyboardInterrupt handler and the Ctrl-C tests' signals do
+# nothing.  A handler here makes children start with the default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 if TESTS_DIR not in sys.path:
     # Make ``_defs`` importable from every test module (and, after
     # ``new_interp`` copies sys.path, from subinterpreters too).
