@@ -362,6 +362,10 @@ needs_release = pytest.mark.skipif(
     reason='arenas cannot be released on 3.12.0-3.12.3 (gh-119213)')
 releases = pytest.mark.skipif(
     sys.version_info >= (3, 14), reason='3.14+ frees the arenas itself')
+# PYTHONMALLOC=malloc (make asan) takes objects from malloc: no arenas.
+uses_arenas = pytest.mark.skipif(
+    os.environ.get('PYTHONMALLOC', '').startswith('malloc'),
+    reason='PYTHONMALLOC=malloc: no object arenas')
 
 
 @pytest.mark.timeout(300)
@@ -390,6 +394,7 @@ def test_interpreters_that_imported_return_their_memory(run_python, code):
 
 @needs_release
 @releases
+@uses_arenas
 def test_interpreters_that_may_still_be_used_keep_their_arenas(run_python):
     # An extension module from outside the standard library (here one that
     # fails to load, as a refused single-phase module does after its init
@@ -464,6 +469,7 @@ def test_arena_release_can_be_turned_off(run_python):
 @pytest.mark.timeout(600)
 @needs_release
 @releases
+@uses_arenas
 def test_released_arenas_are_never_touched_again(run_python):
     # SUBINTERPRETERS_ARENA_CHECK=1 makes the arenas an ended interpreter
     # left inaccessible instead of freeing them: any later use of that
