@@ -334,7 +334,14 @@ def main():
         # another thread then blocks for ever (see test_faults.py,
         # test_interrupt_during_import_leaves_import_lock_held).
         interp.exec('import pickle, traceback, types, threading, io\\n'
-                    'import subinterpreters, subinterpreters._queues')
+                    'import subinterpreters, subinterpreters._queues\\n'
+                    # What formatting a failure imports lazily (linecache,
+                    # tokenize, ...), as the capture of a failed call does.
+                    'import json\\n'
+                    'try:\\n'
+                    '    json.loads("{{")\\n'
+                    'except ValueError as exc:\\n'
+                    '    traceback.format_exception(exc)\\n')
         interp.prepare_main(queues=tuple(queues))
         return interp
 
