@@ -309,11 +309,12 @@ typedef struct {
  * _interpqueues and _interpchannels (_xx* on 3.12) keep cross-interpreter
  * data, buffers included, in process-wide registries. */
 #define SBI_ARENA_UNSAFE_MODULES                                              \
-    {"faulthandler",   "_tracemalloc",      "syslog",                          \
-     "readline",       "_curses",           "_curses_panel",                   \
-     "_tkinter",       "_ctypes",           "_interpreters",                   \
-     "_interpqueues",  "_interpchannels",   "_xxsubinterpreters",              \
-     "_xxinterpchannels", "_xxinterpqueues", NULL}
+  {                                                                           \
+    "faulthandler", "_tracemalloc", "syslog", "readline", "_curses",          \
+        "_curses_panel", "_tkinter", "_ctypes", "_interpreters",              \
+        "_interpqueues", "_interpchannels", "_xxsubinterpreters",             \
+        "_xxinterpchannels", "_xxinterpqueues", NULL                          \
+  }
 
 /* gh-95795, gh-116909 (fixed in 3.14 by gh-129824): the counter that gives
  * types their method-cache version tag is shared by all interpreters and
@@ -359,29 +360,30 @@ typedef struct {
  * (and so tracemalloc) with an ImportError that says why; tracing from
  * the main interpreter still sees their allocations. */
 #define SBI_SHIELD_TRACEMALLOC                                                \
-    {"gh-134604",                                                             \
-     0x030C0000,                                                              \
-     0xFFFFFFFF,                                                              \
-     NULL,                                                                    \
-     "import sys\n"                                                           \
-     "class _SubinterpretersNoTracemalloc:\n"                                 \
-     "    @staticmethod\n"                                                    \
-     "    def find_spec(name, path=None, target=None):\n"                     \
-     "        if name == '_tracemalloc':\n"                                   \
-     "            raise ImportError(\n"                                       \
-     "                'tracemalloc cannot be used in a subinterpreter: it '\n" \
-     "                'traces the whole process, and CPython hangs or '\n"    \
-     "                'crashes when subinterpreters start it or end while '\n"\
-     "                'it traces (gh-134604, gh-144172); start it in the '\n" \
-     "                'main interpreter, which then traces every '\n"         \
-     "                'interpreter', name=name)\n"                            \
-     "sys.meta_path.insert(0, _SubinterpretersNoTracemalloc)\n",              \
-     NULL},
+  {"gh-134604",                                                               \
+   0x030C0000,                                                                \
+   0xFFFFFFFF,                                                                \
+   NULL,                                                                      \
+   "import sys\n"                                                             \
+   "class _SubinterpretersNoTracemalloc:\n"                                   \
+   "    @staticmethod\n"                                                      \
+   "    def find_spec(name, path=None, target=None):\n"                       \
+   "        if name == '_tracemalloc':\n"                                     \
+   "            raise ImportError(\n"                                         \
+   "                'tracemalloc cannot be used in a subinterpreter: it '\n"  \
+   "                'traces the whole process, and CPython hangs or '\n"      \
+   "                'crashes when subinterpreters start it or end while '\n"  \
+   "                'it traces (gh-134604, gh-144172); start it in the '\n"   \
+   "                'main interpreter, which then traces every '\n"           \
+   "                'interpreter', name=name)\n"                              \
+   "sys.meta_path.insert(0, _SubinterpretersNoTracemalloc)\n",                \
+   NULL},
 
 #define SBI_SHIELDS                                                           \
   {                                                                           \
     SBI_SHIELD_DATETIME_TYPES SBI_SHIELD_SINGLE_PHASE                         \
-        SBI_SHIELD_KEYWORD_PARSERS SBI_SHIELD_TYPE_TAGS SBI_SHIELD_TRACEMALLOC\
+        SBI_SHIELD_KEYWORD_PARSERS SBI_SHIELD_TYPE_TAGS                       \
+            SBI_SHIELD_TRACEMALLOC                                            \
     {                                                                         \
       NULL, 0, 0, NULL, NULL, NULL                                            \
     }                                                                         \

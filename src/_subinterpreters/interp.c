@@ -298,7 +298,7 @@ park_audit(PyObject *unused, PyObject *args)
     }
     if (taint) {
         park_base *b = sbi_state_local("sbi.park", sizeof(park_base), NULL,
-                                        park_base_clear);
+                                       park_base_clear);
         if (b != NULL) {
             b->tainted = 1;
         }
@@ -316,8 +316,8 @@ static PyMethodDef park_audit_def = {"_subinterpreters_park_audit",
 static int
 park_snapshot(void)
 {
-    park_base *b = sbi_state_local("sbi.park", sizeof(park_base), NULL,
-                                    park_base_clear);
+    park_base *b =
+        sbi_state_local("sbi.park", sizeof(park_base), NULL, park_base_clear);
     PyObject *modules = PyImport_GetModuleDict();  // borrowed
     if (b == NULL || modules == NULL || !PyDict_Check(modules)) {
         goto error;
@@ -916,9 +916,8 @@ session_enter(sbi_state *st, int64_t id, session *s, const char *op)
     sbi_mutex_lock_py(&sbi_registry.mutex);
     sbi_entry *e = sbi_registry_find(id);
     if (e == NULL || e->closing) {
-        err = (id == 0 || id == sbi_registry_pid_of(cur))
-                  ? SBI_ERR_NOT_OURS
-                  : SBI_ERR_NOT_FOUND;
+        err = (id == 0 || id == sbi_registry_pid_of(cur)) ? SBI_ERR_NOT_OURS
+                                                          : SBI_ERR_NOT_FOUND;
     }
     else if (e->running_tid != 0) {
         err = SBI_ERR_ALREADY_RUNNING;
@@ -1202,7 +1201,7 @@ static call_template *
 call_template_get(void)
 {
     return sbi_state_local("sbi.calltpl", sizeof(call_template),
-                            call_template_build, call_template_clear);
+                           call_template_build, call_template_clear);
 }
 
 /* Call func(*args, **kwargs) from a module-level frame on __main__.
@@ -1676,8 +1675,8 @@ Interpreter_exec(PyObject *op, PyObject *args, PyObject *kwargs)
         failed = 1;
     }
     if (watching) {
-        timed_out = sbi_watchdog_stop(&w) && failed &&
-                    info.is_keyboard_interrupt;
+        timed_out =
+            sbi_watchdog_stop(&w) && failed && info.is_keyboard_interrupt;
     }
     Py_XDECREF(res);
     Py_XDECREF(ns);
@@ -2360,8 +2359,7 @@ sbi_interp_get_main(PyObject *m, PyObject *unused)
 PyObject *
 sbi_interp_cache_size(PyObject *m, PyObject *unused)
 {
-    return PyLong_FromSsize_t(
-        PyDict_GET_SIZE(sbi_state_of(m)->interp_cache));
+    return PyLong_FromSsize_t(PyDict_GET_SIZE(sbi_state_of(m)->interp_cache));
 }
 
 /* Number of live interpreters created by this module (the fork guard). */

@@ -26,8 +26,7 @@ interrupt_claim(sbi_entry *e, uint64_t serial)
     unsigned long tid = 0;
     sbi_mutex_lock(&sbi_registry.mutex);
     if (e->running_tstate != NULL &&
-        (serial == 0 || serial == e->session_serial))
-    {
+        (serial == 0 || serial == e->session_serial)) {
         tid = e->running_tid;
         e->interrupt_pending = 1;
     }
@@ -74,8 +73,8 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
     if (cur != NULL && PyThreadState_GetInterpreter(cur) == e->interp) {
         unsigned long tid = interrupt_claim(e, serial);
         if (tid != 0) {
-            delivered = PyThreadState_SetAsyncExc(
-                            tid, PyExc_KeyboardInterrupt) > 0;
+            delivered =
+                PyThreadState_SetAsyncExc(tid, PyExc_KeyboardInterrupt) > 0;
         }
     }
     else {
@@ -154,7 +153,8 @@ watchdog_main(void *arg)
 }
 
 int
-sbi_watchdog_start(sbi_watchdog *w, int64_t id, uint64_t serial, double timeout)
+sbi_watchdog_start(sbi_watchdog *w, int64_t id, uint64_t serial,
+                   double timeout)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
@@ -182,8 +182,8 @@ sbi_watchdog_stop(sbi_watchdog *w)
     w->done = 1;
     sbi_cond_signal(&w->cond);
     sbi_mutex_unlock(&w->mutex);
-    Py_BEGIN_ALLOW_THREADS
-    (void)pthread_join(w->thread, NULL);
+    Py_BEGIN_ALLOW_THREADS(void)
+    pthread_join(w->thread, NULL);
     Py_END_ALLOW_THREADS
     int fired = w->fired;
     sbi_cond_fini(&w->cond);

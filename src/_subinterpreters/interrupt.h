@@ -24,8 +24,8 @@ int sbi_interrupt_check(void);
 typedef struct {
     sbi_mutex mutex;
     sbi_cond cond;
-    int done;                  // protected by mutex
-    int fired;                 // protected by mutex
+    int done;   // protected by mutex
+    int fired;  // protected by mutex
     int64_t id;
     uint64_t serial;
     int64_t deadline_ns;

@@ -1628,8 +1628,8 @@ queue_register_types(PyObject *m, PyObject *args)
     {
         return NULL;
     }
-    if (queue_types_set(sbi_state_of(m), empty, full, unbound,
-                        unbound_error, unbound_remove) < 0)
+    if (queue_types_set(sbi_state_of(m), empty, full, unbound, unbound_error,
+                        unbound_remove) < 0)
     {
         return NULL;
     }
@@ -1707,8 +1707,7 @@ queue_refs(PyObject *m, PyObject *arg)
     Py_ssize_t refs = q != NULL && !q->destroyed ? q->refs : -1;
     sbi_mutex_unlock(&queues.mutex);
     if (refs < 0) {
-        return queue_raise(sbi_state_of(m), SBI_ERR_QUEUE_NOT_FOUND,
-                           qid);
+        return queue_raise(sbi_state_of(m), SBI_ERR_QUEUE_NOT_FOUND, qid);
     }
     return PyLong_FromSsize_t(refs);
 }

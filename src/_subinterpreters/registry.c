@@ -10,9 +10,9 @@ const char *
 sbi_registry_whence_name(int whence)
 {
     switch (whence) {
-#define SBI_X(name, value, str)                                             \
-    case value:                                                             \
-        return str;
+#define SBI_X(name, value, str)                                               \
+  case value:                                                                 \
+    return str;
         SBI_WHENCE_MAP(SBI_X)
 #undef SBI_X
     default:
@@ -53,7 +53,8 @@ int64_t
 sbi_registry_pid_of(PyInterpreterState *cur)
 {
     int64_t id = PyInterpreterState_GetID(cur);
-    if (id == 0 || !__atomic_load_n(&sbi_registry.remapped, __ATOMIC_RELAXED)) {
+    if (id == 0 || !__atomic_load_n(&sbi_registry.remapped, __ATOMIC_RELAXED))
+    {
         return id;
     }
     for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
@@ -71,7 +72,8 @@ sbi_registry_current_pid(void)
     PyInterpreterState *cur = PyInterpreterState_Get();
     int64_t cid = PyInterpreterState_GetID(cur);
     // Main (the usual caller of call()) is never remapped: no lock.
-    if (cid == 0 || !__atomic_load_n(&sbi_registry.remapped, __ATOMIC_RELAXED)) {
+    if (cid == 0 || !__atomic_load_n(&sbi_registry.remapped, __ATOMIC_RELAXED))
+    {
         return cid;
     }
     sbi_mutex_lock_py(&sbi_registry.mutex);

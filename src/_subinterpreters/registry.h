@@ -18,13 +18,13 @@
 #include "tuning.h"
 
 /* whence values and their names, as in 3.14 */
-#define SBI_WHENCE_MAP(X)                                                   \
-    X(UNKNOWN, 0, "unknown")                                                \
-    X(RUNTIME, 1, "runtime init")                                           \
-    X(LEGACY_CAPI, 2, "legacy C-API")                                       \
-    X(CAPI, 3, "C-API")                                                     \
-    X(XI, 4, "cross-interpreter C-API")                                     \
-    X(STDLIB, 5, "_interpreters module")
+#define SBI_WHENCE_MAP(X)                                                     \
+  X(UNKNOWN, 0, "unknown")                                                    \
+  X(RUNTIME, 1, "runtime init")                                               \
+  X(LEGACY_CAPI, 2, "legacy C-API")                                           \
+  X(CAPI, 3, "C-API")                                                         \
+  X(XI, 4, "cross-interpreter C-API")                                         \
+  X(STDLIB, 5, "_interpreters module")
 
 enum {
 #define SBI_X(name, value, str) WHENCE_##name = value,
@@ -44,9 +44,9 @@ uint64_t sbi_registry_thread_serial(void);
  * unless their comment says otherwise. */
 typedef struct sbi_entry {
     struct sbi_entry *next;
-    int64_t id;                    // public id: fresh on every reuse
-    int64_t cid;                   // CPython's id: owner of queue items
-                                   // and shared buffers (see Parking)
+    int64_t id;   // public id: fresh on every reuse
+    int64_t cid;  // CPython's id: owner of queue items
+                  // and shared buffers (see Parking)
     PyInterpreterState *interp;
     // A thread state made right after Py_NewInterpreterFromConfig (which
     // replaces the start-up one), kept until destruction: while it
@@ -56,17 +56,17 @@ typedef struct sbi_entry {
     // cached thread state; leaving the cache (eviction, parking) never
     // deletes it.
     PyThreadState *keeper;
-    Py_ssize_t refs;               // owning Interpreter objects
-    unsigned long running_tid;     // thread running __main__, 0 if idle
-    PyThreadState *running_tstate; // its thread state in this interpreter
-    int closing;                   // being destroyed: invisible
-    int orphaned;                  // refs hit 0 while it could not die
-    int exit_failed;               // could not be destroyed at exit
-    int interrupters;              // sbi_interrupt_interp() calls in flight
-    int interrupt_pending;         // an interrupt was sent to the session
-    int parkable;                  // its pristine snapshot was taken
-    uint64_t env_hash;             // environ_hash() at creation
-    uint64_t session_serial;       // counts sessions, for targeted interrupts
+    Py_ssize_t refs;                // owning Interpreter objects
+    unsigned long running_tid;      // thread running __main__, 0 if idle
+    PyThreadState *running_tstate;  // its thread state in this interpreter
+    int closing;                    // being destroyed: invisible
+    int orphaned;                   // refs hit 0 while it could not die
+    int exit_failed;                // could not be destroyed at exit
+    int interrupters;               // sbi_interrupt_interp() calls in flight
+    int interrupt_pending;          // an interrupt was sent to the session
+    int parkable;                   // its pristine snapshot was taken
+    uint64_t env_hash;              // environ_hash() at creation
+    uint64_t session_serial;        // counts sessions, for targeted interrupts
     // Thread states kept between sessions, one per OS thread (keyed by
     // sbi_registry_thread_serial()), so a call does not pay for creating a thread
     // state and its frame stack each time.  Touched only by the thread
@@ -82,15 +82,15 @@ typedef struct sbi_entry {
 
 typedef struct {
     sbi_mutex mutex;
-    sbi_entry *head;               // protected by mutex
-    int shutting_down;             // protected by mutex
-    unsigned long exit_ident;      // protected by mutex; runs the exit hook
-    sbi_entry *parked;             // protected by mutex; closed, reusable
-    int nparked;                   // protected by mutex
-    int park_max;                  // protected by mutex
-    int64_t last_id;               // protected by mutex; highest public id
-    int forking;                   // protected by mutex; os.fork() guards
-    int remapped;                  // set once, atomic: some id != cid
+    sbi_entry *head;           // protected by mutex
+    int shutting_down;         // protected by mutex
+    unsigned long exit_ident;  // protected by mutex; runs the exit hook
+    sbi_entry *parked;         // protected by mutex; closed, reusable
+    int nparked;               // protected by mutex
+    int park_max;              // protected by mutex
+    int64_t last_id;           // protected by mutex; highest public id
+    int forking;               // protected by mutex; os.fork() guards
+    int remapped;              // set once, atomic: some id != cid
 } sbi_registry_t;
 
 /* The one registry of the process. */

@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 static struct {
-    struct sigaction prev;         // the handler we chain to
+    struct sigaction prev;  // the handler we chain to
     int pipe[2];
-    int64_t target;                // atomic: interpreter to interrupt
-    unsigned long main_ident;      // main thread, once known
+    int64_t target;            // atomic: interpreter to interrupt
+    unsigned long main_ident;  // main thread, once known
 } sigint = {.pipe = {-1, -1}};
 
 static void
@@ -82,9 +82,9 @@ sbi_sigint_watch_begin(int64_t id)
     }
     if (sigint.main_ident == 0) {
         PyObject *threading = PyImport_ImportModule("threading");
-        PyObject *t = threading ? PyObject_CallMethod(threading,
-                                                      "main_thread", NULL)
-                                : NULL;
+        PyObject *t = threading
+                          ? PyObject_CallMethod(threading, "main_thread", NULL)
+                          : NULL;
         PyObject *ident = t ? PyObject_GetAttrString(t, "ident") : NULL;
         if (ident != NULL && PyLong_Check(ident)) {
             sigint.main_ident = PyLong_AsUnsignedLong(ident);
@@ -101,8 +101,8 @@ sbi_sigint_watch_begin(int64_t id)
     if (sigaction(SIGINT, NULL, &cur) < 0) {
         return 0;
     }
-    int ours = (cur.sa_flags & SA_SIGINFO) &&
-               cur.sa_sigaction == sigint_handler;
+    int ours =
+        (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sigint_handler;
     if (!ours && !(cur.sa_flags & SA_SIGINFO) &&
         (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN))
     {
@@ -158,4 +158,3 @@ sbi_sigint_watch_end(void)
 {
     __atomic_store_n(&sigint.target, 0, __ATOMIC_RELAXED);
 }
-

@@ -46,7 +46,7 @@ sbi_state_from_type(PyTypeObject *tp)
 
 typedef union {
     void (*clear)(void *);
-    max_align_t align;         // the block after the head stays aligned
+    max_align_t align;  // the block after the head stays aligned
 } local_head;
 
 /* A per-thread cache of the blocks sbi_state_local() found: every call()
@@ -59,7 +59,7 @@ typedef union {
  * interpreter's GIL held, so no thread can be using an entry of it
  * meanwhile. */
 typedef struct {
-    const char *key;           // static string, compared by address
+    const char *key;  // static string, compared by address
     int64_t interp_id;
     uint64_t generation;
     void *block;
@@ -72,8 +72,8 @@ static void
 interp_local_destroy(PyObject *capsule)
 {
     __atomic_add_fetch(&local_generation, 1, __ATOMIC_RELEASE);
-    local_head *head = PyCapsule_GetPointer(capsule,
-                                            PyCapsule_GetName(capsule));
+    local_head *head =
+        PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
     if (head == NULL) {
         PyErr_Clear();
         return;
@@ -87,8 +87,8 @@ interp_local_destroy(PyObject *capsule)
 /* sbi_state_local() without the cache: the block in the interpreter's
  * dict, created if missing. */
 static void *
-interp_local_lookup(PyInterpreterState *interp, const char *key,
-                    size_t size, int (*init)(void *), void (*clear)(void *))
+interp_local_lookup(PyInterpreterState *interp, const char *key, size_t size,
+                    int (*init)(void *), void (*clear)(void *))
 {
     PyObject *d = PyInterpreterState_GetDict(interp);
     if (d == NULL) {
@@ -112,15 +112,16 @@ interp_local_lookup(PyInterpreterState *interp, const char *key,
         return NULL;
     }
     // On failure the capsule's destructor clears and frees the block.
-    int rc = (init != NULL && init(head + 1) < 0) ? -1
-             : PyDict_SetItemString(d, key, cap);
+    int rc = (init != NULL && init(head + 1) < 0)
+                 ? -1
+                 : PyDict_SetItemString(d, key, cap);
     Py_DECREF(cap);
     return rc < 0 ? NULL : (void *)(head + 1);
 }
 
 void *
 sbi_state_local(const char *key, size_t size, int (*init)(void *),
-                 void (*clear)(void *))
+                void (*clear)(void *))
 {
     static _Thread_local unsigned int next_victim = 0;
     PyInterpreterState *interp = PyInterpreterState_Get();
@@ -168,11 +169,11 @@ sbi_state_raise(sbi_state *st, int err, int64_t id)
     PyObject *exc = NULL;
     const char *msg = "unknown error";
     switch (err) {
-#define SBI_X(name, value, slot, text)                                      \
-    case value:                                                             \
-        exc = st->slot;                                                     \
-        msg = text;                                                         \
-        break;
+#define SBI_X(name, value, slot, text)                                        \
+  case value:                                                                 \
+    exc = st->slot;                                                           \
+    msg = text;                                                               \
+    break;
         SBI_ERR_MAP(SBI_X)
 #undef SBI_X
     default:
@@ -182,8 +183,7 @@ sbi_state_raise(sbi_state *st, int err, int64_t id)
         return PyErr_NoMemory();
     }
     if (exc == NULL) {
-        exc = st->InterpreterError ? st->InterpreterError
-                                   : PyExc_RuntimeError;
+        exc = st->InterpreterError ? st->InterpreterError : PyExc_RuntimeError;
     }
     if (id >= 0) {
         PyErr_Format(exc, "%s (id %lld)", msg, (long long)id);
@@ -193,4 +193,3 @@ sbi_state_raise(sbi_state *st, int err, int64_t id)
     }
     return NULL;
 }
-

@@ -19,8 +19,8 @@ typedef struct {
     PyObject *NotShareableError;
     PyObject *QueueError;
     PyObject *QueueNotFoundError;
-    PyObject *QueueEmpty;          // set by subinterpreters._queues
-    PyObject *QueueFull;           // set by subinterpreters._queues
+    PyObject *QueueEmpty;  // set by subinterpreters._queues
+    PyObject *QueueFull;   // set by subinterpreters._queues
     PyObject *ItemInterpreterDestroyed;
 
     /* heap types */
@@ -29,9 +29,9 @@ typedef struct {
     PyTypeObject *QueueType;
 
     /* per-interpreter caches */
-    PyObject *interp_cache;        // {id: weakref to Interpreter}
-    PyObject *queue_cache;         // {id: weakref to Queue}
-    PyObject *unbound_objects;     // (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE)
+    PyObject *interp_cache;     // {id: weakref to Interpreter}
+    PyObject *queue_cache;      // {id: weakref to Queue}
+    PyObject *unbound_objects;  // (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE)
 } sbi_state;
 
 /* The state of module object m (never NULL for our module). */
@@ -64,7 +64,7 @@ sbi_state *sbi_state_from_type(PyTypeObject *tp);
  * interpreter's dict is cleared.  key must be a static string.  Borrowed
  * pointer, or NULL with an exception.  Thread state attached. */
 void *sbi_state_local(const char *key, size_t size, int (*init)(void *),
-                       void (*clear)(void *));
+                      void (*clear)(void *));
 
 /* hash() of an id, as hash(int(id)) (Interpreter and Queue). */
 Py_hash_t sbi_state_hash_id(int64_t id);

@@ -28,11 +28,11 @@ enum {
     TAG_NONE = 'N',
     TAG_TRUE = 'T',
     TAG_FALSE = 'F',
-    TAG_INT = 'i',        // int64
-    TAG_BIGINT = 'I',     // u64 length + hex digits
+    TAG_INT = 'i',     // int64
+    TAG_BIGINT = 'I',  // u64 length + hex digits
     TAG_FLOAT = 'f',
     TAG_COMPLEX = 'c',
-    TAG_STR = 's',        // u8 kind + blob (length in bytes)
+    TAG_STR = 's',  // u8 kind + blob (length in bytes)
     TAG_BYTES = 'b',
     TAG_BYTEARRAY = 'a',
     TAG_TUPLE = 't',
@@ -40,11 +40,11 @@ enum {
     TAG_DICT = 'd',
     TAG_SET = 'S',
     TAG_FROZENSET = 'Z',
-    TAG_PICKLE = 'P',     // u64 length + data + u64 length + main file
-    TAG_FUNC = 'C',       // u64 length + marshalled code + u64 token
-    TAG_BUFFER = 'M',     // u64 index into bufs
-    TAG_HANDLE = 'Q',     // u8 handle kind + int64 id (queues, ...)
-    TAG_GLOBAL = 'G',     // u64 length + module + u64 length + qualname
+    TAG_PICKLE = 'P',  // u64 length + data + u64 length + main file
+    TAG_FUNC = 'C',    // u64 length + marshalled code + u64 token
+    TAG_BUFFER = 'M',  // u64 index into bufs
+    TAG_HANDLE = 'Q',  // u8 handle kind + int64 id (queues, ...)
+    TAG_GLOBAL = 'G',  // u64 length + module + u64 length + qualname
 };
 
 /* Borrowed blobs: the flag in a blob's length word (the smallest payload
@@ -373,8 +373,7 @@ icache_clear(void *p)
 static icache *
 icache_get(void)
 {
-    return sbi_state_local("sbi.icache", sizeof(icache), NULL,
-                            icache_clear);
+    return sbi_state_local("sbi.icache", sizeof(icache), NULL, icache_clear);
 }
 
 static int
@@ -578,7 +577,7 @@ struct sbi_xidata {
                                // maker's pins live
     sbi_shbuf **bufs;          // PyMem_Raw array, one reference each
     Py_ssize_t nbufs;
-    sbi_handle_ref *handles;   // PyMem_Raw array, one binding each
+    sbi_handle_ref *handles;  // PyMem_Raw array, one binding each
     Py_ssize_t nhandles;
 };
 
@@ -610,9 +609,9 @@ typedef struct {
  * written before the count that publishes it; readers need no lock.
  */
 static struct {
-    sbi_mutex mutex;           // serialises registrations
+    sbi_mutex mutex;  // serialises registrations
     const sbi_handle_kind *kinds[SBI_HANDLE_KINDS_MAX];
-    int n;                     // atomic
+    int n;  // atomic
 } handle_kinds = {.mutex = SBI_MUTEX_INIT};
 
 int
@@ -2386,8 +2385,7 @@ decode(reader *r)
         uint8_t kind;
         int64_t id;
         if (read_raw(r, &kind, sizeof(kind)) < 0 ||
-            read_raw(r, &id, sizeof(id)) < 0)
-        {
+            read_raw(r, &id, sizeof(id)) < 0) {
             return NULL;
         }
         if (kind >= __atomic_load_n(&handle_kinds.n, __ATOMIC_ACQUIRE)) {

@@ -48,7 +48,7 @@ typedef struct {
 
 /* One handle held by cross-interpreter data. */
 typedef struct {
-    uint8_t kind;              // index returned by the registration
+    uint8_t kind;  // index returned by the registration
     int64_t id;
 } sbi_handle_ref;
 
