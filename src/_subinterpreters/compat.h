@@ -350,6 +350,24 @@ typedef struct {
 #  define SBI_SHIELD_TYPE_TAGS
 #endif
 
+/* gh-129824, gh-127108, gh-116909 (3.12 and 3.13; fixed in 3.14): an
+ * interpreter's start-up readies every static builtin type again and tags
+ * types from counters shared without a lock, so interpreters starting at
+ * the same moment damage each other's view of those types; one of them
+ * then fails to start, its import of encodings broken ("interpreter
+ * creation failed: failed to get the Python codec of the filesystem
+ * encoding", seen under ASan on 3.12.1 when a pool started its two
+ * workers).  Shield: our interpreters start one at a time, and a start
+ * that fails is tried again, SBI_CREATE_TRIES times in all (a failure
+ * that repeats is not this race). */
+#if PY_VERSION_HEX < 0x030E0000
+#  define SBI_SERIAL_CREATE 1
+#  define SBI_CREATE_TRIES 2
+#else
+#  define SBI_SERIAL_CREATE 0
+#  define SBI_CREATE_TRIES 1
+#endif
+
 /* gh-134604, gh-144172, gh-131566 (open in 3.15): tracemalloc is one
  * process-wide tracer.  tracemalloc.start() in two interpreters at once
  * installs its allocator hooks twice (measured on 3.12.1: both workers of

@@ -2182,6 +2182,39 @@ static const PyInterpreterConfig isolated_config = {
     .gil = PyInterpreterConfig_OWN_GIL,
 };
 
+#if SBI_SERIAL_CREATE
+// Held, with no GIL, while an interpreter starts (see compat.h).
+static sbi_mutex create_mutex = SBI_MUTEX_INIT;
+#endif
+
+/* No thread state attached: start an interpreter of ours and run our
+ * shields in it.  Returns NULL, its thread state then attached in *ts, or
+ * CPython's reason for the failure (detached again). */
+static const char *
+start_interpreter(PyThreadState **ts)
+{
+    const char *failed = "";
+#if SBI_SERIAL_CREATE
+    sbi_mutex_lock(&create_mutex);
+#endif
+    for (int tries = 0; failed != NULL && tries < SBI_CREATE_TRIES; tries++) {
+        sbi_arena_creating(1);
+        PyStatus status = Py_NewInterpreterFromConfig(ts, &isolated_config);
+        if (PyStatus_Exception(status)) {
+            failed = status.err_msg != NULL ? status.err_msg : "";
+        }
+        else {
+            sbi_shield_new_interp();
+            failed = NULL;
+        }
+        sbi_arena_creating(0);
+    }
+#if SBI_SERIAL_CREATE
+    sbi_mutex_unlock(&create_mutex);
+#endif
+    return failed;
+}
+
 PyObject *
 sbi_interp_create(PyObject *m, PyObject *unused)
 {
@@ -2209,22 +2242,17 @@ sbi_interp_create(PyObject *m, PyObject *unused)
     }
     PyThreadState *save = PyThreadState_Swap(NULL);
     PyThreadState *ts = NULL;
-    sbi_arena_creating(1);
-    PyStatus status = Py_NewInterpreterFromConfig(&ts, &isolated_config);
-    if (PyStatus_Exception(status)) {
-        sbi_arena_creating(0);
+    const char *failed = start_interpreter(&ts);
+    if (failed != NULL) {
         (void)PyThreadState_Swap(save);
         PyMem_RawFree(e);
         PyErr_Format(st->InterpreterError, "interpreter creation failed%s%s",
-                     status.err_msg ? ": " : "",
-                     status.err_msg ? status.err_msg : "");
+                     *failed ? ": " : "", failed);
         return NULL;
     }
     /* in the new interpreter */
     e->interp = PyThreadState_GetInterpreter(ts);
     e->cid = PyInterpreterState_GetID(e->interp);
-    sbi_shield_new_interp();
-    sbi_arena_creating(0);
     e->parkable = park_snapshot();
     // Swap the start-up thread state, whose frame stack grew while the
     // interpreter imported its modules, for a fresh one (a new one first:
@@ -2549,6 +2577,9 @@ reset_after_fork(void)
     sbi_arena_after_fork();
     sbi_shield_after_fork();
     sbi_sigint_after_fork();
+#if SBI_SERIAL_CREATE
+    (void)sbi_mutex_init(&create_mutex);
+#endif
 }
 
 static void
