@@ -29,9 +29,14 @@ LAYERS = {
     'registry': 7,    # our interpreters, ids, whence
     'interrupt': 8,   # interrupts, exec(timeout=) watchdog
     'sigint': 9,      # Ctrl-C forwarding
-    'interp': 10,     # sessions, parking, lifecycle, Interpreter type
-    'queue': 11,      # queues: a handle kind, subscribed to the hooks
-    'module': 12,     # PyInit and module_exec: wiring only
+    'session': 10,    # switching a thread in and out, the call template
+    'park': 10,       # reusing closed pristine interpreters
+    'lifecycle': 11,  # create, close, owners, reaping orphans
+    'process': 12,    # exit hook, fork guard, reset in a forked child
+    'run': 12,        # exec, prepare_main, call
+    'queue': 12,      # queues: a handle kind, subscribed to the hooks
+    'interp_type': 13,  # the Interpreter type, create(), list_all()
+    'module': 14,     # PyInit and module_exec: wiring only
 }
 
 
@@ -106,7 +111,7 @@ def test_files_use_only_lower_layers():
 
 
 @pytest.mark.parametrize('user, used', [('queue', 'xidata'),
-                                        ('interp', 'registry'),
+                                        ('interp_type', 'registry'),
                                         ('module', 'state'),
                                         ('sigint', 'interrupt')])
 def test_the_check_sees_a_back_edge(user, used):

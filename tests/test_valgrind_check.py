@@ -43,7 +43,7 @@ OUR_RAW_LEAK = '''==1== 123 bytes in 1 blocks are definitely lost in loss record
 OUR_OBJECT_LEAK = '''==1== 43 bytes in 1 blocks are definitely lost in loss record 3 of 9
 ==1==    at 0x48417B4: malloc (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
 ==1==    by 0x493CF99: PyBytes_FromString (bytesobject.c:163)
-==1==    by 0x5D6244C: Interpreter_is_running (interp.c:1392)
+==1==    by 0x5D6244C: Interpreter_is_running (interp_type.c:232)
 ==1==    by 0x48E060A: _PyEval_EvalFrameDefault (generated_cases.c.h:813)
 ==1==
 '''

@@ -8,7 +8,8 @@
  */
 #include <stddef.h>
 #include "state.h"
-#include "interp.h"
+#include "interp_type.h"
+#include "process.h"
 #include "xidata.h"
 #include "excinfo.h"
 #include "queue.h"
@@ -45,19 +46,19 @@ module_is_shareable(PyObject *m, PyObject *obj)
 }
 
 static PyMethodDef module_methods[] = {
-    {"create", sbi_interp_create, METH_NOARGS, create_doc},
-    {"list_all", sbi_interp_list_all, METH_NOARGS, list_all_doc},
-    {"get_current", sbi_interp_get_current, METH_NOARGS, get_current_doc},
-    {"get_main", sbi_interp_get_main, METH_NOARGS, get_main_doc},
+    {"create", sbi_interp_type_create, METH_NOARGS, create_doc},
+    {"list_all", sbi_interp_type_list_all, METH_NOARGS, list_all_doc},
+    {"get_current", sbi_interp_type_get_current, METH_NOARGS, get_current_doc},
+    {"get_main", sbi_interp_type_get_main, METH_NOARGS, get_main_doc},
     {"is_shareable", module_is_shareable, METH_O, is_shareable_doc},
-    {"_atexit", sbi_interp_atexit, METH_NOARGS, NULL},
-    {"_count_interpreters", sbi_interp_count, METH_NOARGS, NULL},
-    {"_interp_cache_size", sbi_interp_cache_size, METH_NOARGS, NULL},
-    {"_parking", sbi_interp_parking, METH_O, NULL},
+    {"_atexit", sbi_process_atexit, METH_NOARGS, NULL},
+    {"_count_interpreters", sbi_process_count, METH_NOARGS, NULL},
+    {"_interp_cache_size", sbi_interp_type_cache_size, METH_NOARGS, NULL},
+    {"_parking", sbi_process_parking, METH_O, NULL},
     {"_shields", sbi_shield_list, METH_NOARGS, NULL},
     {"_arenas", sbi_shield_arenas, METH_NOARGS, NULL},
-    {"_fork_begin", sbi_interp_fork_begin, METH_NOARGS, NULL},
-    {"_fork_end", sbi_interp_fork_end, METH_NOARGS, NULL},
+    {"_fork_begin", sbi_process_fork_begin, METH_NOARGS, NULL},
+    {"_fork_end", sbi_process_fork_end, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 
@@ -125,8 +126,7 @@ module_exec(PyObject *m)
         return -1;
     }
     if (sbi_excinfo_module_init(m, st) < 0 ||
-        sbi_interp_module_init(m, st) < 0 ||
-        sbi_xidata_module_init(m, st) < 0 ||
+        sbi_interp_type_init(m, st) < 0 || sbi_xidata_module_init(m, st) < 0 ||
         sbi_queue_module_init(m, st) < 0)
     {
         return -1;

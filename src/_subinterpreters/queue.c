@@ -743,21 +743,11 @@ queues_wake_all(void)
     }
 }
 
-/* The registry is statically initialised and outlives every module
+/* The queue registry is statically initialised and outlives every module
  * instance: queues may still be bound by data in transit between
  * interpreters when a module instance goes away, and queues left at
  * process exit are reclaimed with the process (as in 3.14's release
  * builds). */
-int
-sbi_queue_globals_init(void)
-{
-    return 0;
-}
-
-void
-sbi_queue_globals_fini(void)
-{
-}
 
 /* =====================================================================
  * Python layer: registered types and errors

@@ -11,7 +11,5 @@
 #include "state.h"
 
 int sbi_queue_module_init(PyObject *m, sbi_state *st);
-int sbi_queue_globals_init(void);
-void sbi_queue_globals_fini(void);
 
 #endif /* SBI_QUEUE_H */

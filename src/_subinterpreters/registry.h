@@ -42,11 +42,19 @@ uint64_t sbi_registry_thread_serial(void);
 
 /* One interpreter of ours.  Fields are protected by sbi_registry.mutex
  * unless their comment says otherwise. */
+/* An interpreter whose owning references are all gone. */
+typedef enum {
+    SBI_ORPHAN_NO = 0,   // owned, or being ended
+    SBI_ORPHAN_REAP,     // lost its owners while it could not end: ended at
+                         // the next create(), close() or session exit
+    SBI_ORPHAN_AT_EXIT,  // ending it failed: only the exit hook retries
+} sbi_orphan;
+
 typedef struct sbi_entry {
     struct sbi_entry *next;
     int64_t id;   // public id: fresh on every reuse
     int64_t cid;  // CPython's id: owner of queue items
-                  // and shared buffers (see Parking)
+                  // and shared buffers (see park.c)
     PyInterpreterState *interp;
     // A thread state made right after Py_NewInterpreterFromConfig (which
     // replaces the start-up one), kept until destruction: while it
@@ -60,12 +68,12 @@ typedef struct sbi_entry {
     unsigned long running_tid;      // thread running __main__, 0 if idle
     PyThreadState *running_tstate;  // its thread state in this interpreter
     int closing;                    // being destroyed: invisible
-    int orphaned;                   // refs hit 0 while it could not die
+    sbi_orphan orphaned;
     int exit_failed;                // could not be destroyed at exit
     int interrupters;               // sbi_interrupt_interp() calls in flight
     int interrupt_pending;          // an interrupt was sent to the session
     int parkable;                   // its pristine snapshot was taken
-    uint64_t env_hash;              // environ_hash() at creation
+    uint64_t env_hash;              // sbi_park_environ_hash() at creation
     uint64_t session_serial;        // counts sessions, for targeted interrupts
     // Thread states kept between sessions, one per OS thread (keyed by
     // sbi_registry_thread_serial()), so a call does not pay for creating a thread

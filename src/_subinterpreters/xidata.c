@@ -2420,14 +2420,3 @@ sbi_xidata_module_init(PyObject *m, sbi_state *st)
         (PyTypeObject *)PyType_FromModuleAndSpec(m, &SharedBuffer_spec, NULL);
     return st->SharedBufferType == NULL ? -1 : 0;
 }
-
-int
-sbi_xidata_globals_init(void)
-{
-    return 0;
-}
-
-void
-sbi_xidata_globals_fini(void)
-{
-}

@@ -136,7 +136,5 @@ Py_ssize_t sbi_shbuf_count_owned(int64_t id);
 void sbi_shbuf_abandon(int64_t id);
 
 int sbi_xidata_module_init(PyObject *m, sbi_state *st);
-int sbi_xidata_globals_init(void);
-void sbi_xidata_globals_fini(void);
 
 #endif /* SBI_XIDATA_H */

@@ -1,0 +1,562 @@
+/* lifecycle.c -- creating and ending our interpreters, and who owns
+ * them.
+ *
+ * An interpreter of ours lives while an owning reference to it exists (an
+ * Interpreter object made by create(), or one made with _ownsref) or until
+ * close().  Ending one joins its threads (as 3.14's close() does),
+ * refuses while a thread cannot be joined or its buffers are viewed
+ * elsewhere, runs the "closed" hooks (queue items are unbound there),
+ * then parks it when pristine (park.c) or ends it.  An interpreter whose
+ * last owner went away while it could not end is "orphaned" and reaped
+ * later (at the next create(), close() or session exit), or at exit.
+ *
+ * Calls session.c, park.c, registry.c, hooks.c, xidata.c (shared
+ * buffers), shield.c, arena.c and state.c (layers: docs/design.md).
+ *
+ * Lock: sbi_registry.mutex (leaf); create_mutex (3.12/3.13, compat.h),
+ * taken with no thread state attached.
+ */
+#include "lifecycle.h"
+#include "park.h"
+#include "hooks.h"
+#include "xidata.h"
+#include "shield.h"
+#include "arena.h"
+
+#include <unistd.h>
+
+static const PyInterpreterConfig isolated_config = {
+    .use_main_obmalloc = 0,
+    .allow_fork = 0,
+    .allow_exec = 0,
+    .allow_threads = 1,
+    .allow_daemon_threads = 0,
+    .check_multi_interp_extensions = 1,
+    .gil = PyInterpreterConfig_OWN_GIL,
+};
+
+#if SBI_SERIAL_CREATE
+// Held, with no GIL, while an interpreter starts (see compat.h).
+static sbi_mutex create_mutex = SBI_MUTEX_INIT;
+#endif
+
+/* No thread state attached: start an interpreter of ours and run our
+ * shields in it.  Returns NULL, its thread state then attached in *ts, or
+ * CPython's reason for the failure (detached again). */
+static const char *
+start_interpreter(PyThreadState **ts)
+{
+    const char *failed = "";
+#if SBI_SERIAL_CREATE
+    sbi_mutex_lock(&create_mutex);
+#endif
+    for (int tries = 0; failed != NULL && tries < SBI_CREATE_TRIES; tries++) {
+        sbi_arena_creating(1);
+        PyStatus status = Py_NewInterpreterFromConfig(ts, &isolated_config);
+        if (PyStatus_Exception(status)) {
+            failed = status.err_msg != NULL ? status.err_msg : "";
+        }
+        else {
+            sbi_shield_new_interp();
+            failed = NULL;
+        }
+        sbi_arena_creating(0);
+    }
+#if SBI_SERIAL_CREATE
+    sbi_mutex_unlock(&create_mutex);
+#endif
+    return failed;
+}
+
+/* In the interpreter being destroyed: join the non-daemon threads started
+ * with threading (as 3.14's close() does).  Errors are printed. */
+static void
+join_threads(void)
+{
+    PyObject *name = PyUnicode_FromString("threading");
+    PyObject *threading = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    if (threading == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    // As threading._shutdown() does: run the threading atexit hooks
+    // first (they may be what makes the threads finish), once.
+    PyObject *hooks = PyObject_GetAttrString(threading, "_threading_atexits");
+    if (hooks != NULL && PyList_Check(hooks) && PyList_GET_SIZE(hooks) > 0) {
+        if (PyObject_SetAttrString(threading, "_SHUTTING_DOWN", Py_True) < 0) {
+            PyErr_Clear();
+        }
+        for (Py_ssize_t i = PyList_GET_SIZE(hooks) - 1; i >= 0; i--) {
+            if (i >= PyList_GET_SIZE(hooks)) {
+                continue;
+            }
+            PyObject *cb = Py_NewRef(PyList_GET_ITEM(hooks, i));
+            PyObject *r = PyObject_CallNoArgs(cb);
+            if (r == NULL) {
+                PyErr_WriteUnraisable(cb);
+            }
+            Py_XDECREF(r);
+            Py_DECREF(cb);
+        }
+        if (PyList_SetSlice(hooks, 0, PyList_GET_SIZE(hooks), NULL) < 0) {
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(hooks);
+    PyErr_Clear();
+    PyObject *threads = PyObject_CallMethod(threading, "enumerate", NULL);
+    PyObject *main =
+        threads ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    if (main == NULL || !PyList_Check(threads)) {
+        goto done;
+    }
+#if SBI_FIX_MAIN_THREAD_TSTATE_LOCK
+    {
+        PyObject *lock = PyObject_GetAttrString(main, "_tstate_lock");
+        PyObject *locked = lock && lock != Py_None
+                               ? PyObject_CallMethod(lock, "locked", NULL)
+                               : NULL;
+        // Held or not: a held one may belong to the keeper, which is
+        // deleted (releasing it) right before Py_EndInterpreter.
+        if (locked == Py_False || locked == Py_True) {
+            PyObject *thread = PyImport_ImportModule("_thread");
+            PyObject *fresh =
+                thread ? PyObject_CallMethod(thread, "allocate_lock", NULL)
+                       : NULL;
+            PyObject *r =
+                fresh ? PyObject_CallMethod(fresh, "acquire", NULL) : NULL;
+            if (r == NULL ||
+                PyObject_SetAttrString(main, "_tstate_lock", fresh) < 0) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(r);
+            Py_XDECREF(fresh);
+            Py_XDECREF(thread);
+        }
+        Py_XDECREF(locked);
+        Py_XDECREF(lock);
+        PyErr_Clear();
+    }
+#endif
+    Py_ssize_t n = PyList_GET_SIZE(threads);
+    unsigned long me = PyThread_get_thread_ident();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(threads, i);  // borrowed
+        if (t == main) {
+            continue;
+        }
+        PyObject *daemon = PyObject_GetAttrString(t, "daemon");
+        PyObject *ident = PyObject_GetAttrString(t, "ident");
+        int skip = daemon == NULL || ident == NULL ||
+                   PyObject_IsTrue(daemon) != 0 ||
+                   (PyLong_Check(ident) && PyLong_AsUnsignedLong(ident) == me);
+        Py_XDECREF(daemon);
+        Py_XDECREF(ident);
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+        }
+        if (skip) {
+            continue;
+        }
+        PyObject *r = PyObject_CallMethod(t, "join", NULL);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(t);
+        }
+        Py_XDECREF(r);
+    }
+done:
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
+    Py_XDECREF(main);
+    Py_XDECREF(threads);
+    Py_DECREF(threading);
+}
+
+/* Thread states of e's interpreter other than mine and the keeper. */
+static int
+count_other_tstates(sbi_entry *e, PyThreadState *mine)
+{
+    int n = 0;
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(e->interp);
+         t != NULL; t = PyThreadState_Next(t))
+    {
+        if (t != mine && t != e->keeper) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Give up destroying e (claimed by us): it stays alive and usable. */
+static void
+unclaim(sbi_entry *e)
+{
+    sbi_mutex_lock_any(&sbi_registry.mutex);
+    e->closing = 0;
+    e->running_tid = 0;
+    sbi_mutex_unlock(&sbi_registry.mutex);
+}
+
+/* Destroy e, or park it for reuse if it is pristine (see Parking).  The
+ * caller has claimed e (claim_for_close) and is attached to another
+ * interpreter.  Returns 0 (e is gone from the registry: destroyed or
+ * parked), or an SBI_ERR_* with e unclaimed.
+ * wait_ms bounds how long threads that cannot be joined are waited for;
+ * force (process exit) abandons shared buffers still viewed elsewhere.
+ *
+ * Checks that can refuse come before anything irreversible, except that
+ * threads can only be counted after the threading threads were joined
+ * (which runs threading's atexit hooks): an interpreter refused for a
+ * _thread thread has been through threading's shutdown. */
+int
+sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force)
+{
+    if (!force && sbi_shbuf_count_owned(e->cid) > 0) {
+        unclaim(e);
+        return SBI_ERR_BUFFERS_SHARED;
+    }
+    PyThreadState *ts = PyThreadState_New(e->interp);
+    if (ts == NULL) {
+        unclaim(e);
+        return SBI_ERR_NOMEM;
+    }
+    PyThreadState *caller = PyThreadState_Swap(ts);
+    /* in the target from here on */
+    int err = 0;
+    // Cached thread states first: one of them may own threading's
+    // _MainThread, whose 3.12 tstate lock join_threads() looks at.
+    for (int i = 0; i < e->ncache; i++) {
+        if (e->cache[i].tstate != e->keeper) {  // the keeper goes last
+            PyThreadState_Clear(e->cache[i].tstate);
+            PyThreadState_Delete(e->cache[i].tstate);
+        }
+    }
+    e->ncache = 0;
+    join_threads();
+    // Thread states are only unlinked with this interpreter's GIL held
+    // (which we hold) or by threads we just joined, so walking the list
+    // without CPython's head lock is safe here.
+    for (int waited = 0; count_other_tstates(e, ts) > 0;
+         waited += SBI_THREADS_POLL_US / 1000)
+    {
+        if (waited >= wait_ms) {
+            err = SBI_ERR_THREADS_LEFT;
+            break;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        usleep(SBI_THREADS_POLL_US);
+        Py_END_ALLOW_THREADS
+    }
+    int abandoned = 0;  // buffers of it stay in use elsewhere
+    if (err == 0) {
+        sbi_hooks_run_closed(e->cid);
+        sbi_shbuf_drain_current();
+        if (sbi_shbuf_count_owned(e->cid) > 0) {
+            if (force) {
+                sbi_shbuf_abandon(e->cid);
+                abandoned = 1;
+            }
+            else {
+                err = SBI_ERR_BUFFERS_SHARED;
+            }
+        }
+    }
+    int pristine = err == 0 && !force && e->parkable && sbi_park_wanted() &&
+                   sbi_park_reset() > 0;
+    if (err != 0 || pristine) {
+        PyThreadState_Clear(ts);
+        (void)PyThreadState_Swap(caller);
+        PyThreadState_Delete(ts);
+        if (err != 0) {
+            unclaim(e);
+            return err;
+        }
+        // Only now, with no thread state of ours left in it, may another
+        // thread take it from the parked list.
+        if (sbi_park(e)) {
+            return 0;
+        }
+        // No room after all, or the process is exiting: end it.
+        ts = PyThreadState_New(e->interp);
+        if (ts == NULL) {
+            unclaim(e);
+            return SBI_ERR_NOMEM;
+        }
+        caller = PyThreadState_Swap(ts);
+    }
+    PyThreadState_Clear(e->keeper);
+    PyThreadState_Delete(e->keeper);
+    e->keeper = NULL;
+    Py_EndInterpreter(ts);
+    /* detached now */
+    (void)sbi_arena_release(e->cid, abandoned);
+    (void)PyThreadState_Swap(caller);
+    sbi_mutex_lock_any(&sbi_registry.mutex);
+    sbi_registry_remove(e);
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    PyMem_RawFree(e);
+    return 0;
+}
+
+/* Mark e closing if it may be destroyed now.  needs lock.  Returns 0 or
+ * an SBI_ERR_*. */
+int
+sbi_lifecycle_claim(sbi_entry *e, PyInterpreterState *cur)
+{
+    if (e == NULL || e->closing) {
+        return SBI_ERR_NOT_FOUND;
+    }
+    if (e->interp == cur) {
+        return SBI_ERR_IS_CURRENT;
+    }
+    if (e->running_tid != 0 || e->interrupters > 0) {
+        return SBI_ERR_ALREADY_RUNNING;
+    }
+    e->closing = 1;
+    e->running_tid = PyThread_get_thread_ident();
+    return 0;
+}
+
+/* Is the current interpreter one of ours being destroyed? needs lock */
+static int
+current_is_closing(PyInterpreterState *cur)
+{
+    for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
+        if (e->interp == cur) {
+            return e->closing;
+        }
+    }
+    return 0;
+}
+
+/* Destroy interpreters whose last Interpreter object went away while they
+ * could not be destroyed.  Errors are reported as unraisable. */
+void
+sbi_lifecycle_reap(void)
+{
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    for (;;) {
+        sbi_entry *victim = NULL;
+        sbi_mutex_lock_py(&sbi_registry.mutex);
+        if (!current_is_closing(cur)) {
+            for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
+                if (e->orphaned == SBI_ORPHAN_REAP && e->refs == 0 &&
+                    sbi_lifecycle_claim(e, cur) == 0)
+                {
+                    e->orphaned = SBI_ORPHAN_NO;
+                    victim = e;
+                    break;
+                }
+            }
+        }
+        sbi_mutex_unlock(&sbi_registry.mutex);
+        if (victim == NULL) {
+            return;
+        }
+        if (sbi_lifecycle_destroy(victim, 0, 0) != 0) {
+            // Could not go (threads or views left): keep it alive; it is
+            // retried at process exit.
+            sbi_mutex_lock_py(&sbi_registry.mutex);
+            victim->orphaned = SBI_ORPHAN_AT_EXIT;
+            sbi_mutex_unlock(&sbi_registry.mutex);
+        }
+    }
+}
+
+/* Drop one owning reference to interpreter id (Interpreter dealloc).
+ * Destroys the interpreter when it was the last and that is possible
+ * now; otherwise marks it orphaned.  Never leaves an exception set. */
+void
+sbi_lifecycle_decref(int64_t id)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    sbi_entry *victim = NULL;
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_entry *e = sbi_registry_find(id);
+    if (e != NULL && SBI_ALWAYS(e->refs > 0)) {
+        e->refs--;
+        if (e->refs == 0 && !e->closing) {
+            if (!sbi_registry.shutting_down && !current_is_closing(cur) &&
+                sbi_lifecycle_claim(e, cur) == 0)
+            {
+                victim = e;
+            }
+            else {
+                e->orphaned = SBI_ORPHAN_REAP;
+            }
+        }
+    }
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    if (victim != NULL) {
+        int err = sbi_lifecycle_destroy(victim, 0, 0);
+        if (err != 0) {
+            sbi_mutex_lock_py(&sbi_registry.mutex);
+            victim->orphaned = SBI_ORPHAN_AT_EXIT;
+            sbi_mutex_unlock(&sbi_registry.mutex);
+        }
+    }
+    PyErr_SetRaisedException(exc);
+}
+
+/* Destroy an unparked entry (never parks it again).  Caller attached to
+ * another interpreter. */
+static void
+destroy_unparked(sbi_entry *e)
+{
+    e->parkable = 0;
+    if (sbi_lifecycle_destroy(e, 0, 0) != 0) {
+        sbi_mutex_lock_py(&sbi_registry.mutex);
+        e->orphaned = SBI_ORPHAN_AT_EXIT;
+        sbi_mutex_unlock(&sbi_registry.mutex);
+    }
+}
+
+int64_t
+sbi_lifecycle_create(sbi_state *st)
+{
+    int shutting_down;
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    shutting_down = sbi_registry.shutting_down;
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    if (shutting_down) {
+        PyErr_SetString(st->InterpreterError,
+                        "cannot create interpreters at process exit");
+        return -1;
+    }
+    sbi_lifecycle_reap();
+    if (sbi_current_cid() == 0 && sbi_shield_main() < 0) {
+        return -1;
+    }
+    for (;;) {
+        sbi_entry *stale;
+        int64_t reused = sbi_park_take(&stale);
+        if (reused >= 0) {
+            return reused;
+        }
+        if (stale == NULL) {
+            break;
+        }
+        destroy_unparked(stale);
+    }
+    sbi_entry *e = PyMem_RawCalloc(1, sizeof(*e));
+    if (e == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyThreadState *save = PyThreadState_Swap(NULL);
+    PyThreadState *ts = NULL;
+    const char *failed = start_interpreter(&ts);
+    if (failed != NULL) {
+        (void)PyThreadState_Swap(save);
+        PyMem_RawFree(e);
+        PyErr_Format(st->InterpreterError, "interpreter creation failed%s%s",
+                     *failed ? ": " : "", failed);
+        return -1;
+    }
+    /* in the new interpreter */
+    e->interp = PyThreadState_GetInterpreter(ts);
+    e->cid = PyInterpreterState_GetID(e->interp);
+    e->parkable = sbi_park_snapshot();
+    // Swap the start-up thread state, whose frame stack grew while the
+    // interpreter imported its modules, for a fresh one (a new one first:
+    // the thread list must never be empty, see keeper).
+    PyThreadState *fresh = PyThreadState_New(e->interp);
+    if (fresh != NULL) {
+        (void)PyThreadState_Swap(fresh);
+        PyThreadState_Clear(ts);
+        PyThreadState_Delete(ts);
+        ts = fresh;
+    }
+    e->keeper = ts;
+    // The keeper doubles as the creating thread's cached thread state, so
+    // an idle interpreter holds no other thread state of ours.
+    e->cache[0].serial = sbi_registry_thread_serial();
+    e->cache[0].ident = PyThread_get_thread_ident();
+    e->cache[0].tstate = ts;
+    e->ncache = 1;
+    e->env_hash = sbi_park_environ_hash();
+    // create() owns the first reference until its Interpreter object
+    // adopts it: a concurrent Interpreter(id) that comes and goes cannot
+    // drop the count to 0 in between.
+    e->refs = 1;
+    (void)PyThreadState_Swap(save);
+    /* back in the caller; e is not touched after it is published */
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    int64_t id = e->id = sbi_registry_fresh_id(e->cid);
+    e->next = sbi_registry.head;
+    sbi_registry.head = e;
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    return id;
+}
+
+int
+sbi_lifecycle_incref(int64_t id)
+{
+    int err = SBI_ERR_NOT_FOUND;
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_entry *e = sbi_registry_find(id);
+    if (e != NULL && !e->closing) {
+        e->refs++;
+        e->orphaned = SBI_ORPHAN_NO;
+        err = 0;
+    }
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    return err;
+}
+
+void
+sbi_lifecycle_leave(sbi_session *s)
+{
+    if (sbi_session_exit(s)) {
+        sbi_lifecycle_reap();
+    }
+}
+
+int
+sbi_lifecycle_close(sbi_state *st, int64_t id)
+{
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    int err;
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_entry *e = sbi_registry_find(id);
+    if (e == NULL || e->closing) {
+        err = (id == 0 || id == sbi_registry_pid_of(cur)) ? SBI_ERR_NOT_OURS
+                                                          : SBI_ERR_NOT_FOUND;
+    }
+    else {
+        err = sbi_lifecycle_claim(e, cur);
+    }
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    if (err == SBI_ERR_ALREADY_RUNNING) {
+        PyErr_SetString(st->InterpreterError, "interpreter running");
+        return -1;
+    }
+    if (err == 0) {
+        err = sbi_lifecycle_destroy(e, SBI_CLOSE_WAIT_MS, 0);
+    }
+    if (err != 0) {
+        return sbi_session_raise(st, err, id, "destroy");
+    }
+    sbi_lifecycle_reap();
+    return 0;
+}
+
+void
+sbi_lifecycle_evict_parked(int all, int limit)
+{
+    sbi_entry *e;
+    while ((e = sbi_park_evict(all, limit)) != NULL) {
+        destroy_unparked(e);
+    }
+}
+
+void
+sbi_lifecycle_after_fork(void)
+{
+#if SBI_SERIAL_CREATE
+    (void)sbi_mutex_init(&create_mutex);
+#endif
+}

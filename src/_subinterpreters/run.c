@@ -1,0 +1,507 @@
+/* run.c -- running code in an interpreter of ours, in the calling OS
+ * thread: exec() of a script or function, prepare_main() and call().
+ *
+ * Each packs what it sends in the caller (xidata.c), enters a session
+ * (session.c), unpacks and runs in the target, packs the result or
+ * captures the exception there (excinfo.c), leaves (lifecycle.c, which
+ * reaps an interpreter orphaned meanwhile) and unpacks or raises in the
+ * caller.  An exception that escapes the code is raised as
+ * ExecutionFailed, except a Ctrl-C of the main thread, which stays the
+ * KeyboardInterrupt it is.
+ *
+ * Calls lifecycle.c, session.c, interrupt.c (exec's timeout), xidata.c,
+ * excinfo.c and state.c (layers: docs/design.md).
+ */
+#include "run.h"
+#include "lifecycle.h"
+#include "session.h"
+#include "interrupt.h"
+#include "xidata.h"
+#include "excinfo.h"
+
+#include <string.h>
+
+/* Raise ExecutionFailed for info; but when the main thread was
+ * interrupted by Ctrl-C, raise the KeyboardInterrupt of the pending
+ * signal instead, as Ctrl-C always does.  Returns -1. */
+static int
+raise_failed(sbi_state *st, const sbi_excinfo *info)
+{
+    if (info->is_keyboard_interrupt && PyErr_CheckSignals() < 0) {
+        return -1;
+    }
+    return sbi_excinfo_raise_failed(st, info);
+}
+
+/* ---------------------------------------------------------------------
+ * exec
+ */
+
+/* Turn the exec() argument into a code object (new reference). */
+static PyObject *
+script_to_code(PyObject *script)
+{
+    PyObject *code = NULL;
+    if (PyUnicode_Check(script)) {
+        Py_ssize_t n;
+        const char *src = PyUnicode_AsUTF8AndSize(script, &n);
+        if (src == NULL) {
+            return NULL;
+        }
+        if ((Py_ssize_t)strlen(src) != n) {
+            PyErr_SetString(PyExc_SyntaxError,
+                            "source code string cannot contain null bytes");
+            return NULL;
+        }
+        return sbi_xidata_compile_cached(script, src);
+    }
+    if (PyBytes_Check(script)) {
+        const char *src = PyBytes_AS_STRING(script);
+        if ((Py_ssize_t)strlen(src) != PyBytes_GET_SIZE(script)) {
+            PyErr_SetString(PyExc_SyntaxError,
+                            "source code string cannot contain null bytes");
+            return NULL;
+        }
+        return Py_CompileString(src, "<script>", Py_file_input);
+    }
+    if (PyFunction_Check(script)) {
+        code = Py_NewRef(PyFunction_GetCode(script));
+    }
+    else if (PyCode_Check(script)) {
+        code = Py_NewRef(script);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "unsupported script %R", script);
+        return NULL;
+    }
+    if (sbi_xidata_check_script(code) < 0) {
+        Py_DECREF(code);
+        return NULL;
+    }
+    return code;
+}
+
+PyObject *
+sbi_run_exec(sbi_state *st, int64_t id, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"", "timeout", NULL};
+    PyObject *script, *timeout_obj = Py_None;
+    double timeout = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:exec", kwlist,
+                                     &script, &timeout_obj))
+    {
+        return NULL;
+    }
+    if (timeout_obj != Py_None) {
+        timeout = PyFloat_AsDouble(timeout_obj);
+        if (timeout == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!(timeout >= 0) || timeout > 1e9) {
+            PyErr_SetString(PyExc_ValueError,
+                            "timeout must be a non-negative number");
+            return NULL;
+        }
+    }
+    PyObject *code = script_to_code(script);
+    if (code == NULL) {
+        return NULL;
+    }
+    uint64_t token;
+    PyObject *data = NULL;
+    int rc = sbi_xidata_code_pack(code, &token, &data);
+    Py_DECREF(code);
+    if (rc < 0) {
+        return NULL;
+    }
+    sbi_session s;
+    if (sbi_session_enter(st, id, &s, "exec code for") < 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    /* in the target: data is the caller's bytes object, kept alive by the
+     * caller and only read here */
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    int failed = 0, timed_out = 0, watching = 0;
+    sbi_watchdog w;
+    PyObject *tcode = sbi_xidata_code_unpack(token, PyBytes_AS_STRING(data),
+                                             PyBytes_GET_SIZE(data));
+    PyObject *ns = tcode ? sbi_session_main_dict() : NULL;
+    if (ns != NULL && timeout >= 0) {
+        watching = sbi_watchdog_start(&w, id, s.serial, timeout) == 0;
+        if (!watching) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "cannot start the timeout thread");
+            Py_CLEAR(ns);
+        }
+    }
+    PyObject *res = ns ? PyEval_EvalCode(tcode, ns, ns) : NULL;
+    if (res == NULL) {
+        sbi_excinfo_capture_current(&info);
+        failed = 1;
+    }
+    if (watching) {
+        timed_out =
+            sbi_watchdog_stop(&w) && failed && info.is_keyboard_interrupt;
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(ns);
+    Py_XDECREF(tcode);
+    sbi_lifecycle_leave(&s);
+    /* back in the caller */
+    Py_DECREF(data);
+    if (timed_out) {
+        PyErr_Format(PyExc_TimeoutError,
+                     "code in interpreter %lld did not finish within %R s",
+                     (long long)id, timeout_obj);
+        sbi_excinfo_clear(&info);
+        return NULL;
+    }
+    if (failed) {
+        raise_failed(st, &info);
+        sbi_excinfo_clear(&info);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------
+ * prepare_main
+ */
+typedef struct {
+    char *name;  // PyMem_Raw
+    sbi_xidata *data;
+} nsitem;
+
+static void
+nsitems_free(nsitem *items, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyMem_RawFree(items[i].name);
+        sbi_xidata_free(items[i].data);
+    }
+    PyMem_RawFree(items);
+}
+
+PyObject *
+sbi_run_prepare_main(sbi_state *st, int64_t id, PyObject *args,
+                     PyObject *kwargs)
+{
+    PyObject *nsarg = Py_None;
+    PyObject *ns = NULL, *keys = NULL;
+    PyObject *pins = NULL;  // big payloads the items borrow: kept until
+                            // the items are freed
+    nsitem *items = NULL;
+    Py_ssize_t n = 0;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "|O:prepare_main", &nsarg)) {
+        return NULL;
+    }
+    ns = nsarg == Py_None
+             ? PyDict_New()
+             : PyObject_CallOneArg((PyObject *)&PyDict_Type, nsarg);
+    if (ns == NULL) {
+        goto done;
+    }
+    if (kwargs != NULL && PyDict_Update(ns, kwargs) < 0) {
+        goto done;
+    }
+    n = PyDict_GET_SIZE(ns);
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "arg 2 must be a non-empty dict");
+        goto done;
+    }
+    items = PyMem_RawCalloc((size_t)n, sizeof(nsitem));
+    if (items == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    keys = PyDict_Keys(ns);
+    if (keys == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);  // borrowed
+        if (!PyUnicode_Check(key)) {
+            PyErr_Format(PyExc_TypeError, "names must be str, got %R", key);
+            goto done;
+        }
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(key, &len);
+        if (s == NULL) {
+            goto done;
+        }
+        if ((Py_ssize_t)strlen(s) != len) {
+            PyErr_SetString(PyExc_ValueError, "embedded null character");
+            goto done;
+        }
+        items[i].name = PyMem_RawMalloc((size_t)len + 1);
+        if (items[i].name == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(items[i].name, s, (size_t)len + 1);
+        PyObject *value = PyDict_GetItemWithError(ns, key);  // borrowed
+        if (value == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "namespace changed");
+            }
+            goto done;
+        }
+        items[i].data = sbi_xidata_new_pinned(value, SBI_XI_NATIVE, &pins);
+        if (items[i].data == NULL) {
+            goto done;
+        }
+    }
+    sbi_session s;
+    if (sbi_session_enter(st, id, &s, "prepare_main for") < 0) {
+        goto done;
+    }
+    /* in the target */
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    int failed = 0;
+    PyObject *main_ns = sbi_session_main_dict();
+    for (Py_ssize_t i = 0; main_ns != NULL && i < n; i++) {
+        PyObject *v = sbi_xidata_load(items[i].data, main_ns);
+        int rc = v ? PyDict_SetItemString(main_ns, items[i].name, v) : -1;
+        Py_XDECREF(v);
+        if (rc < 0) {
+            break;
+        }
+    }
+    Py_XDECREF(main_ns);
+    if (PyErr_Occurred()) {
+        sbi_excinfo_capture_current(&info);
+        failed = 1;
+    }
+    sbi_lifecycle_leave(&s);
+    /* back in the caller */
+    if (failed) {
+        sbi_excinfo_raise_with_proxy(st->InterpreterError,
+                                     "failed to apply namespace to __main__",
+                                     &info);
+        sbi_excinfo_clear(&info);
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    if (items != NULL) {
+        nsitems_free(items, n);
+    }
+    Py_XDECREF(pins);
+    Py_XDECREF(keys);
+    Py_XDECREF(ns);
+    return result;
+}
+
+/* ---------------------------------------------------------------------
+ * call
+ */
+enum call_status {
+    CALL_OK = 0,
+    CALL_RAISED,    // the callable raised: ExecutionFailed
+    CALL_BAD_FUNC,  // could not rebuild the callable
+    CALL_BAD_ARGS,
+    CALL_BAD_KWARGS,
+    CALL_BAD_RESULT,  // could not share the result
+};
+
+/* Same-interpreter call: no switch, no copy (as 3.14). */
+static PyObject *
+call_here(sbi_state *st, sbi_session *s, PyObject *func, PyObject *const *args,
+          Py_ssize_t nargs, PyObject *kwargs)
+{
+    PyObject *res = NULL;
+    PyObject *argtuple = PyTuple_New(nargs);
+    if (argtuple != NULL) {
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            PyTuple_SET_ITEM(argtuple, i, Py_NewRef(args[i]));
+        }
+        PyObject *ns = sbi_session_main_dict();
+        res = ns ? sbi_session_call_in_main(ns, func, argtuple, kwargs) : NULL;
+        Py_XDECREF(ns);
+        Py_DECREF(argtuple);
+    }
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    int failed = 0;
+    if (res == NULL) {
+        sbi_excinfo_capture_current(&info);
+        failed = 1;
+    }
+    sbi_lifecycle_leave(s);
+    if (failed) {
+        raise_failed(st, &info);
+        sbi_excinfo_clear(&info);
+    }
+    return res;
+}
+
+/* Build a kwargs dict from vectorcall keyword names. */
+static PyObject *
+kwargs_from_vector(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) {
+        return NULL;
+    }
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+        if (PyDict_SetItem(d, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) <
+            0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+PyObject *
+sbi_run_call(sbi_state *st, int64_t id, PyObject *const *args, size_t nargsf,
+             PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError,
+                        "call() missing required argument 'callable'");
+        return NULL;
+    }
+    PyObject *func = args[0];
+    if (!PyCallable_Check(func)) {
+        PyErr_Format(PyExc_TypeError, "expected a callable, got %R", func);
+        return NULL;
+    }
+    PyObject *kwargs = kwargs_from_vector(args, nargs, kwnames);
+    if (kwargs == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    // The target decodes the callable and arguments while we wait, so big
+    // payloads are borrowed (pinned here until the data is freed).  The
+    // result is copied: its object dies in the target before we decode.
+    PyObject *pins = NULL;
+    sbi_xidata *xfunc = NULL, *xargs = NULL, *xkwargs = NULL, *xres = NULL;
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    enum call_status status = CALL_OK;
+    sbi_session s;
+
+    if (id == sbi_registry_current_pid()) {
+        if (sbi_session_enter(st, id, &s, "call") < 0) {
+            goto done;
+        }
+        result = call_here(st, &s, func, args + 1, nargs - 1, kwargs);
+        goto done;
+    }
+
+    /* pack in the caller */
+    xfunc = sbi_xidata_new_callable(func, &pins);
+    if (xfunc == NULL) {
+        goto done;
+    }
+    if (nargs > 1) {
+        PyObject *t = PyTuple_New(nargs - 1);
+        if (t == NULL) {
+            goto done;
+        }
+        for (Py_ssize_t i = 1; i < nargs; i++) {
+            PyTuple_SET_ITEM(t, i - 1, Py_NewRef(args[i]));
+        }
+        xargs = sbi_xidata_new_pinned(t, SBI_XI_FULL, &pins);
+        Py_DECREF(t);
+        if (xargs == NULL) {
+            goto done;
+        }
+    }
+    if (kwargs != NULL) {
+        xkwargs = sbi_xidata_new_pinned(kwargs, SBI_XI_FULL, &pins);
+        if (xkwargs == NULL) {
+            goto done;
+        }
+    }
+    if (sbi_session_enter(st, id, &s, "call") < 0) {
+        goto done;
+    }
+    /* in the target */
+    {
+        PyObject *ns = sbi_session_main_dict();
+        PyObject *tf = NULL, *ta = NULL, *tk = NULL, *tr = NULL;
+        if (ns == NULL) {
+            status = CALL_BAD_FUNC;
+            goto target_done;
+        }
+        tf = sbi_xidata_load(xfunc, ns);
+        if (tf == NULL) {
+            status = CALL_BAD_FUNC;
+            goto target_done;
+        }
+        if (xargs != NULL && (ta = sbi_xidata_load(xargs, ns)) == NULL) {
+            status = CALL_BAD_ARGS;
+            goto target_done;
+        }
+        if (xkwargs != NULL && (tk = sbi_xidata_load(xkwargs, ns)) == NULL) {
+            status = CALL_BAD_KWARGS;
+            goto target_done;
+        }
+        tr = sbi_session_call_in_main(ns, tf, ta, tk);
+        if (tr == NULL) {
+            status = CALL_RAISED;
+            goto target_done;
+        }
+        xres = sbi_xidata_new(tr, SBI_XI_FULL);
+        if (xres == NULL) {
+            status = CALL_BAD_RESULT;
+        }
+    target_done:
+        if (status != CALL_OK) {
+            sbi_excinfo_capture_current(&info);
+            if (info.is_keyboard_interrupt) {
+                // interrupted while unpacking or packing: report it as the
+                // interrupt it is, not as a sharing failure
+                status = CALL_RAISED;
+            }
+        }
+        Py_XDECREF(tf);
+        Py_XDECREF(ta);
+        Py_XDECREF(tk);
+        Py_XDECREF(tr);
+        Py_XDECREF(ns);
+    }
+    sbi_lifecycle_leave(&s);
+    /* back in the caller */
+    switch (status) {
+    case CALL_OK:
+        result = sbi_xidata_load(xres, NULL);
+        break;
+    case CALL_RAISED:
+        raise_failed(st, &info);
+        break;
+    case CALL_BAD_FUNC:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     "func not shareable", &info);
+        break;
+    case CALL_BAD_ARGS:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     "args not shareable", &info);
+        break;
+    case CALL_BAD_KWARGS:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     "kwargs not shareable", &info);
+        break;
+    case CALL_BAD_RESULT:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     "result not shareable", &info);
+        break;
+    default:
+        Py_UNREACHABLE();
+    }
+done:
+    sbi_excinfo_clear(&info);
+    sbi_xidata_free(xfunc);
+    sbi_xidata_free(xargs);
+    sbi_xidata_free(xkwargs);
+    sbi_xidata_free(xres);
+    Py_XDECREF(pins);
+    Py_XDECREF(kwargs);
+    return result;
+}
