@@ -262,7 +262,7 @@ if __name__ == '__main__':
 @pytest.mark.parametrize('park', [False, True], ids=['destroy', 'reuse'])
 def test_500_create_close_cycles(run_python, park):
     # 'destroy': every close() ends its interpreter; 'reuse': closed
-    # interpreters are parked and handed out again (interp.c, Parking).
+    # interpreters are parked and handed out again (park.c).
     cycles = scaled(500, 10)
     figures = run_scenario(run_python, CYCLES, budget=240, cycles=cycles,
                            nthreads=4, park=park)

@@ -28,7 +28,7 @@ import re
 import sys
 
 # A frame line: "   at 0x4841: malloc (in /usr/...so)" or
-# "   by 0x5D6: sbi_interp_create (interp.c:2124)".
+# "   by 0x5D6: sbi_lifecycle_create (lifecycle.c:461)".
 FRAME = re.compile(r'^\s+(?:at|by) 0x[0-9A-Fa-f]+: (\S+) \((.*)\)$')
 
 ALLOCATORS = re.compile(

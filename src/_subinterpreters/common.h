@@ -62,8 +62,8 @@ typedef enum {
 
 /* CPython's id of the current interpreter (thread state attached): the
  * owner key of queue items and shared buffers.  The public id of one of
- * our interpreters differs once it has been reused (see park in
- * interp.c). */
+ * our interpreters differs once it has been reused (see park.c).
+ */
 static inline int64_t
 sbi_current_cid(void)
 {

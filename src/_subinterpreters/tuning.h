@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 /* ---------------------------------------------------------------------
- * Interpreters (registry.c, interp.c)
+ * Interpreters (registry.c, session.c, park.c, lifecycle.c, process.c)
  */
 
 /* Thread states an interpreter keeps between sessions, one per OS thread:
