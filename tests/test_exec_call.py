@@ -1180,7 +1180,15 @@ if __name__ == '__main__':
     try:
         a.call(fail, 2)
     except interpreters.ExecutionFailed as exc:
-        print(exc.excinfo.formatted)
+        print(exc.excinfo.formatted, exc.excinfo.type.__module__)
+    from subinterpreters import InterpreterPoolExecutor
+    with InterpreterPoolExecutor(1) as pool:
+        try:
+            pool.submit(fail, 3).result(60)
+        except MainError as exc:
+            info = exc.__cause__.excinfo
+            print(type(exc).__name__, info.formatted, info.type.__module__,
+                  'in fail' in info.errdisplay)
 """
 
 
@@ -1195,5 +1203,7 @@ def test_main_classes_come_back_from_the_target(run_python):
         '[Point(x=0), Point(x=1), Point(x=2)]',
         'Point(x=12)',
         'Point(x=4)',
-        'MainError: 2',
+        # the class is the caller's: its module reads __main__
+        'MainError: 2 __main__',
+        'MainError MainError: 3 __main__ True',
     ]

@@ -47,6 +47,11 @@ typedef enum {
 #undef SBI_X
 } sbi_err;
 
+/* The module name under which a target re-runs the caller's __main__
+ * script, so that pickles of the caller's __main__ objects load there
+ * (xidata.c); its classes are the caller's __main__ classes. */
+#define SBI_FAKE_MAIN "<fake __main__>"
+
 /* ---------------------------------------------------------------------
  * Defensive macros (SQLite's ALWAYS/NEVER): a condition that cannot be
  * false (true) in a correct program.  Debug builds assert; release builds

@@ -29,6 +29,17 @@ raw_strdup_obj(PyObject *s)  // s: str or NULL; never raises
 }
 
 static char *
+raw_strdup(const char *p)  // never raises
+{
+    size_t n = strlen(p) + 1;
+    char *r = PyMem_RawMalloc(n);
+    if (r != NULL) {
+        memcpy(r, p, n);
+    }
+    return r;
+}
+
+static char *
 attr_strdup(PyObject *obj, const char *name)
 {
     PyObject *v = PyObject_GetAttrString(obj, name);
@@ -79,6 +90,13 @@ sbi_excinfo_capture(sbi_excinfo *info, PyObject *exc)
     info->type_name = attr_strdup(tp, "__name__");
     info->type_qualname = attr_strdup(tp, "__qualname__");
     info->type_module = attr_strdup(tp, "__module__");
+    if (info->type_module != NULL &&
+        strcmp(info->type_module, SBI_FAKE_MAIN) == 0)
+    {
+        // A class of the caller's __main__ script, re-run in the target.
+        PyMem_RawFree(info->type_module);
+        info->type_module = raw_strdup("__main__");
+    }
     info->is_keyboard_interrupt =
         PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
     PyObject *msg = PyObject_Str(exc);
@@ -127,7 +145,7 @@ sbi_excinfo_formatted(const sbi_excinfo *info)
     const char *mod = info->type_module;
     const char *msg = info->msg ? info->msg : "";
     if (mod != NULL && strcmp(mod, "builtins") != 0 &&
-        strcmp(mod, "__main__") != 0 && strcmp(mod, "<fake __main__>") != 0)
+        strcmp(mod, "__main__") != 0)
     {
         return PyUnicode_FromFormat("%s.%s: %s", mod, qual, msg);
     }
@@ -228,6 +246,20 @@ sbi_excinfo_raise_with_proxy(PyObject *exc_type, const char *msg,
         PyErr_SetRaisedException(exc);
     }
     return -1;
+}
+
+PyObject *
+sbi_excinfo_snapshot(PyObject *m, PyObject *exc)
+{
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_Format(PyExc_TypeError, "expected an exception, got %R", exc);
+        return NULL;
+    }
+    sbi_excinfo info = SBI_EXCINFO_INIT;
+    sbi_excinfo_capture(&info, exc);
+    PyObject *ns = sbi_excinfo_to_namespace(&info);
+    sbi_excinfo_clear(&info);
+    return ns;
 }
 
 /* ---------------------------------------------------------------------

@@ -35,6 +35,11 @@ PyObject *sbi_excinfo_formatted(const sbi_excinfo *info);
 /* The excinfo namespace object of ExecutionFailed (new reference). */
 PyObject *sbi_excinfo_to_namespace(const sbi_excinfo *info);
 
+/* _excinfo(exc): the namespace ExecutionFailed.excinfo would hold for
+ * exc (the pool's workers send it with a failed task).  Module
+ * function. */
+PyObject *sbi_excinfo_snapshot(PyObject *m, PyObject *exc);
+
 /* Raise ExecutionFailed(excinfo) in the current interpreter. Returns -1. */
 int sbi_excinfo_raise_failed(sbi_state *st, const sbi_excinfo *info);
 

@@ -1266,7 +1266,7 @@ main_file_for(const char *data, Py_ssize_t n)
     // A pickle naming '<fake __main__>' refers to the re-run script of
     // another interpreter (registered under that name here): record its
     // file, so the receiver can map it back to that script's __main__.
-    const char *name = "<fake __main__>";
+    const char *name = SBI_FAKE_MAIN;
     if (memmem(data, n, name, strlen(name)) == NULL) {
         if (memmem(data, n, "__main__", 8) == NULL) {
             return NULL;
@@ -1981,7 +1981,7 @@ fake_main_get(icache *c, PyObject *path)
     if (code == NULL) {
         goto error;
     }
-    mod = PyModule_New("<fake __main__>");
+    mod = PyModule_New(SBI_FAKE_MAIN);
     if (mod == NULL) {
         goto error;
     }
@@ -2008,7 +2008,7 @@ fake_main_get(icache *c, PyObject *path)
         goto error;
     }
     Py_DECREF(r);
-    if (PyDict_SetItemString(PyImport_GetModuleDict(), "<fake __main__>",
+    if (PyDict_SetItemString(PyImport_GetModuleDict(), SBI_FAKE_MAIN,
                              mod) < 0)
     {
         goto error;
@@ -2069,13 +2069,13 @@ loads_with_fake_main(icache *c, PyObject *data, PyObject *path)
     }
     PyObject *old_main = NULL, *old_fake = NULL, *res = NULL;
     if (swap_module(mods, "__main__", stand_in, &old_main) == 0 &&
-        swap_module(mods, "<fake __main__>", stand_in, &old_fake) == 0)
+        swap_module(mods, SBI_FAKE_MAIN, stand_in, &old_fake) == 0)
     {
         res = PyObject_CallOneArg(c->loads, data);
     }
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *ignored1 = NULL, *ignored2 = NULL;
-    if (swap_module(mods, "<fake __main__>", old_fake, &ignored1) < 0 ||
+    if (swap_module(mods, SBI_FAKE_MAIN, old_fake, &ignored1) < 0 ||
         swap_module(mods, "__main__", old_main, &ignored2) < 0)
     {
         PyErr_Clear();

@@ -2,8 +2,8 @@
 
 A worker interpreter imports this module when a task fails; the class
 below also travels by reference to it.  So it must stay cheap to import in
-a fresh isolated interpreter: nothing at module level; ``pickle`` and
-``traceback`` are imported when needed.  Nothing here may import
+a fresh isolated interpreter: nothing at module level; ``pickle`` and the
+core are imported when needed.  Nothing here may import
 ``concurrent.futures`` or ``subinterpreters.executor``.
 
 Contract with the executor (``subinterpreters.executor``):
@@ -41,27 +41,20 @@ class TaskFailed:
 
     Plain attributes only, so that it pickles by reference to this module:
     ``pickled`` is the exception pickled in the worker (``None`` if it
-    could not be pickled and unpickled there), and the other fields are
-    the strings the parent needs to build an ``ExecutionFailed`` (the same
-    fields as ``ExecutionFailed.excinfo``).
+    could not be pickled and unpickled there), and ``excinfo`` is the
+    core's snapshot of it (``_core._excinfo()``: what
+    ``ExecutionFailed.excinfo`` holds), from which the parent builds the
+    ``ExecutionFailed``.
     """
 
-    __slots__ = ('pickled', 'type_name', 'type_qualname', 'type_module',
-                 'msg', 'errdisplay')
+    __slots__ = ('pickled', 'excinfo')
 
-    def __init__(self, pickled, type_name, type_qualname, type_module, msg,
-                 errdisplay):
+    def __init__(self, pickled, excinfo):
         self.pickled = pickled
-        self.type_name = type_name
-        self.type_qualname = type_qualname
-        self.type_module = type_module
-        self.msg = msg
-        self.errdisplay = errdisplay
+        self.excinfo = excinfo
 
     def __reduce__(self):
-        return (TaskFailed, (self.pickled, self.type_name,
-                             self.type_qualname, self.type_module, self.msg,
-                             self.errdisplay))
+        return (TaskFailed, (self.pickled, self.excinfo))
 
 
 def run(fn, args, kwargs):
@@ -87,25 +80,12 @@ def run_chunk(fn, chunk):
 def failure(exc):
     """Snapshot exc for the parent.  Runs in the worker, in an except
     block; never raises (short of MemoryError)."""
-    tp = type(exc)
-    name = getattr(tp, '__name__', None)
-    qualname = getattr(tp, '__qualname__', name)
-    module = getattr(tp, '__module__', None)
-    if module == FAKE_MAIN:
-        module = '__main__'
-    try:
-        msg = str(exc)
-    except BaseException:
-        msg = None
-    try:
-        import traceback
+    tb = exc.__traceback__
+    if tb is not None:
         # Skip run()'s own frame: the traceback starts in the task.
-        tb = exc.__traceback__
-        tb = tb.tb_next if tb is not None else None
-        errdisplay = ''.join(
-            traceback.format_exception(tp, exc, tb)).rstrip('\n')
-    except BaseException:
-        errdisplay = None
+        exc.__traceback__ = tb.tb_next
+    from subinterpreters import _core
+    excinfo = _core._excinfo(exc)
     try:
         import pickle
         pickled = pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
@@ -114,4 +94,4 @@ def failure(exc):
         pickle.loads(pickled)
     except BaseException:
         pickled = None
-    return TaskFailed(pickled, name, qualname, module, msg, errdisplay)
+    return TaskFailed(pickled, excinfo)

@@ -41,7 +41,6 @@ import queue
 import sys
 import threading
 import time
-import types
 import weakref
 from _thread import RLock as _RLock
 from concurrent.futures import _base
@@ -80,26 +79,9 @@ def _default_max_workers():
 
 
 def _execution_failed(failed):
-    """An ExecutionFailed built from a _worker.TaskFailed, with the excinfo
-    fields 3.14 gives (formatted = "[module.]Qualname: msg")."""
-    qualname = failed.type_qualname or failed.type_name or 'Exception'
-    module = failed.type_module
-    msg = failed.msg if failed.msg is not None else ''
-    if module and module not in ('builtins', '__main__'):
-        formatted = f'{module}.{qualname}: {msg}'
-    else:
-        formatted = f'{qualname}: {msg}'
-    excinfo = types.SimpleNamespace(
-        type=types.SimpleNamespace(
-            __name__=failed.type_name,
-            __qualname__=failed.type_qualname,
-            __module__=module,
-        ),
-        msg=failed.msg,
-        formatted=formatted,
-        errdisplay=failed.errdisplay,
-    )
-    return ExecutionFailed(excinfo)
+    """The ExecutionFailed for a _worker.TaskFailed: the excinfo the core
+    took in the worker."""
+    return ExecutionFailed(failed.excinfo)
 
 
 class _MainUnpickler(pickle.Unpickler):
