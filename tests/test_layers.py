@@ -25,7 +25,9 @@ LAYERS = {
     'arena': 3,       # releasing ended interpreters' arenas
     'shield': 4,      # shields against CPython bugs
     'excinfo': 5,     # exception snapshots, ExecutionFailed
-    'xidata': 6,      # wire format, handle kinds, shared buffers, code
+    'shbuf': 5,       # shared buffers: zero-copy memoryviews
+    'code': 5,        # bytecode inspection: stateless functions, scripts
+    'xidata': 6,      # wire format, handle kinds, code caches, pickle
     'registry': 7,    # our interpreters, ids, whence
     'interrupt': 8,   # interrupts, exec(timeout=) watchdog
     'sigint': 9,      # Ctrl-C forwarding

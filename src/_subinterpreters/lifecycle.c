@@ -10,7 +10,7 @@
  * last owner went away while it could not end is "orphaned" and reaped
  * later (at the next create(), close() or session exit), or at exit.
  *
- * Calls session.c, park.c, registry.c, hooks.c, xidata.c (shared
+ * Calls session.c, park.c, registry.c, hooks.c, shbuf.c (shared
  * buffers), shield.c, arena.c and state.c (layers: docs/design.md).
  *
  * Lock: sbi_registry.mutex (leaf); create_mutex (3.12/3.13, compat.h),
@@ -19,7 +19,7 @@
 #include "lifecycle.h"
 #include "park.h"
 #include "hooks.h"
-#include "xidata.h"
+#include "shbuf.h"
 #include "shield.h"
 #include "arena.h"
 

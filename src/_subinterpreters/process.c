@@ -21,6 +21,7 @@
 #include "sigint.h"
 #include "hooks.h"
 #include "xidata.h"
+#include "shbuf.h"
 #include "shield.h"
 #include "arena.h"
 
@@ -190,6 +191,7 @@ reset_after_fork(void)
     sbi_registry_after_fork();
     sbi_hooks_after_fork();
     sbi_xidata_after_fork();
+    sbi_shbuf_after_fork();
     sbi_arena_after_fork();
     sbi_shield_after_fork();
     sbi_sigint_after_fork();

@@ -17,6 +17,7 @@
 #include "session.h"
 #include "interrupt.h"
 #include "xidata.h"
+#include "code.h"
 #include "excinfo.h"
 
 #include <string.h>
@@ -74,7 +75,7 @@ script_to_code(PyObject *script)
         PyErr_Format(PyExc_TypeError, "unsupported script %R", script);
         return NULL;
     }
-    if (sbi_xidata_check_script(code) < 0) {
+    if (sbi_code_check_script(code) < 0) {
         Py_DECREF(code);
         return NULL;
     }

@@ -3,7 +3,7 @@
  * its __main__, and switched back.  Also the call template that runs a
  * callable from a module-level frame on __main__.
  *
- * Calls registry.c, sigint.c, xidata.c (shared buffers drained at entry)
+ * Calls registry.c, sigint.c, shbuf.c (shared buffers drained at entry)
  * and state.c (layers: docs/design.md).  Reaping an interpreter whose
  * last owner went away while it ran is left to the caller
  * (sbi_lifecycle_leave()), which sits above.
@@ -12,7 +12,7 @@
  */
 #include "session.h"
 #include "sigint.h"
-#include "xidata.h"
+#include "shbuf.h"
 
 #include <string.h>
 

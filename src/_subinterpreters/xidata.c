@@ -4,8 +4,8 @@
  *
  * Owns: the wire format (a tagged byte string), the stateless-function
  * and script checks (bytecode inspection), the pickle fallback with the
- * '<fake __main__>' re-run, and the process-global registry of shared
- * buffers (zero-copy memoryviews) with their deferred release.
+ * '<fake __main__>' re-run.  Buffers cross without a copy through
+ * shbuf.c.
  *
  * Wire format: one tag byte per value, then its payload; integers are
  * written in native byte order with memcpy (the data never leaves the
@@ -18,6 +18,8 @@
 #  define _GNU_SOURCE  // memmem()
 #endif
 #include "xidata.h"
+#include "shbuf.h"
+#include "code.h"
 #include "lock.h"
 #include "tuning.h"
 #include <marshal.h>
@@ -50,287 +52,6 @@ enum {
 /* Borrowed blobs: the flag in a blob's length word (the smallest payload
  * worth borrowing is SBI_BORROW_MIN). */
 #define BLOB_BORROWED ((uint64_t)1 << 63)
-
-/* =====================================================================
- * Shared buffers
- *
- * A record holds the Py_buffer taken from the exporter in its owner
- * interpreter.  Views in other interpreters (SharedBuffer objects) and
- * xidata in transit each hold one reference.  When the last goes, the
- * buffer must be released in the owner, with the owner's GIL: at once if
- * the current thread is attached there, else the record is put on the
- * pending list, drained when a thread next enters the owner (sessions,
- * API calls, destruction) -- for the main interpreter also through
- * Py_AddPendingCall, which always targets main since 3.12.
- */
-typedef struct sbi_shbuf {
-    Py_buffer view;            // owned by the owner interpreter
-    int64_t owner;
-    Py_ssize_t refs;           // protected by shbufs.mutex
-    int abandoned;             // owner gone: never release
-    struct sbi_shbuf *next;    // in shbufs.live or shbufs.pending
-    struct sbi_shbuf *prev;
-} sbi_shbuf;
-
-static struct {
-    sbi_mutex mutex;
-    sbi_shbuf *live;           // protected by mutex
-    sbi_shbuf *pending;        // protected by mutex
-    int main_scheduled;        // protected by mutex
-} shbufs = {.mutex = SBI_MUTEX_INIT};
-
-static void
-shbuf_unlink(sbi_shbuf **head, sbi_shbuf *b)  // needs lock
-{
-    if (b->prev != NULL) {
-        b->prev->next = b->next;
-    }
-    else {
-        *head = b->next;
-    }
-    if (b->next != NULL) {
-        b->next->prev = b->prev;
-    }
-    b->next = b->prev = NULL;
-}
-
-static void
-shbuf_push(sbi_shbuf **head, sbi_shbuf *b)  // needs lock
-{
-    b->prev = NULL;
-    b->next = *head;
-    if (*head != NULL) {
-        (*head)->prev = b;
-    }
-    *head = b;
-}
-
-/* Take the buffer of obj in the current interpreter.  NULL with an
- * exception set on failure. */
-static sbi_shbuf *
-shbuf_new(PyObject *obj)
-{
-    sbi_shbuf *b = PyMem_RawCalloc(1, sizeof(*b));
-    if (b == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    if (PyObject_GetBuffer(obj, &b->view, PyBUF_FULL) < 0) {
-        PyErr_Clear();
-        if (PyObject_GetBuffer(obj, &b->view, PyBUF_FULL_RO) < 0) {
-            PyMem_RawFree(b);
-            return NULL;
-        }
-    }
-    b->owner = sbi_current_cid();
-    b->refs = 1;
-    sbi_mutex_lock_py(&shbufs.mutex);
-    shbuf_push(&shbufs.live, b);
-    sbi_mutex_unlock(&shbufs.mutex);
-    return b;
-}
-
-static void
-shbuf_incref(sbi_shbuf *b)  // any thread
-{
-    sbi_mutex_lock(&shbufs.mutex);
-    b->refs++;
-    sbi_mutex_unlock(&shbufs.mutex);
-}
-
-static int
-drain_main_pending(void *unused)
-{
-    sbi_shbuf_drain_current();
-    return 0;
-}
-
-/* Drop one reference; any thread, with or without a thread state. */
-static void
-shbuf_decref(sbi_shbuf *b)
-{
-    int release_now = 0;
-    int schedule_main = 0;
-    sbi_mutex_lock(&shbufs.mutex);
-    assert(b->refs > 0);
-    if (--b->refs > 0) {
-        sbi_mutex_unlock(&shbufs.mutex);
-        return;
-    }
-    shbuf_unlink(&shbufs.live, b);
-    if (b->abandoned) {
-        sbi_mutex_unlock(&shbufs.mutex);
-        PyMem_RawFree(b);
-        return;
-    }
-    PyThreadState *ts = PyThreadState_GetUnchecked();
-    if (ts != NULL &&
-        PyInterpreterState_GetID(PyThreadState_GetInterpreter(ts)) ==
-            b->owner)
-    {
-        release_now = 1;
-    }
-    else {
-        shbuf_push(&shbufs.pending, b);
-        if (b->owner == 0 && !shbufs.main_scheduled) {
-            shbufs.main_scheduled = 1;
-            schedule_main = 1;
-        }
-    }
-    sbi_mutex_unlock(&shbufs.mutex);
-    if (release_now) {
-        PyBuffer_Release(&b->view);
-        PyMem_RawFree(b);
-    }
-    else if (schedule_main) {
-        // Runs in the main interpreter's main thread; failure to queue
-        // only delays the release to the next drain.
-        if (Py_AddPendingCall(drain_main_pending, NULL) < 0) {
-            sbi_mutex_lock(&shbufs.mutex);
-            shbufs.main_scheduled = 0;
-            sbi_mutex_unlock(&shbufs.mutex);
-        }
-    }
-}
-
-void
-sbi_shbuf_drain_current(void)
-{
-    int64_t me = sbi_current_cid();
-    for (;;) {
-        sbi_shbuf *found = NULL;
-        sbi_mutex_lock_py(&shbufs.mutex);
-        if (me == 0) {
-            shbufs.main_scheduled = 0;
-        }
-        for (sbi_shbuf *b = shbufs.pending; b != NULL; b = b->next) {
-            if (b->owner == me) {
-                found = b;
-                shbuf_unlink(&shbufs.pending, b);
-                break;
-            }
-        }
-        sbi_mutex_unlock(&shbufs.mutex);
-        if (found == NULL) {
-            return;
-        }
-        PyBuffer_Release(&found->view);
-        PyMem_RawFree(found);
-    }
-}
-
-Py_ssize_t
-sbi_shbuf_count_owned(int64_t id)
-{
-    Py_ssize_t n = 0;
-    sbi_mutex_lock(&shbufs.mutex);
-    for (sbi_shbuf *b = shbufs.live; b != NULL; b = b->next) {
-        if (b->owner == id && !b->abandoned) {
-            n++;
-        }
-    }
-    sbi_mutex_unlock(&shbufs.mutex);
-    return n;
-}
-
-void
-sbi_shbuf_abandon(int64_t id)
-{
-    sbi_mutex_lock(&shbufs.mutex);
-    for (sbi_shbuf *b = shbufs.live; b != NULL; b = b->next) {
-        if (b->owner == id) {
-            b->abandoned = 1;
-        }
-    }
-    sbi_mutex_unlock(&shbufs.mutex);
-}
-
-/* ---------------------------------------------------------------------
- * SharedBuffer: the exporter behind a received memoryview.  One object
- * per received view, owned by the receiving interpreter; it holds one
- * reference on the record.
- */
-typedef struct {
-    PyObject_HEAD
-    sbi_shbuf *buf;
-} SharedBufferObject;
-
-static int
-SharedBuffer_getbuffer(PyObject *op, Py_buffer *view, int flags)
-{
-    SharedBufferObject *self = (SharedBufferObject *)op;
-    Py_buffer *src = &self->buf->view;
-    if ((flags & PyBUF_WRITABLE) && src->readonly) {
-        PyErr_SetString(PyExc_BufferError, "shared buffer is read-only");
-        return -1;
-    }
-    if (!(flags & PyBUF_STRIDES) && !PyBuffer_IsContiguous(src, 'C')) {
-        PyErr_SetString(PyExc_BufferError,
-                        "shared buffer is not contiguous");
-        return -1;
-    }
-    *view = *src;
-    view->obj = Py_NewRef(op);
-    view->internal = NULL;
-    if (!(flags & PyBUF_FORMAT)) {
-        view->format = NULL;
-    }
-    if (!(flags & PyBUF_ND)) {
-        view->shape = NULL;
-    }
-    if (!(flags & PyBUF_STRIDES)) {
-        view->strides = NULL;
-    }
-    return 0;
-}
-
-static void
-SharedBuffer_dealloc(PyObject *op)
-{
-    SharedBufferObject *self = (SharedBufferObject *)op;
-    PyTypeObject *tp = Py_TYPE(op);
-    if (self->buf != NULL) {
-        shbuf_decref(self->buf);
-        self->buf = NULL;
-    }
-    tp->tp_free(op);
-    Py_DECREF(tp);
-}
-
-static PyType_Slot SharedBuffer_slots[] = {
-    {Py_tp_dealloc, SharedBuffer_dealloc},
-    {Py_bf_getbuffer, SharedBuffer_getbuffer},
-    {0, NULL},
-};
-
-static PyType_Spec SharedBuffer_spec = {
-    .name = "subinterpreters._core.SharedBuffer",
-    .basicsize = sizeof(SharedBufferObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
-             Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = SharedBuffer_slots,
-};
-
-/* A memoryview over b in the current interpreter (takes a reference on
- * b).  NULL with an exception on failure. */
-static PyObject *
-shbuf_to_memoryview(sbi_shbuf *b)
-{
-    sbi_state *st = sbi_state_current();
-    if (st == NULL) {
-        return NULL;
-    }
-    SharedBufferObject *obj =
-        PyObject_New(SharedBufferObject, st->SharedBufferType);
-    if (obj == NULL) {
-        return NULL;
-    }
-    shbuf_incref(b);
-    obj->buf = b;
-    PyObject *mv = PyMemoryView_FromObject((PyObject *)obj);
-    Py_DECREF(obj);
-    return mv;
-}
 
 /* =====================================================================
  * Per-interpreter cache of objects the codec needs (pickle functions,
@@ -668,7 +389,7 @@ static void
 writer_release(writer *w)
 {
     for (Py_ssize_t i = 0; i < w->nbufs; i++) {
-        shbuf_decref(w->bufs[i]);
+        sbi_shbuf_decref(w->bufs[i]);
     }
     handles_release(w->handles, w->nhandles);
     scratch_give(w->p, w->cap);
@@ -849,293 +570,6 @@ write_blob_from(writer *w, char tag, PyObject *owner, const void *src,
     return 0;
 }
 
-/* =====================================================================
- * Bytecode inspection (stateless functions and scripts)
- *
- * co_code (PyCode_GetCode) is the unspecialised bytecode with inline
- * caches zeroed, so a linear walk of 2-byte units sees every instruction;
- * cache units decode as opcode 0 (CACHE), which we ignore.
- */
-typedef struct {
-    int op;
-    int arg;
-} instr;
-
-/* Decode the instructions of code into a new PyMem array.  Returns the
- * count, or -1 with an exception set. */
-static Py_ssize_t
-code_instrs(PyObject *code, instr **out)
-{
-    PyObject *raw = PyCode_GetCode((PyCodeObject *)code);
-    if (raw == NULL) {
-        return -1;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(raw) / 2;
-    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(raw);
-    instr *ins = PyMem_Malloc(sizeof(instr) * (n ? n : 1));
-    if (ins == NULL) {
-        Py_DECREF(raw);
-        PyErr_NoMemory();
-        return -1;
-    }
-    Py_ssize_t count = 0;
-    uint32_t ext = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int op = b[2 * i];
-        uint32_t arg = b[2 * i + 1] | ext;
-        if (op == EXTENDED_ARG) {
-            ext = (arg << 8) & 0x7fffffffu;
-            continue;
-        }
-        ext = 0;
-        ins[count].op = op;
-        ins[count].arg = (int)(arg & 0x7fffffffu);
-        count++;
-    }
-    Py_DECREF(raw);
-    *out = ins;
-    return count;
-}
-
-static PyObject *
-code_attr_tuple(PyObject *code, const char *name)
-{
-    PyObject *t = PyObject_GetAttrString(code, name);
-    if (t != NULL && !PyTuple_Check(t)) {
-        Py_DECREF(t);
-        PyErr_Format(PyExc_TypeError, "%s is not a tuple", name);
-        return NULL;
-    }
-    return t;
-}
-
-/* Check that code (and nested code) reads no name bound in globals and
- * writes no global.  1 ok, 0 not (*bad set to a new ref of the name), -1
- * error. */
-static int
-code_uses_no_globals(PyObject *code, PyObject *globals, PyObject **bad,
-                     int depth)
-{
-    int rc = -1;
-    instr *ins = NULL;
-    PyObject *names = NULL;
-    PyObject *consts = NULL;
-    if (depth > 50) {
-        return 0;
-    }
-    Py_ssize_t n = code_instrs(code, &ins);
-    if (n < 0) {
-        goto done;
-    }
-    names = code_attr_tuple(code, "co_names");
-    consts = code_attr_tuple(code, "co_consts");
-    if (names == NULL || consts == NULL) {
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int op = ins[i].op;
-        Py_ssize_t idx;
-        if (op == LOAD_GLOBAL) {
-            idx = ins[i].arg >> 1;
-        }
-        else if (op == STORE_GLOBAL || op == DELETE_GLOBAL ||
-                 op == LOAD_NAME || op == STORE_NAME ||
-                 op == DELETE_NAME || op == LOAD_FROM_DICT_OR_GLOBALS)
-        {
-            idx = ins[i].arg;
-        }
-        else {
-            continue;
-        }
-        if (idx < 0 || idx >= PyTuple_GET_SIZE(names)) {
-            continue;
-        }
-        PyObject *name = PyTuple_GET_ITEM(names, idx);  // borrowed
-        // As 3.14: a name bound in the function's globals is a global
-        // (even if a builtin has that name, like __name__); others are
-        // builtins or unknown, which the target resolves itself.
-        int bad_name = op != LOAD_GLOBAL && op != LOAD_NAME &&
-                       op != LOAD_FROM_DICT_OR_GLOBALS;
-        if (!bad_name) {
-            bad_name = PyDict_Contains(globals, name);
-            if (bad_name < 0) {
-                goto done;
-            }
-        }
-        if (bad_name) {
-            *bad = Py_NewRef(name);
-            rc = 0;
-            goto done;
-        }
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(consts); i++) {
-        PyObject *c = PyTuple_GET_ITEM(consts, i);  // borrowed
-        if (PyCode_Check(c)) {
-            int sub = code_uses_no_globals(c, globals, bad, depth + 1);
-            if (sub <= 0) {
-                rc = sub;
-                goto done;
-            }
-        }
-    }
-    rc = 1;
-done:
-    PyMem_Free(ins);
-    Py_XDECREF(names);
-    Py_XDECREF(consts);
-    return rc;
-}
-
-static int
-code_int_attr(PyObject *code, const char *name, long *out)
-{
-    PyObject *v = PyObject_GetAttrString(code, name);
-    if (v == NULL) {
-        return -1;
-    }
-    *out = PyLong_AsLong(v);
-    Py_DECREF(v);
-    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
-}
-
-/* 1 if code has free variables (it is or needs a closure). */
-static int
-code_has_freevars(PyObject *code)
-{
-    PyObject *fv = PyCode_GetFreevars((PyCodeObject *)code);
-    if (fv == NULL) {
-        return -1;
-    }
-    int has = PyTuple_GET_SIZE(fv) > 0;
-    Py_DECREF(fv);
-    return has;
-}
-
-/* Arguments, *args or **kwargs?  1 yes, 0 no, -1 error. */
-static int
-code_takes_args(PyObject *code)
-{
-    long argc, kwonly, flags;
-    if (code_int_attr(code, "co_argcount", &argc) < 0 ||
-        code_int_attr(code, "co_kwonlyargcount", &kwonly) < 0 ||
-        code_int_attr(code, "co_flags", &flags) < 0)
-    {
-        return -1;
-    }
-    return argc > 0 || kwonly > 0 || (flags & (CO_VARARGS | CO_VARKEYWORDS));
-}
-
-/* The oparg with which LOAD_COMMON_CONSTANT loads None (3.15+), learnt
- * once from the bytecode of "None"; -1 if that is not how None loads.
- * Any interpreter: the table is the same in all.  Never fails. */
-static int
-common_constant_none(void)
-{
-    static int index = -2;  // benign race: every thread finds the same
-    if (index == -2 && LOAD_COMMON_CONSTANT < 0) {
-        index = -1;
-    }
-    if (index == -2) {
-        int found = -1;
-        instr *ins = NULL;
-        PyObject *co = Py_CompileString("None", "<none>", Py_eval_input);
-        Py_ssize_t n = co != NULL ? code_instrs(co, &ins) : -1;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (ins[i].op == LOAD_COMMON_CONSTANT) {
-                found = ins[i].arg;
-            }
-        }
-        if (n >= 0) {
-            index = found;  // else (an error) try again next time
-        }
-        PyErr_Clear();  // not learnt: "return None" then needs LOAD_CONST
-        PyMem_Free(ins);
-        Py_XDECREF(co);
-        return found;
-    }
-    return index;
-}
-
-/* Does instruction *load* push None?  consts: the code's co_consts. */
-static int
-loads_none(const instr *load, PyObject *consts)
-{
-    if (load->op == LOAD_CONST) {
-        return load->arg < PyTuple_GET_SIZE(consts) &&
-               PyTuple_GET_ITEM(consts, load->arg) == Py_None;
-    }
-    return load->op == LOAD_COMMON_CONSTANT &&
-           load->arg == common_constant_none();
-}
-
-/* 1 if every return in code returns None, 0 if not, -1 on error. */
-static int
-code_returns_only_none(PyObject *code)
-{
-    instr *ins = NULL;
-    PyObject *consts = NULL;
-    int rc = -1;
-    Py_ssize_t n = code_instrs(code, &ins);
-    if (n < 0) {
-        goto done;
-    }
-    consts = code_attr_tuple(code, "co_consts");
-    if (consts == NULL) {
-        goto done;
-    }
-    rc = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int op = ins[i].op;
-        if (op == RETURN_VALUE) {
-            if (i == 0 || !loads_none(&ins[i - 1], consts)) {
-                rc = 0;
-                break;
-            }
-        }
-#if SBI_HAVE_RETURN_CONST
-        else if (op == RETURN_CONST) {
-            instr load = {LOAD_CONST, ins[i].arg};
-            if (!loads_none(&load, consts)) {
-                rc = 0;
-                break;
-            }
-        }
-#endif
-    }
-done:
-    PyMem_Free(ins);
-    Py_XDECREF(consts);
-    return rc;
-}
-
-int
-sbi_xidata_check_script(PyObject *code)
-{
-    int r = code_takes_args(code);
-    if (r != 0) {
-        if (r > 0) {
-            PyErr_SetString(PyExc_ValueError, "code with args not supported");
-        }
-        return -1;
-    }
-    r = code_has_freevars(code);
-    if (r != 0) {
-        if (r > 0) {
-            PyErr_SetString(PyExc_ValueError, "closures not supported");
-        }
-        return -1;
-    }
-    r = code_returns_only_none(code);
-    if (r <= 0) {
-        if (r == 0) {
-            PyErr_SetString(PyExc_ValueError,
-                            "code that returns a value is not a script");
-        }
-        return -1;
-    }
-    return 0;
-}
-
 /* Is func a stateless function (3.14's definition)?  1 yes, 0 no with
  * *why set to a new str explaining, -1 error. */
 static int
@@ -1177,26 +611,7 @@ func_is_stateless(PyObject *func, PyObject **why)
         }
         goto done;
     }
-    int r = code_has_freevars(code);
-    if (r > 0) {
-        *why = PyUnicode_FromString("closures not supported");
-        stateless = *why ? 0 : -1;
-    }
-    else if (r == 0) {
-        PyObject *globals = PyFunction_GetGlobals(func);  // borrowed
-        PyObject *bad = NULL;
-        r = code_uses_no_globals(code, globals, &bad, 0);
-        if (r == 0) {
-            *why = bad ? PyUnicode_FromFormat(
-                             "globals not supported (uses %R)", bad)
-                       : PyUnicode_FromString("code nested too deeply");
-            Py_XDECREF(bad);
-            stateless = *why ? 0 : -1;
-        }
-        else if (r > 0) {
-            stateless = 1;
-        }
-    }
+    stateless = sbi_code_is_stateless(code, PyFunction_GetGlobals(func), why);
     if (stateless < 0) {
         goto done;
     }
@@ -1548,7 +963,7 @@ encode_buffer(writer *w, PyObject *obj)
         w->bufs = p;
         w->capbufs = cap;
     }
-    sbi_shbuf *b = shbuf_new(obj);
+    sbi_shbuf *b = sbi_shbuf_new(obj);
     if (b == NULL) {
         return -1;
     }
@@ -1556,7 +971,7 @@ encode_buffer(writer *w, PyObject *obj)
     if (write_tag(w, TAG_BUFFER) < 0 ||
         write_u64(w, (uint64_t)w->nbufs) < 0)
     {
-        shbuf_decref(b);
+        sbi_shbuf_decref(b);
         return -1;
     }
     w->nbufs++;
@@ -1822,7 +1237,7 @@ sbi_xidata_free(sbi_xidata *xd)
         return;
     }
     for (Py_ssize_t i = 0; i < xd->nbufs; i++) {
-        shbuf_decref(xd->bufs[i]);
+        sbi_shbuf_decref(xd->bufs[i]);
     }
     handles_release(xd->handles, xd->nhandles);
     PyMem_RawFree(xd->bufs);
@@ -2379,7 +1794,7 @@ decode(reader *r)
             PyErr_SetString(PyExc_RuntimeError, "corrupt buffer index");
             return NULL;
         }
-        return shbuf_to_memoryview(r->xd->bufs[i]);
+        return sbi_shbuf_to_memoryview(r->xd->bufs[i]);
     }
     case TAG_HANDLE: {
         uint8_t kind;
@@ -2416,7 +1831,5 @@ sbi_xidata_load(const sbi_xidata *xd, PyObject *main_ns)
 int
 sbi_xidata_module_init(PyObject *m, sbi_state *st)
 {
-    st->SharedBufferType =
-        (PyTypeObject *)PyType_FromModuleAndSpec(m, &SharedBuffer_spec, NULL);
-    return st->SharedBufferType == NULL ? -1 : 0;
+    return sbi_shbuf_module_init(m, st);
 }

@@ -106,10 +106,6 @@ int sbi_xidata_has_buffers(const sbi_xidata *xd);
 /* is_shareable(): 1 if obj's exact type is natively shareable. */
 int sbi_xidata_is_shareable(PyObject *obj);
 
-/* Verify that code can run as a script (no args, no closure, returns only
- * None).  0, or -1 with ValueError set. */
-int sbi_xidata_check_script(PyObject *code);
-
 /* Code objects travel marshalled, tagged with a process-unique token so
  * both sides can cache: the sender its marshalled bytes per code object,
  * the receiver its code object per token.
@@ -122,18 +118,6 @@ int sbi_xidata_code_pack(PyObject *code, uint64_t *token, PyObject **data);
 PyObject *sbi_xidata_code_unpack(uint64_t token, const char *data,
                                  Py_ssize_t n);
 PyObject *sbi_xidata_compile_cached(PyObject *source, const char *utf8);
-
-/* Shared buffers ----------------------------------------------------- */
-
-/* Release, in the current interpreter, every shared buffer whose last
- * view went away elsewhere.  Thread state attached in that interpreter. */
-void sbi_shbuf_drain_current(void);
-
-/* Number of shared buffers exported by interpreter id still referenced. */
-Py_ssize_t sbi_shbuf_count_owned(int64_t id);
-
-/* Forget buffers owned by id without releasing them (process exit). */
-void sbi_shbuf_abandon(int64_t id);
 
 int sbi_xidata_module_init(PyObject *m, sbi_state *st);
 
