@@ -266,6 +266,86 @@ def test_fork_with_live_interpreters_fails_cleanly(run_python):
     assert out == 'refused True\nchild 7\n'
 
 
+FORK_CHILD_WAIT = """
+    def wait_child(pid, seconds=20):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return 'hang'
+"""
+
+
+@pytest.mark.timeout(90)
+def test_ctrl_c_reaches_interpreters_in_a_forked_child(run_python):
+    # The fork handler resets our process-wide state in the child: there
+    # the Ctrl-C watcher thread must be started again, or a Ctrl-C while
+    # the child's main thread runs an interpreter is never forwarded.
+    rc, out, err = run_python(FORK_CHILD_WAIT + """
+    import os, signal, threading, time
+    import subinterpreters as interpreters
+    interp = interpreters.create()
+    interp.exec('pass')  # main thread: arms Ctrl-C forwarding
+    interp.close()
+    pid = os.fork()
+    if pid == 0:
+        child = interpreters.create()
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            child.exec('while True: pass')
+        except KeyboardInterrupt:
+            os._exit(0)
+        os._exit(3)
+    print('child', wait_child(pid), flush=True)
+    """, timeout=EXIT_TIMEOUT + 30)
+    check_clean(rc, out, err)
+    assert out == 'child 0\n'
+
+
+@pytest.mark.timeout(120)
+def test_fork_while_another_thread_creates(run_python):
+    # os.fork() from one thread while another creates and closes
+    # interpreters: a fork that passes the guard must not leave the child
+    # with a creation half done (or its lock held): the child can create
+    # and use interpreters.
+    rc, out, err = run_python(FORK_CHILD_WAIT + """
+    import os, signal, threading, time
+    import subinterpreters as interpreters
+    stop = threading.Event()
+    def churn():
+        while not stop.is_set():
+            interpreters.create().close()
+    t = threading.Thread(target=churn)
+    t.start()
+    forked, refused, results = 0, 0, []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and forked < 10:
+        try:
+            pid = os.fork()
+        except RuntimeError:
+            refused += 1
+            continue
+        if pid == 0:
+            try:
+                ok = interpreters.create().call(pow, 2, 5) == 32
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 4)
+        forked += 1
+        results.append(wait_child(pid))
+    stop.set()
+    t.join()
+    print('forked', forked > 0, 'children', set(results) <= {0}, results,
+          flush=True)
+    """, timeout=100)
+    check_clean(rc, out, err)
+    assert out.startswith('forked True children True'), out
+
+
 @pytest.mark.timeout(60)
 def test_daemon_thread_running_interpreter_at_exit(run_python):
     # A daemon thread of main still inside exec() at exit: the exit hook

@@ -686,3 +686,40 @@ class TestAutoDestroy:
         gc.collect()
         assert interpreters.get_main().id == 0
         assert ids(interpreters.list_all())[0] == 0
+
+
+NESTED_SITECUSTOMIZE = """
+import os, sys
+if os.environ.pop('SBI_NESTED_CREATE', None):
+    # In the start-up of an interpreter of ours: create another one.
+    import subinterpreters
+    try:
+        subinterpreters.create().close()
+        print('nested created', file=sys.stderr, flush=True)
+    except Exception as exc:
+        print('nested', type(exc).__name__, exc, file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_create_from_an_interpreters_start_up(run_python, tmp_path):
+    # Start-up code (sitecustomize, .pth files) runs while an interpreter
+    # starts; one that creates an interpreter itself must not wait for
+    # the start-up lock its own thread holds (3.12/3.13): a clear error
+    # there, success where starts are not serialized.
+    (tmp_path / 'sitecustomize.py').write_text(NESTED_SITECUSTOMIZE)
+    rc, out, err = run_python("""
+        import os
+        import subinterpreters as interpreters
+        os.environ['SBI_NESTED_CREATE'] = '1'
+        interp = interpreters.create()
+        print(interp.call(pow, 2, 5), flush=True)
+        interp.close()
+        """, env={'PYTHONPATH': str(tmp_path)}, timeout=100)
+    assert rc == 0, err
+    assert out == '32\n'
+    nested = [line for line in err.splitlines() if line.startswith('nested')]
+    assert nested in (
+        ['nested created'],
+        ['nested InterpreterError interpreter creation failed: the thread '
+         'is starting another interpreter already']), err

@@ -2,8 +2,8 @@
  * shares: the raw-layer error codes, defensive macros, the module state.
  *
  * Raw-layer functions (no PyObject*, no exception set) return 0 on success
- * or a negative SBI_ERR_* code.  Each Python-facing file maps those codes to
- * exceptions in exactly one function (sbi_state_raise()).
+ * or a negative SBI_ERR_* code.  Python-facing code turns them into
+ * exceptions with the one function sbi_state_raise() (state.c).
  */
 #ifndef SBI_COMMON_H
 #define SBI_COMMON_H
@@ -17,32 +17,49 @@
 #include "compat.h"
 
 /* ---------------------------------------------------------------------
- * Error codes.  One X-macro list gives the enum and the default message.
- * X(name, value, exception slot in module_state, message)
+ * Error codes: the one table of every error the raw layers return and
+ * the exception it becomes (sbi_state_raise() in state.c).
+ * X(name, value, exception slot in sbi_state, fallback slot while the
+ *   first is not loaded yet, message)
+ * In the message, {id} is the id of the interpreter or queue concerned
+ * and {op} the operation refused.
  */
-#define SBI_ERR_MAP(X)                                                      \
-    X(NOMEM, -1, InterpreterError, "out of memory")                                    \
-    X(NOT_FOUND, -2, InterpreterNotFoundError, "unrecognized interpreter") \
-    X(ALREADY_RUNNING, -3, InterpreterError, "interpreter already running") \
-    X(NOT_OURS, -4, InterpreterError, "unrecognized interpreter")         \
-    X(IS_CURRENT, -5, InterpreterError,                                    \
-      "cannot destroy the current interpreter")                            \
-    X(CLOSING, -6, InterpreterError, "interpreter is being closed")       \
-    X(THREADS_LEFT, -7, InterpreterError,                                  \
-      "interpreter still has threads that cannot be joined")               \
-    X(SHUTTING_DOWN, -8, InterpreterError,                                 \
-      "the process is shutting down")                                      \
-    X(QUEUE_NOT_FOUND, -9, QueueNotFoundError, "queue not found")          \
-    X(QUEUE_EMPTY, -10, QueueEmpty, "queue is empty")                      \
-    X(QUEUE_FULL, -11, QueueFull, "queue is full")                         \
-    X(QUEUE_DESTROYED, -12, QueueError, "queue was destroyed")             \
-    X(QUEUE_IDS, -13, QueueError, "ran out of queue IDs")                  \
-    X(BUFFERS_SHARED, -14, InterpreterError,                               \
-      "buffers exported by this interpreter are still shared")
+#define SBI_ERR_MAP(X)                                                        \
+  X(NOMEM, -1, InterpreterError, InterpreterError, "out of memory")           \
+  X(NOT_FOUND, -2, InterpreterNotFoundError, InterpreterNotFoundError,        \
+    "unrecognized interpreter ID {id}")                                       \
+  X(ALREADY_RUNNING, -3, InterpreterError, InterpreterError,                  \
+    "interpreter already running")                                            \
+  X(NOT_OURS, -4, InterpreterError, InterpreterError,                         \
+    "cannot {op} unrecognized interpreter {id}")                              \
+  X(IS_CURRENT, -5, InterpreterError, InterpreterError,                       \
+    "cannot destroy the current interpreter")                                 \
+  X(CLOSING, -6, InterpreterNotFoundError, InterpreterNotFoundError,          \
+    "unrecognized interpreter ID {id}")                                       \
+  X(THREADS_LEFT, -7, InterpreterError, InterpreterError,                     \
+    "cannot close interpreter {id}: it still has threads that cannot be "     \
+    "joined (started with _thread?)")                                         \
+  X(SHUTTING_DOWN, -8, InterpreterError, InterpreterError,                    \
+    "the process is shutting down (id {id})")                                 \
+  X(QUEUE_NOT_FOUND, -9, QueueNotFoundError, QueueNotFoundError,              \
+    "queue {id} not found")                                                   \
+  X(QUEUE_EMPTY, -10, QueueEmpty, QueueError, "queue {id} is empty")          \
+  X(QUEUE_FULL, -11, QueueFull, QueueError, "queue {id} is full")             \
+  X(QUEUE_DESTROYED, -12, QueueNotFoundError, QueueNotFoundError,             \
+    "queue {id} was destroyed")                                               \
+  X(QUEUE_IDS, -13, QueueError, QueueError, "ran out of queue IDs")           \
+  X(BUFFERS_SHARED, -14, InterpreterError, InterpreterError,                  \
+    "cannot close interpreter {id}: memoryviews of its buffers are still "    \
+    "alive in other interpreters")                                            \
+  X(QUEUE_SHUTTING_DOWN, -15, QueueError, QueueError,                         \
+    "queue {id}: the process is shutting down")                               \
+  X(RUNNING, -16, InterpreterError, InterpreterError, "interpreter running")  \
+  X(PYEXC, -17, InterpreterError, InterpreterError,                           \
+    "an exception is set already")
 
 typedef enum {
     SBI_OK = 0,
-#define SBI_X(name, value, exc, msg) SBI_ERR_##name = value,
+#define SBI_X(name, value, slot, fallback, msg) SBI_ERR_##name = value,
     SBI_ERR_MAP(SBI_X)
 #undef SBI_X
 } sbi_err;

@@ -98,7 +98,7 @@ interp_object_get(sbi_state *st, int64_t id, int whence, int adopt)
     if (ownsref && !adopt) {
         int err = sbi_lifecycle_incref(id);
         if (err != 0) {
-            sbi_session_raise(st, err, id, NULL);
+            sbi_state_raise(st, err, id, NULL);
             goto done;
         }
     }
@@ -160,7 +160,7 @@ Interpreter_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     }
     int whence = sbi_registry_lookup_whence(id);
     if (whence < 0) {
-        return sbi_session_raise(st, SBI_ERR_NOT_FOUND, id, NULL), NULL;
+        return sbi_state_raise(st, SBI_ERR_NOT_FOUND, id, NULL);
     }
     return interp_object_get(st, id, whence, 0);
 }
@@ -248,7 +248,7 @@ Interpreter_is_running(PyObject *op, PyObject *unused)
         if (self->id == sbi_registry_current_pid()) {
             Py_RETURN_FALSE;  // a foreign interpreter asking about itself
         }
-        return sbi_session_raise(state_of(op), err, self->id, NULL), NULL;
+        return sbi_state_raise(state_of(op), err, self->id, NULL);
     }
     return PyBool_FromLong(running);
 }
@@ -290,8 +290,7 @@ Interpreter_interrupt(PyObject *op, PyObject *unused)
         int err = (self->id == 0 || self->id == sbi_registry_current_pid())
                       ? SBI_ERR_NOT_OURS
                       : r;
-        return sbi_session_raise(state_of(op), err, self->id, "interrupt"),
-               NULL;
+        return sbi_state_raise(state_of(op), err, self->id, "interrupt"), NULL;
     }
     return PyBool_FromLong(r);
 }

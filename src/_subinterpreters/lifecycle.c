@@ -25,6 +25,8 @@
 
 #include <unistd.h>
 
+static void reap(void);
+
 static const PyInterpreterConfig isolated_config = {
     .use_main_obmalloc = 0,
     .allow_fork = 0,
@@ -36,25 +38,38 @@ static const PyInterpreterConfig isolated_config = {
 };
 
 #if SBI_SERIAL_CREATE
-// Held, with no GIL, while an interpreter starts (see compat.h).
+// Taken with no thread state attached; held while an interpreter starts
+// (see compat.h).  Its holder, for start-up code that creates again.
 static sbi_mutex create_mutex = SBI_MUTEX_INIT;
+static unsigned long create_owner;  // atomic
 #endif
 
 /* No thread state attached: start an interpreter of ours and run our
  * shields in it.  Returns NULL, its thread state then attached in *ts, or
- * CPython's reason for the failure (detached again). */
+ * the reason for the failure (detached again). */
 static const char *
 start_interpreter(PyThreadState **ts)
 {
     const char *failed = "";
 #if SBI_SERIAL_CREATE
+    unsigned long me = PyThread_get_thread_ident();
+    if (__atomic_load_n(&create_owner, __ATOMIC_RELAXED) == me) {
+        // Code run by the start-up itself (a sitecustomize, a .pth file)
+        // creating an interpreter: the lock is ours already.
+        return "the thread is starting another interpreter already";
+    }
     sbi_mutex_lock(&create_mutex);
+    __atomic_store_n(&create_owner, me, __ATOMIC_RELAXED);
 #endif
     for (int tries = 0; failed != NULL && tries < SBI_CREATE_TRIES; tries++) {
         sbi_arena_creating(1);
+        *ts = NULL;
         PyStatus status = Py_NewInterpreterFromConfig(ts, &isolated_config);
         if (PyStatus_Exception(status)) {
             failed = status.err_msg != NULL ? status.err_msg : "";
+        }
+        else if (*ts == NULL) {
+            failed = "out of memory";  // 3.12: no thread state, no error
         }
         else {
             sbi_shield_new_interp();
@@ -63,6 +78,7 @@ start_interpreter(PyThreadState **ts)
         sbi_arena_creating(0);
     }
 #if SBI_SERIAL_CREATE
+    __atomic_store_n(&create_owner, 0UL, __ATOMIC_RELAXED);
     sbi_mutex_unlock(&create_mutex);
 #endif
     return failed;
@@ -199,7 +215,7 @@ unclaim(sbi_entry *e)
     sbi_mutex_unlock(&sbi_registry.mutex);
 }
 
-/* Destroy e, or park it for reuse if it is pristine (see Parking).  The
+/* Destroy e, or park it for reuse if it is pristine (park.c).  The
  * caller has claimed e (claim_for_close) and is attached to another
  * interpreter.  Returns 0 (e is gone from the registry: destroyed or
  * parked), or an SBI_ERR_* with e unclaimed.
@@ -333,8 +349,8 @@ current_is_closing(PyInterpreterState *cur)
 
 /* Destroy interpreters whose last Interpreter object went away while they
  * could not be destroyed.  Errors are reported as unraisable. */
-void
-sbi_lifecycle_reap(void)
+static void
+reap(void)
 {
     PyInterpreterState *cur = PyInterpreterState_Get();
     for (;;) {
@@ -414,19 +430,40 @@ destroy_unparked(sbi_entry *e)
     }
 }
 
-int64_t
-sbi_lifecycle_create(sbi_state *st)
+/* Count a create() in (sbi_registry.creating) for its whole length,
+ * first waiting out an os.fork() being prepared: the child must inherit
+ * no interpreter half made, nor a lock or an import of the main
+ * interpreter's preparation held.  0, or -1 with an exception if the
+ * process is exiting.  Thread state attached. */
+static int
+creating_begin(sbi_state *st)
 {
-    int shutting_down;
     sbi_mutex_lock_py(&sbi_registry.mutex);
-    shutting_down = sbi_registry.shutting_down;
+    while (sbi_registry.forking > 0 && !sbi_registry.shutting_down) {
+        sbi_mutex_unlock(&sbi_registry.mutex);
+        Py_BEGIN_ALLOW_THREADS
+        usleep(SBI_THREADS_POLL_US);
+        Py_END_ALLOW_THREADS
+        sbi_mutex_lock_py(&sbi_registry.mutex);
+    }
+    int exiting = sbi_registry.shutting_down;
+    if (!exiting) {
+        sbi_registry.creating++;
+    }
     sbi_mutex_unlock(&sbi_registry.mutex);
-    if (shutting_down) {
+    if (exiting) {
         PyErr_SetString(st->InterpreterError,
                         "cannot create interpreters at process exit");
         return -1;
     }
-    sbi_lifecycle_reap();
+    return 0;
+}
+
+/* create() once counted in. */
+static int64_t
+create_counted(sbi_state *st)
+{
+    reap();
     if (sbi_current_cid() == 0 && sbi_shield_main() < 0) {
         return -1;
     }
@@ -488,6 +525,33 @@ sbi_lifecycle_create(sbi_state *st)
     int64_t id = e->id = sbi_registry_fresh_id(e->cid);
     e->next = sbi_registry.head;
     sbi_registry.head = e;
+    int exiting = sbi_registry.shutting_down;
+    if (exiting) {
+        // The exit hook started meanwhile and will not see it: end it.
+        e->refs = 0;
+        e->closing = 1;
+        e->running_tid = PyThread_get_thread_ident();
+    }
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    if (exiting) {
+        (void)sbi_lifecycle_destroy(e, 0, 1);
+        PyErr_SetString(st->InterpreterError,
+                        "cannot create interpreters at process exit");
+        return -1;
+    }
+    return id;
+}
+
+int64_t
+sbi_lifecycle_create(sbi_state *st)
+{
+    if (creating_begin(st) < 0) {
+        return -1;
+    }
+    int64_t id = create_counted(st);
+    // After publishing: a fork sees the new interpreter or this count.
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_registry.creating--;
     sbi_mutex_unlock(&sbi_registry.mutex);
     return id;
 }
@@ -511,7 +575,7 @@ void
 sbi_lifecycle_leave(sbi_session *s)
 {
     if (sbi_session_exit(s)) {
-        sbi_lifecycle_reap();
+        reap();
     }
 }
 
@@ -531,16 +595,16 @@ sbi_lifecycle_close(sbi_state *st, int64_t id)
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
     if (err == SBI_ERR_ALREADY_RUNNING) {
-        PyErr_SetString(st->InterpreterError, "interpreter running");
-        return -1;
+        err = SBI_ERR_RUNNING;  // 3.14's words for close()
     }
-    if (err == 0) {
+    else if (err == 0) {
         err = sbi_lifecycle_destroy(e, SBI_CLOSE_WAIT_MS, 0);
     }
     if (err != 0) {
-        return sbi_session_raise(st, err, id, "destroy");
+        (void)sbi_state_raise(st, err, id, "destroy");
+        return -1;
     }
-    sbi_lifecycle_reap();
+    reap();
     return 0;
 }
 
@@ -558,5 +622,6 @@ sbi_lifecycle_after_fork(void)
 {
 #if SBI_SERIAL_CREATE
     (void)sbi_mutex_init(&create_mutex);
+    create_owner = 0;
 #endif
 }

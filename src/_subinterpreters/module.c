@@ -135,6 +135,7 @@ module_exec(PyObject *m)
     if (PyModule_AddFunctions(m, module_methods) < 0) {
         return -1;
     }
+    sbi_process_init();
     return register_atexit(m);
 }
 

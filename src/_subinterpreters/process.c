@@ -41,6 +41,17 @@ sbi_process_count(PyObject *m, PyObject *unused)
     return PyLong_FromSsize_t(n);
 }
 
+/* Interpreters of ours being ended now.  needs lock */
+static int
+closing_count(void)
+{
+    int n = 0;
+    for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
+        n += e->closing;
+    }
+    return n;
+}
+
 /* _fork_begin(): for the os.fork() guard.  Stops parking until
  * _fork_end(), ends the parked interpreters, and returns the number of
  * live interpreters of ours (fork must be refused unless 0). */
@@ -49,6 +60,17 @@ sbi_process_fork_begin(PyObject *m, PyObject *unused)
 {
     sbi_mutex_lock_py(&sbi_registry.mutex);
     sbi_registry.forking++;
+    // New creations wait for _fork_end(); those under way finish first
+    // (their interpreter then counts, and the fork is refused), and so do
+    // the closes under way: a child must not inherit an interpreter half
+    // made or half ended.
+    while (sbi_registry.creating > 0 || closing_count() > 0) {
+        sbi_mutex_unlock(&sbi_registry.mutex);
+        Py_BEGIN_ALLOW_THREADS
+        usleep(SBI_THREADS_POLL_US);
+        Py_END_ALLOW_THREADS
+        sbi_mutex_lock_py(&sbi_registry.mutex);
+    }
     sbi_mutex_unlock(&sbi_registry.mutex);
     sbi_lifecycle_evict_parked(1, -1);
     return sbi_process_count(m, NULL);

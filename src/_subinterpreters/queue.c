@@ -13,7 +13,8 @@
  * Two layers (STYLE 2).  The raw layer (sections "Items" to "Bindings,
  * and the hooks") works on C structs only, holds no PyObject* and sets
  * no exception; it returns 0 or a negative SBI_ERR_*.  The Python layer
- * maps those codes to exceptions in queue_raise() only.
+ * maps those codes to exceptions with sbi_state_raise() (state.c), for
+ * which it loads QueueEmpty and QueueFull on first use.
  *
  * Lifetimes.  A queue lives while its binding count (`refs`) is > 0: one
  * per Queue object in any interpreter, one per Queue inside
@@ -75,10 +76,6 @@ unbound_index(int op)
         return -1;
     }
 }
-
-/* Returned by the wait loop (never by the raw layer proper) when a signal
- * handler or pending call raised: a Python exception is set. */
-#define QUEUE_ERR_PYEXC (-1000)
 
 /* =====================================================================
  * Items
@@ -506,7 +503,7 @@ queue_would_block(const queue_op *op)
  * Other reasons to stop waiting belong next to those.
  *
  * Returns 0 when done, SBI_ERR_QUEUE_FULL / _EMPTY on timeout,
- * SBI_ERR_QUEUE_DESTROYED, SBI_ERR_SHUTTING_DOWN, or QUEUE_ERR_PYEXC with
+ * SBI_ERR_QUEUE_DESTROYED, SBI_ERR_QUEUE_SHUTTING_DOWN, or SBI_ERR_PYEXC with
  * an exception set.  Thread state attached, no lock held; the caller holds
  * a binding on q. */
 static int
@@ -557,7 +554,7 @@ queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
                 break;
             }
             if (atomic_load(&queues.shutting_down)) {
-                err = SBI_ERR_SHUTTING_DOWN;
+                err = SBI_ERR_QUEUE_SHUTTING_DOWN;
                 break;
             }
             if (sbi_cond_wait_until(cond, &q->mutex, slice_end)) {
@@ -581,7 +578,7 @@ queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
         if (PyErr_CheckSignals() < 0 || Py_MakePendingCalls() < 0 ||
             sbi_interrupt_check() < 0)
         {
-            return QUEUE_ERR_PYEXC;
+            return SBI_ERR_PYEXC;
         }
     }
 }
@@ -819,50 +816,12 @@ queue_types_ready(sbi_state *st)
     return rc;
 }
 
-/* Raise the exception for raw error err on queue qid.  The one mapping of
- * queue error codes to exceptions (STYLE 2).  Always returns NULL. */
+/* Raise the exception for raw error err on queue qid.  Always returns
+ * NULL. */
 static PyObject *
 queue_raise(sbi_state *st, int err, int64_t qid)
 {
-    long long id = (long long)qid;
-    PyObject *exc = NULL;
-    switch (err) {
-    case SBI_ERR_NOMEM:
-        return PyErr_NoMemory();
-    case QUEUE_ERR_PYEXC:
-        assert(PyErr_Occurred());
-        return NULL;
-    case SBI_ERR_QUEUE_NOT_FOUND:
-        PyErr_Format(st->QueueNotFoundError, "queue %lld not found", id);
-        return NULL;
-    case SBI_ERR_QUEUE_DESTROYED:
-        PyErr_Format(st->QueueNotFoundError, "queue %lld was destroyed",
-                     id);
-        return NULL;
-    case SBI_ERR_SHUTTING_DOWN:
-        PyErr_Format(st->QueueError,
-                     "queue %lld: the process is shutting down", id);
-        return NULL;
-    case SBI_ERR_QUEUE_EMPTY:
-    case SBI_ERR_QUEUE_FULL:
-        if (queue_types_ready(st) < 0) {
-            // Could not import subinterpreters._queues: chain that error
-            // under a plain QueueError.
-            PyObject *cause = PyErr_GetRaisedException();
-            PyErr_Format(st->QueueError, "queue %lld is %s", id,
-                         err == SBI_ERR_QUEUE_EMPTY ? "empty" : "full");
-            PyObject *exc2 = PyErr_GetRaisedException();
-            PyException_SetCause(exc2, cause);
-            PyErr_SetRaisedException(exc2);
-            return NULL;
-        }
-        exc = err == SBI_ERR_QUEUE_EMPTY ? st->QueueEmpty : st->QueueFull;
-        PyErr_Format(exc, "queue %lld is %s", id,
-                     err == SBI_ERR_QUEUE_EMPTY ? "empty" : "full");
-        return NULL;
-    default:
-        return sbi_state_raise(st, err, qid);
-    }
+    return sbi_state_raise(st, err, qid, NULL);
 }
 
 /* The unbound op for an `unbounditems` argument.  0, or -1 with
@@ -1742,6 +1701,8 @@ sbi_queue_module_init(PyObject *m, sbi_state *st)
         return -1;
     }
     // QueueEmpty, QueueFull and unbound_objects are registered by
-    // subinterpreters._queues (queue_types_ready()).
+    // subinterpreters._queues (queue_types_ready()), loaded when first
+    // needed, for raising too.
+    sbi_state_register_loader(queue_types_ready);
     return PyModule_AddFunctions(m, queue_methods);
 }

@@ -40,8 +40,6 @@ const char *sbi_registry_whence_name(int whence);
  * thread, no thread state needed. */
 uint64_t sbi_registry_thread_serial(void);
 
-/* One interpreter of ours.  Fields are protected by sbi_registry.mutex
- * unless their comment says otherwise. */
 /* An interpreter whose owning references are all gone. */
 typedef enum {
     SBI_ORPHAN_NO = 0,   // owned, or being ended
@@ -50,6 +48,8 @@ typedef enum {
     SBI_ORPHAN_AT_EXIT,  // ending it failed: only the exit hook retries
 } sbi_orphan;
 
+/* One interpreter of ours.  Fields are protected by sbi_registry.mutex
+ * unless their comment says otherwise. */
 typedef struct sbi_entry {
     struct sbi_entry *next;
     int64_t id;   // public id: fresh on every reuse
@@ -98,6 +98,7 @@ typedef struct {
     int park_max;              // protected by mutex
     int64_t last_id;           // protected by mutex; highest public id
     int forking;               // protected by mutex; os.fork() guards
+    int creating;              // protected by mutex; create()s starting
     int remapped;              // set once, atomic: some id != cid
 } sbi_registry_t;
 

@@ -16,46 +16,6 @@
 
 #include <string.h>
 
-int
-sbi_session_raise(sbi_state *st, int err, int64_t id, const char *op)
-{
-    switch (err) {
-    case SBI_ERR_NOT_FOUND:
-    case SBI_ERR_CLOSING:
-        PyErr_Format(st->InterpreterNotFoundError,
-                     "unrecognized interpreter ID %lld", (long long)id);
-        break;
-    case SBI_ERR_NOT_OURS:
-        PyErr_Format(st->InterpreterError,
-                     "cannot %s unrecognized interpreter %lld", op,
-                     (long long)id);
-        break;
-    case SBI_ERR_ALREADY_RUNNING:
-        PyErr_SetString(st->InterpreterError, "interpreter already running");
-        break;
-    case SBI_ERR_IS_CURRENT:
-        PyErr_SetString(st->InterpreterError,
-                        "cannot destroy the current interpreter");
-        break;
-    case SBI_ERR_THREADS_LEFT:
-        PyErr_Format(st->InterpreterError,
-                     "cannot close interpreter %lld: it still has threads "
-                     "that cannot be joined (started with _thread?)",
-                     (long long)id);
-        break;
-    case SBI_ERR_BUFFERS_SHARED:
-        PyErr_Format(st->InterpreterError,
-                     "cannot close interpreter %lld: memoryviews of its "
-                     "buffers are still alive in other interpreters",
-                     (long long)id);
-        break;
-    default:
-        sbi_state_raise(st, err, id);
-        break;
-    }
-    return -1;
-}
-
 /* Mark interpreter id as running __main__ in this thread and switch the
  * thread into it.  Caller attached.  0, or -1 with an exception set (in
  * the caller's interpreter). */
@@ -101,7 +61,8 @@ sbi_session_enter(sbi_state *st, int64_t id, sbi_session *s, const char *op)
         return -1;
     }
     if (err != 0) {
-        return sbi_session_raise(st, err, id, op);
+        (void)sbi_state_raise(st, err, id, op);
+        return -1;
     }
     s->entry = e;
     s->sigint = 0;

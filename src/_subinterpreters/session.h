@@ -18,11 +18,6 @@ typedef struct {
     int sigint;             // Ctrl-C forwarding armed (main thread)
 } sbi_session;
 
-/* Raise the exception for error code err about interpreter id; op names
- * the operation in "cannot <op> unrecognized interpreter".  Returns -1.
- * Thread state attached. */
-int sbi_session_raise(sbi_state *st, int err, int64_t id, const char *op);
-
 /* Mark interpreter id as running __main__ in this thread and switch the
  * thread into it.  Caller attached.  0, or -1 with an exception set (in
  * the caller's interpreter). */

@@ -163,33 +163,93 @@ sbi_state_hash_id(int64_t id)
     return h;
 }
 
-PyObject *
-sbi_state_raise(sbi_state *st, int err, int64_t id)
+/* Set lazily by a higher layer at its module init (see state.h); the
+ * same function in every interpreter. */
+static int (*volatile slot_loader)(sbi_state *);
+
+void
+sbi_state_register_loader(int (*load)(sbi_state *st))
 {
-    PyObject *exc = NULL;
-    const char *msg = "unknown error";
+    slot_loader = load;
+}
+
+/* msg with {id} and {op} replaced, into buf. */
+static void
+format_message(char *buf, size_t size, const char *msg, int64_t id,
+               const char *op)
+{
+    size_t n = 0;
+    while (*msg != '\0' && n + 1 < size) {
+        int w = 0;
+        if (strncmp(msg, "{id}", 4) == 0) {
+            w = snprintf(buf + n, size - n, "%lld", (long long)id);
+            msg += 4;
+        }
+        else if (strncmp(msg, "{op}", 4) == 0) {
+            w = snprintf(buf + n, size - n, "%s", op != NULL ? op : "use");
+            msg += 4;
+        }
+        else {
+            buf[n++] = *msg++;
+        }
+        n = w < 0 ? n : (size_t)w < size - n ? n + (size_t)w : size - 1;
+    }
+    buf[n] = '\0';
+}
+
+/* The exception class for err (the fallback one if fallback), or NULL
+ * if not loaded; *msg is set to its message. */
+static PyObject *
+class_of(sbi_state *st, int err, int fallback, const char **msg)
+{
     switch (err) {
-#define SBI_X(name, value, slot, text)                                        \
+#define SBI_X(name, value, slot, fallback_slot, text)                         \
   case value:                                                                 \
-    exc = st->slot;                                                           \
-    msg = text;                                                               \
-    break;
+    *msg = text;                                                              \
+    return fallback ? st->fallback_slot : st->slot;
         SBI_ERR_MAP(SBI_X)
 #undef SBI_X
     default:
-        break;
+        *msg = "unknown error {id}";
+        return st->InterpreterError;
     }
+}
+
+PyObject *
+sbi_state_raise(sbi_state *st, int err, int64_t id, const char *op)
+{
     if (err == SBI_ERR_NOMEM) {
         return PyErr_NoMemory();
     }
+    if (err == SBI_ERR_PYEXC) {
+        assert(PyErr_Occurred());
+        return NULL;
+    }
+    const char *msg;
+    PyObject *cause = NULL;
+    PyObject *exc = class_of(st, err, 0, &msg);
     if (exc == NULL) {
-        exc = st->InterpreterError ? st->InterpreterError : PyExc_RuntimeError;
+        // A class a higher layer loads on first use: load it, or raise
+        // the fallback with the reason it could not be loaded as cause.
+        int (*load)(sbi_state *) = slot_loader;
+        if (load != NULL && load(st) < 0) {
+            cause = PyErr_GetRaisedException();
+        }
+        exc = class_of(st, err, 0, &msg);
+        if (exc == NULL) {
+            exc = class_of(st, err, 1, &msg);
+        }
+        if (exc == NULL) {
+            exc = PyExc_RuntimeError;
+        }
     }
-    if (id >= 0) {
-        PyErr_Format(exc, "%s (id %lld)", msg, (long long)id);
-    }
-    else {
-        PyErr_SetString(exc, msg);
+    char buf[512];
+    format_message(buf, sizeof(buf), msg, id, op);
+    PyErr_SetString(exc, buf);
+    if (cause != NULL) {
+        PyObject *raised = PyErr_GetRaisedException();
+        PyException_SetCause(raised, cause);  // steals
+        PyErr_SetRaisedException(raised);
     }
     return NULL;
 }

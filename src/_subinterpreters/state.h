@@ -69,8 +69,18 @@ void *sbi_state_local(const char *key, size_t size, int (*init)(void *),
 /* hash() of an id, as hash(int(id)) (Interpreter and Queue). */
 Py_hash_t sbi_state_hash_id(int64_t id);
 
-/* Raise the exception mapped to raw error code err (an SBI_ERR_*),
- * mentioning id when it is >= 0.  Always returns NULL. */
-PyObject *sbi_state_raise(sbi_state *st, int err, int64_t id);
+/* Raise the exception of raw error code err (an SBI_ERR_*: the table is
+ * SBI_ERR_MAP in common.h) about the interpreter or queue id; op names
+ * the operation refused, for the messages that say it.  The one place
+ * error codes become exceptions.  Always returns NULL. */
+PyObject *sbi_state_raise(sbi_state *st, int err, int64_t id, const char *op);
+
+/* Register the function that loads exception classes a higher layer
+ * creates on first use (queue.c: QueueEmpty and QueueFull come from
+ * subinterpreters._queues): sbi_state_raise() calls it when err's class
+ * is not loaded yet, and falls back to the table's fallback class,
+ * chaining the failure, if it fails.  It returns 0, or -1 with an
+ * exception.  Module init; the same function in every interpreter. */
+void sbi_state_register_loader(int (*load)(sbi_state *st));
 
 #endif /* SBI_STATE_H */

@@ -995,7 +995,7 @@ encode_handle(writer *w, int kind, int64_t id)
     if (err < 0) {
         sbi_state *st = sbi_state_current();
         if (st != NULL) {
-            sbi_state_raise(st, err, id);
+            (void)sbi_state_raise(st, err, id, NULL);
         }
         return -1;
     }
