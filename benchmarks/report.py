@@ -63,7 +63,7 @@ def row_ratio(group, name):
 
 
 # ---------------------------------------------------------------------------
-# targets (issue 5, section 4)
+# targets: what each ratio must reach
 
 
 def fmt_ratio(value):
@@ -299,7 +299,7 @@ def text_tables(data):
 
 
 def text_targets(data):
-    lines = [f'Targets of issue 5 (ours vs the backport on Python '
+    lines = [f'Targets (ours vs the backport on Python '
              f'{data["meta"]["python_version"]}):']
     for t in data['targets']:
         lines.append(f'  {t["status"]:4s}  {t["target"]}: {t["measured"]}'
@@ -320,7 +320,7 @@ def markdown_section(data):
            f'- {m["cpus"]} CPUs, {m["platform"]}; load average '
            f'{load[0]} before, {load[1]} after; {m["seconds"]:.0f} s'
            + (' (quick run)' if m.get('quick') else ''),
-           '', '### Targets (issue 5)', '',
+           '', '### Targets', '',
            '| | target | measured |', '| --- | --- | --- |']
     for t in data['targets']:
         out.append(f'| {t["status"]} | {_md_escape(t["target"])} | '

@@ -15,7 +15,7 @@ the top of each bench_*.py module.
 
 Output: a table per benchmark (median time per operation, spread =
 (max - min) / median over the repetitions, and ours ÷ each alternative),
-the PASS/MISS list of the targets of issue 5, and
+the PASS/MISS list of the targets, and
 benchmarks/results/<python>-<date>.json.  A full run (no --quick, no
 --only) also rewrites this Python's section of benchmarks/RESULTS.md and
 the chart benchmarks/ratios.png (unless --no-publish); ``--publish`` forces

@@ -1,6 +1,6 @@
 """prepare_main(), exec(), ExecutionFailed, call() and call_in_thread().
 
-Spec: api-3.14.md §2–3, checklist items 29–67; internals §7 items 19–41.
+Reference: CPython 3.14 concurrent.interpreters (exec, call, prepare_main).
 """
 
 import os

@@ -1,5 +1,5 @@
-"""InterpreterPoolExecutor: 3.14 semantics (spec §6, checklist 91-107)
-and what we add beyond 3.14 (issue 4).
+"""InterpreterPoolExecutor: 3.14 semantics and what we add beyond
+3.14.
 
 Tasks come from ``_executor_defs`` (pickled by reference, imported by the
 workers thanks to the pool's copy of sys.path) or are stateless functions
@@ -126,7 +126,7 @@ def test_initializer_script_rejected():
 
 def test_initializer_not_callable_rejected():
     # Deliberate difference from 3.14, which accepts it and breaks the
-    # pool in the worker later (spec §8 "quirks"): fail at construction,
+    # pool in the worker later (a 3.14 quirk): fail at construction,
     # as ThreadPoolExecutor does.
     with pytest.raises(TypeError, match='initializer must be a callable'):
         InterpreterPoolExecutor(initializer=42)

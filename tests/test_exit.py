@@ -1,8 +1,8 @@
 """Process exit with live subinterpreters (each test runs a subprocess).
 
 3.12 aborts with "remaining subinterpreters" and 3.13.0 hangs when a
-subinterpreter with a running thread is left at exit (internals §8, M1–M3,
-gh-113433, gh-128639, gh-119213, gh-109793).  The extension must destroy
+subinterpreter with a running thread is left at exit (CPython gh-113433,
+gh-128639, gh-119213, gh-109793).  The extension must destroy
 its interpreters cleanly at exit on every version.
 """
 

@@ -1,4 +1,4 @@
-"""Fault tests (issue 6): things going wrong at the worst moment.
+"""Fault tests: things going wrong at the worst moment.
 
 * closing an interpreter while another thread calls into it, or while a
   thread waits on one of its queues;
@@ -351,7 +351,7 @@ def test_result_cannot_be_unpickled_in_caller(new_interp):
     # docs/api.md promises NotShareableError("result not shareable") for
     # result transfer failures; when the result pickles fine in the
     # target but fails to load here, today's answer is RuntimeError
-    # ("object could not be unpickled") -- reported in issue 6.  Either
+    # ("object could not be unpickled") -- a known limit.  Either
     # way: an exception carrying the cause, nothing broken.
     interp = new_interp()
     with pytest.raises((NotShareableError, RuntimeError)) as info:
@@ -835,7 +835,7 @@ os._exit(0)   # a stuck thread in the interpreter would hang the exit
 
 @pytest.mark.timeout(60)
 @pytest.mark.xfail(strict=False, reason=(
-    'issue 6: interrupt() can land between _imp.acquire_lock() and the '
+    'interrupt() can land between _imp.acquire_lock() and the '
     'try: that releases it (importlib._bootstrap), leaving the '
     "interpreter's import lock held by a thread that has left; every "
     'later import from another thread blocks for ever'))

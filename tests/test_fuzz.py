@@ -1,4 +1,4 @@
-"""Fuzzing with hypothesis (issue 6).
+"""Fuzzing with hypothesis.
 
 1. Round trips: random nested values come back equal -- same types all
    the way down, nan-aware, sign of zero kept -- through prepare_main()

@@ -1,4 +1,4 @@
-"""Stopping runaway code (issue 7): Interpreter.interrupt(),
+"""Stopping runaway code: Interpreter.interrupt(),
 exec(timeout=...), and Ctrl-C reaching code in a subinterpreter."""
 
 import os
@@ -216,7 +216,7 @@ def test_ctrl_c_with_custom_handler(run_python):
     assert 'interrupted True' in out
 
 
-# --- the pool (issue 7, point 3) -----------------------------------------
+# --- the pool ---------------------------------------------------------------
 
 def spin_forever():
     while True:

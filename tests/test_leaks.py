@@ -1,4 +1,4 @@
-"""Leak checks (issue 6): repeated operations on one interpreter must not
+"""Leak checks: repeated operations on one interpreter must not
 grow memory, and our objects must go away.
 
 Each check runs in a fresh subprocess: warm up, start tracemalloc, then

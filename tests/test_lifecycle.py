@@ -1,6 +1,6 @@
 """Module functions, the Interpreter object, is_running() and close().
 
-Spec: api-3.14.md §1–2, checklist items 1–28.
+Reference: CPython 3.14 concurrent.interpreters (create, close, ids).
 """
 
 import gc

@@ -10,7 +10,7 @@ import pytest
 
 import subinterpreters as interpreters
 
-# concurrent.interpreters.__all__ in CPython 3.14 (spec §1), literally.
+# concurrent.interpreters.__all__ in CPython 3.14 literally.
 CONCURRENT_INTERPRETERS_ALL = [
     'get_current', 'get_main', 'create', 'list_all', 'is_shareable',
     'Interpreter',
@@ -47,7 +47,7 @@ def test_star_import():
 
 
 def test_private_queue_names_not_reexported():
-    # Spec §1: the UNBOUND* constants and the other queue errors live in
+    # As 3.14: the UNBOUND* constants and the other queue errors live in
     # the private queues module, not at the top level.
     for name in ('UNBOUND', 'UNBOUND_ERROR', 'UNBOUND_REMOVE'):
         assert name not in getattr(interpreters, '__all__', ())

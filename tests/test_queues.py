@@ -1,7 +1,7 @@
 """Queues between interpreters: create_queue(), Queue, the unbounditems
 policies, blocking put()/get() and queue lifetimes.
 
-Spec: api-3.14.md §5 and checklist items 70–90; issue 3.  Our deliberate
+Reference: CPython 3.14 concurrent.interpreters queues.  Our deliberate
 differences from 3.14 (each checked below):
 
 * blocking put()/get() wait on a condition variable instead of polling,
@@ -94,7 +94,7 @@ def _echo_queue(inq, outq):
 
 
 # ---------------------------------------------------------------------------
-# creation and identity (checklist 70–72)
+# creation and identity
 
 
 class TestCreate:
@@ -221,7 +221,7 @@ class TestCreate:
 
 
 # ---------------------------------------------------------------------------
-# operations (checklist 73–80)
+# operations
 
 
 class TestOps:
@@ -493,7 +493,7 @@ class TestOps:
 
 
 # ---------------------------------------------------------------------------
-# queues and other interpreters (checklist 81–82, 87)
+# queues and other interpreters
 
 
 class TestCrossInterpreter:
@@ -654,7 +654,7 @@ class TestCrossInterpreter:
 
 
 # ---------------------------------------------------------------------------
-# unbound items (checklist 83–86, 89–90)
+# unbound items
 
 
 def _put_from(interp, q, source):
@@ -840,7 +840,7 @@ class TestUnbound:
 
 
 # ---------------------------------------------------------------------------
-# lifetime (checklist 88)
+# lifetime
 
 
 class TestLifetime:

@@ -1,4 +1,4 @@
-"""Reuse of closed interpreters ("parking", issue 5) must be invisible.
+"""Reuse of closed interpreters ("parking") must be invisible.
 
 close() keeps a few pristine interpreters (nothing imported, no module
 changed, only __main__ touched) and create() hands them out again.  These

@@ -1,4 +1,4 @@
-"""Bounded stress scenarios (issue 6): many threads, many interpreters,
+"""Bounded stress scenarios: many threads, many interpreters,
 random operations, multi-producer/multi-consumer queues.
 
 Every scenario runs in its own subprocess, so that a crash fails one test

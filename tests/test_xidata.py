@@ -1,7 +1,7 @@
 """Cross-interpreter data: is_shareable(), native transfer through
 prepare_main(), and round trips through call().
 
-Spec: api-3.14.md §4, checklist items 50, 54–57, 68–69.  Our deliberate
+Reference: CPython 3.14 concurrent.interpreters (what is shareable).  Our deliberate
 differences from 3.14: ints of any size are natively shareable (and
 really transfer), and a tuple is shareable only if all its items are.
 """

@@ -1,4 +1,4 @@
-/* queue.c -- FIFO queues between interpreters (PEP 734 Queue, issue 3).
+/* queue.c -- FIFO queues between interpreters (PEP 734 Queue).
  *
  * Owns:
  *  - the process-global registry of queues (`queues`): ids, binding
@@ -10,7 +10,7 @@
  *    id in each interpreter, cached in module state), create_queue() and
  *    the private helpers used by subinterpreters._queues and the tests.
  *
- * Two layers (STYLE 2).  The raw layer (sections "Items" to "Bindings,
+ * Two layers.  The raw layer (sections "Items" to "Bindings,
  * and the hooks") works on C structs only, holds no PyObject* and sets
  * no exception; it returns 0 or a negative SBI_ERR_*.  The Python layer
  * maps those codes to exceptions with sbi_state_raise() (state.c), for
@@ -149,8 +149,8 @@ typedef struct sbi_queue {
                                // every put and get (spinning waiters)
 } sbi_queue;
 
-/* Phase 1 of construction: every field consistent, nothing allocated
- * (STYLE 17). */
+/* Phase 1 of construction: every field consistent, nothing allocated,
+ * so that queue_fini() is safe whatever phase 2 reached. */
 static void
 queue_preinit(sbi_queue *q, Py_ssize_t maxsize, int unboundop)
 {
@@ -220,7 +220,7 @@ queue_lock_any(sbi_mutex *m)
 
 /* Mark q dead, wake every waiter, wait (not spin) until they have left,
  * and return the items it held (the caller frees them, outside any
- * lock).  STYLE 8.  Any thread; if a thread state is attached, its GIL is
+ * lock).  Any thread; if a thread state is attached, its GIL is
  * released while waiting.  No lock held on entry. */
 static qitem *
 queue_kill_and_wait(sbi_queue *q)
