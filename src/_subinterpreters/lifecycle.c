@@ -84,20 +84,11 @@ start_interpreter(PyThreadState **ts)
     return failed;
 }
 
-/* In the interpreter being destroyed: join the non-daemon threads started
- * with threading (as 3.14's close() does).  Errors are printed. */
+/* As threading._shutdown() does: run threading's atexit hooks (they may
+ * be what makes the threads finish), once.  Errors are printed. */
 static void
-join_threads(void)
+run_threading_atexits(PyObject *threading)
 {
-    PyObject *name = PyUnicode_FromString("threading");
-    PyObject *threading = name ? PyImport_GetModule(name) : NULL;
-    Py_XDECREF(name);
-    if (threading == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    // As threading._shutdown() does: run the threading atexit hooks
-    // first (they may be what makes the threads finish), once.
     PyObject *hooks = PyObject_GetAttrString(threading, "_threading_atexits");
     if (hooks != NULL && PyList_Check(hooks) && PyList_GET_SIZE(hooks) > 0) {
         if (PyObject_SetAttrString(threading, "_SHUTTING_DOWN", Py_True) < 0) {
@@ -121,67 +112,92 @@ join_threads(void)
     }
     Py_XDECREF(hooks);
     PyErr_Clear();
+}
+
+#if SBI_FIX_MAIN_THREAD_TSTATE_LOCK
+/* Give threading's _MainThread a fresh held tstate lock (see compat.h),
+ * held or not before: a held one may belong to the keeper, which is
+ * deleted (releasing it) right before Py_EndInterpreter. */
+static void
+fresh_main_tstate_lock(PyObject *main)
+{
+    PyObject *lock = PyObject_GetAttrString(main, "_tstate_lock");
+    PyObject *locked = lock && lock != Py_None
+                           ? PyObject_CallMethod(lock, "locked", NULL)
+                           : NULL;
+    if (locked == Py_False || locked == Py_True) {
+        PyObject *thread = PyImport_ImportModule("_thread");
+        PyObject *fresh =
+            thread ? PyObject_CallMethod(thread, "allocate_lock", NULL) : NULL;
+        PyObject *r =
+            fresh ? PyObject_CallMethod(fresh, "acquire", NULL) : NULL;
+        if (r == NULL ||
+            PyObject_SetAttrString(main, "_tstate_lock", fresh) < 0) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(r);
+        Py_XDECREF(fresh);
+        Py_XDECREF(thread);
+    }
+    Py_XDECREF(locked);
+    Py_XDECREF(lock);
+    PyErr_Clear();
+}
+#endif
+
+/* Join thread t unless it is a daemon or the calling thread.  Errors are
+ * printed. */
+static void
+join_one(PyObject *t, unsigned long me)
+{
+    PyObject *daemon = PyObject_GetAttrString(t, "daemon");
+    PyObject *ident = PyObject_GetAttrString(t, "ident");
+    int skip = daemon == NULL || ident == NULL ||
+               PyObject_IsTrue(daemon) != 0 ||
+               (PyLong_Check(ident) && PyLong_AsUnsignedLong(ident) == me);
+    Py_XDECREF(daemon);
+    Py_XDECREF(ident);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+    }
+    if (skip) {
+        return;
+    }
+    PyObject *r = PyObject_CallMethod(t, "join", NULL);
+    if (r == NULL) {
+        PyErr_WriteUnraisable(t);
+    }
+    Py_XDECREF(r);
+}
+
+/* In the interpreter being destroyed: join the non-daemon threads started
+ * with threading (as 3.14's close() does).  Errors are printed. */
+static void
+join_threads(void)
+{
+    PyObject *name = PyUnicode_FromString("threading");
+    PyObject *threading = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    if (threading == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    run_threading_atexits(threading);
     PyObject *threads = PyObject_CallMethod(threading, "enumerate", NULL);
     PyObject *main =
         threads ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
-    if (main == NULL || !PyList_Check(threads)) {
-        goto done;
-    }
+    if (main != NULL && PyList_Check(threads)) {
 #if SBI_FIX_MAIN_THREAD_TSTATE_LOCK
-    {
-        PyObject *lock = PyObject_GetAttrString(main, "_tstate_lock");
-        PyObject *locked = lock && lock != Py_None
-                               ? PyObject_CallMethod(lock, "locked", NULL)
-                               : NULL;
-        // Held or not: a held one may belong to the keeper, which is
-        // deleted (releasing it) right before Py_EndInterpreter.
-        if (locked == Py_False || locked == Py_True) {
-            PyObject *thread = PyImport_ImportModule("_thread");
-            PyObject *fresh =
-                thread ? PyObject_CallMethod(thread, "allocate_lock", NULL)
-                       : NULL;
-            PyObject *r =
-                fresh ? PyObject_CallMethod(fresh, "acquire", NULL) : NULL;
-            if (r == NULL ||
-                PyObject_SetAttrString(main, "_tstate_lock", fresh) < 0) {
-                PyErr_Clear();
-            }
-            Py_XDECREF(r);
-            Py_XDECREF(fresh);
-            Py_XDECREF(thread);
-        }
-        Py_XDECREF(locked);
-        Py_XDECREF(lock);
-        PyErr_Clear();
-    }
+        fresh_main_tstate_lock(main);
 #endif
-    Py_ssize_t n = PyList_GET_SIZE(threads);
-    unsigned long me = PyThread_get_thread_ident();
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *t = PyList_GET_ITEM(threads, i);  // borrowed
-        if (t == main) {
-            continue;
+        unsigned long me = PyThread_get_thread_ident();
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(threads); i++) {
+            PyObject *t = PyList_GET_ITEM(threads, i);  // borrowed
+            if (t != main) {
+                join_one(t, me);
+            }
         }
-        PyObject *daemon = PyObject_GetAttrString(t, "daemon");
-        PyObject *ident = PyObject_GetAttrString(t, "ident");
-        int skip = daemon == NULL || ident == NULL ||
-                   PyObject_IsTrue(daemon) != 0 ||
-                   (PyLong_Check(ident) && PyLong_AsUnsignedLong(ident) == me);
-        Py_XDECREF(daemon);
-        Py_XDECREF(ident);
-        if (PyErr_Occurred()) {
-            PyErr_Clear();
-        }
-        if (skip) {
-            continue;
-        }
-        PyObject *r = PyObject_CallMethod(t, "join", NULL);
-        if (r == NULL) {
-            PyErr_WriteUnraisable(t);
-        }
-        Py_XDECREF(r);
     }
-done:
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable(NULL);
     }

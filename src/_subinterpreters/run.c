@@ -184,62 +184,41 @@ nsitems_free(nsitem *items, Py_ssize_t n)
     PyMem_RawFree(items);
 }
 
-PyObject *
-sbi_run_prepare_main(sbi_state *st, int64_t id, PyObject *args,
-                     PyObject *kwargs)
+/* Pack the (name, value) pairs of ns into a new items array (*n
+ * entries); the values natively shareable only, big payloads pinned in
+ * *pins.  NULL with an exception on failure. */
+static nsitem *
+nsitems_pack(PyObject *ns, Py_ssize_t *n, PyObject **pins)
 {
-    PyObject *nsarg = Py_None;
-    PyObject *ns = NULL, *keys = NULL;
-    PyObject *pins = NULL;  // big payloads the items borrow: kept until
-                            // the items are freed
-    nsitem *items = NULL;
-    Py_ssize_t n = 0;
-    PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "|O:prepare_main", &nsarg)) {
+    PyObject *keys = PyDict_Keys(ns);
+    if (keys == NULL) {
         return NULL;
     }
-    ns = nsarg == Py_None
-             ? PyDict_New()
-             : PyObject_CallOneArg((PyObject *)&PyDict_Type, nsarg);
-    if (ns == NULL) {
-        goto done;
-    }
-    if (kwargs != NULL && PyDict_Update(ns, kwargs) < 0) {
-        goto done;
-    }
-    n = PyDict_GET_SIZE(ns);
-    if (n == 0) {
-        PyErr_SetString(PyExc_ValueError, "arg 2 must be a non-empty dict");
-        goto done;
-    }
-    items = PyMem_RawCalloc((size_t)n, sizeof(nsitem));
+    *n = PyList_GET_SIZE(keys);
+    nsitem *items = PyMem_RawCalloc((size_t)*n, sizeof(nsitem));
     if (items == NULL) {
         PyErr_NoMemory();
-        goto done;
+        goto error;
     }
-    keys = PyDict_Keys(ns);
-    if (keys == NULL) {
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = 0; i < *n; i++) {
         PyObject *key = PyList_GET_ITEM(keys, i);  // borrowed
         if (!PyUnicode_Check(key)) {
             PyErr_Format(PyExc_TypeError, "names must be str, got %R", key);
-            goto done;
+            goto error;
         }
         Py_ssize_t len;
         const char *s = PyUnicode_AsUTF8AndSize(key, &len);
         if (s == NULL) {
-            goto done;
+            goto error;
         }
         if ((Py_ssize_t)strlen(s) != len) {
             PyErr_SetString(PyExc_ValueError, "embedded null character");
-            goto done;
+            goto error;
         }
         items[i].name = PyMem_RawMalloc((size_t)len + 1);
         if (items[i].name == NULL) {
             PyErr_NoMemory();
-            goto done;
+            goto error;
         }
         memcpy(items[i].name, s, (size_t)len + 1);
         PyObject *value = PyDict_GetItemWithError(ns, key);  // borrowed
@@ -247,20 +226,28 @@ sbi_run_prepare_main(sbi_state *st, int64_t id, PyObject *args,
             if (!PyErr_Occurred()) {
                 PyErr_SetString(PyExc_RuntimeError, "namespace changed");
             }
-            goto done;
+            goto error;
         }
-        items[i].data = sbi_xidata_new_pinned(value, SBI_XI_NATIVE, &pins);
+        items[i].data = sbi_xidata_new_pinned(value, SBI_XI_NATIVE, pins);
         if (items[i].data == NULL) {
-            goto done;
+            goto error;
         }
     }
-    sbi_session s;
-    if (sbi_session_enter(st, id, &s, "prepare_main for") < 0) {
-        goto done;
+    Py_DECREF(keys);
+    return items;
+error:
+    if (items != NULL) {
+        nsitems_free(items, *n);
     }
-    /* in the target */
-    sbi_excinfo info = SBI_EXCINFO_INIT;
-    int failed = 0;
+    Py_DECREF(keys);
+    return NULL;
+}
+
+/* In the target: bind the items into __main__.  0, or -1 with the
+ * exception captured in *info. */
+static int
+nsitems_apply(const nsitem *items, Py_ssize_t n, sbi_excinfo *info)
+{
     PyObject *main_ns = sbi_session_main_dict();
     for (Py_ssize_t i = 0; main_ns != NULL && i < n; i++) {
         PyObject *v = sbi_xidata_load(items[i].data, main_ns);
@@ -272,26 +259,61 @@ sbi_run_prepare_main(sbi_state *st, int64_t id, PyObject *args,
     }
     Py_XDECREF(main_ns);
     if (PyErr_Occurred()) {
-        sbi_excinfo_capture_current(&info);
-        failed = 1;
+        sbi_excinfo_capture_current(info);
+        return -1;
     }
-    sbi_lifecycle_leave(&s);
-    /* back in the caller */
-    if (failed) {
-        sbi_excinfo_raise_with_proxy(st->InterpreterError,
-                                     "failed to apply namespace to __main__",
-                                     &info);
+    return 0;
+}
+
+PyObject *
+sbi_run_prepare_main(sbi_state *st, int64_t id, PyObject *args,
+                     PyObject *kwargs)
+{
+    PyObject *nsarg = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:prepare_main", &nsarg)) {
+        return NULL;
+    }
+    PyObject *ns = nsarg == Py_None
+                       ? PyDict_New()
+                       : PyObject_CallOneArg((PyObject *)&PyDict_Type, nsarg);
+    if (ns == NULL) {
+        return NULL;
+    }
+    if (kwargs != NULL && PyDict_Update(ns, kwargs) < 0) {
+        Py_DECREF(ns);
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(ns) == 0) {
+        Py_DECREF(ns);
+        PyErr_SetString(PyExc_ValueError, "arg 2 must be a non-empty dict");
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PyObject *pins = NULL;  // big payloads the items borrow: kept until
+                            // the items are freed
+    Py_ssize_t n = 0;
+    nsitem *items = nsitems_pack(ns, &n, &pins);
+    sbi_session s;
+    if (items != NULL &&
+        sbi_session_enter(st, id, &s, "prepare_main for") == 0) {
+        sbi_excinfo info = SBI_EXCINFO_INIT;
+        int rc = nsitems_apply(items, n, &info);  // in the target
+        sbi_lifecycle_leave(&s);
+        if (rc < 0) {
+            sbi_excinfo_raise_with_proxy(
+                st->InterpreterError, "failed to apply namespace to __main__",
+                &info);
+        }
+        else {
+            result = Py_NewRef(Py_None);
+        }
         sbi_excinfo_clear(&info);
-        goto done;
     }
-    result = Py_NewRef(Py_None);
-done:
     if (items != NULL) {
         nsitems_free(items, n);
     }
     Py_XDECREF(pins);
-    Py_XDECREF(keys);
-    Py_XDECREF(ns);
+    Py_DECREF(ns);
     return result;
 }
 
@@ -358,6 +380,125 @@ kwargs_from_vector(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
     return d;
 }
 
+/* What call() sends and gets back, owned by the caller: the packed
+ * callable, arguments and result, the payloads they borrow, and the
+ * snapshot of an exception raised in the target. */
+typedef struct {
+    PyObject *pins;  // big payloads the packed values borrow
+    sbi_xidata *func, *args, *kwargs, *result;
+    sbi_excinfo info;
+} call_data;
+
+static void
+call_data_clear(call_data *d)
+{
+    sbi_excinfo_clear(&d->info);
+    sbi_xidata_free(d->func);
+    sbi_xidata_free(d->args);
+    sbi_xidata_free(d->kwargs);
+    sbi_xidata_free(d->result);
+    Py_XDECREF(d->pins);
+}
+
+/* In the caller: pack func, args[0:nargs] and kwargs (or NULL).  The
+ * target decodes them while we wait, so big payloads are borrowed
+ * (pinned in d->pins until d is cleared).  0, or -1 with an exception. */
+static int
+call_pack(call_data *d, PyObject *func, PyObject *const *args,
+          Py_ssize_t nargs, PyObject *kwargs)
+{
+    d->func = sbi_xidata_new_callable(func, &d->pins);
+    if (d->func == NULL) {
+        return -1;
+    }
+    if (nargs > 0) {
+        PyObject *t = PyTuple_New(nargs);
+        if (t == NULL) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            PyTuple_SET_ITEM(t, i, Py_NewRef(args[i]));
+        }
+        d->args = sbi_xidata_new_pinned(t, SBI_XI_FULL, &d->pins);
+        Py_DECREF(t);
+        if (d->args == NULL) {
+            return -1;
+        }
+    }
+    if (kwargs != NULL) {
+        d->kwargs = sbi_xidata_new_pinned(kwargs, SBI_XI_FULL, &d->pins);
+        if (d->kwargs == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* In the target: unpack, call from __main__, pack the result (copied:
+ * its object dies here before the caller decodes it).  Returns what
+ * happened; on failure d->info holds the exception. */
+static enum call_status
+call_in_target(call_data *d)
+{
+    enum call_status status = CALL_OK;
+    PyObject *ns = sbi_session_main_dict();
+    PyObject *tf = NULL, *ta = NULL, *tk = NULL, *tr = NULL;
+    if (ns == NULL || (tf = sbi_xidata_load(d->func, ns)) == NULL) {
+        status = CALL_BAD_FUNC;
+    }
+    else if (d->args != NULL && (ta = sbi_xidata_load(d->args, ns)) == NULL) {
+        status = CALL_BAD_ARGS;
+    }
+    else if (d->kwargs != NULL &&
+             (tk = sbi_xidata_load(d->kwargs, ns)) == NULL) {
+        status = CALL_BAD_KWARGS;
+    }
+    else if ((tr = sbi_session_call_in_main(ns, tf, ta, tk)) == NULL) {
+        status = CALL_RAISED;
+    }
+    else if ((d->result = sbi_xidata_new(tr, SBI_XI_FULL)) == NULL) {
+        status = CALL_BAD_RESULT;
+    }
+    if (status != CALL_OK) {
+        sbi_excinfo_capture_current(&d->info);
+        if (d->info.is_keyboard_interrupt) {
+            // interrupted while unpacking or packing: report it as the
+            // interrupt it is, not as a sharing failure
+            status = CALL_RAISED;
+        }
+    }
+    Py_XDECREF(tf);
+    Py_XDECREF(ta);
+    Py_XDECREF(tk);
+    Py_XDECREF(tr);
+    Py_XDECREF(ns);
+    return status;
+}
+
+/* Back in the caller: the result, or NULL with the exception status
+ * calls for. */
+static PyObject *
+call_report(sbi_state *st, enum call_status status, call_data *d)
+{
+    static const char *const not_shareable[] = {
+        [CALL_BAD_FUNC] = "func not shareable",
+        [CALL_BAD_ARGS] = "args not shareable",
+        [CALL_BAD_KWARGS] = "kwargs not shareable",
+        [CALL_BAD_RESULT] = "result not shareable",
+    };
+    switch (status) {
+    case CALL_OK:
+        return sbi_xidata_load(d->result, NULL);
+    case CALL_RAISED:
+        raise_failed(st, &d->info);
+        return NULL;
+    default:
+        sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                     not_shareable[status], &d->info);
+        return NULL;
+    }
+}
+
 PyObject *
 sbi_run_call(sbi_state *st, int64_t id, PyObject *const *args, size_t nargsf,
              PyObject *kwnames)
@@ -378,131 +519,23 @@ sbi_run_call(sbi_state *st, int64_t id, PyObject *const *args, size_t nargsf,
         return NULL;
     }
     PyObject *result = NULL;
-    // The target decodes the callable and arguments while we wait, so big
-    // payloads are borrowed (pinned here until the data is freed).  The
-    // result is copied: its object dies in the target before we decode.
-    PyObject *pins = NULL;
-    sbi_xidata *xfunc = NULL, *xargs = NULL, *xkwargs = NULL, *xres = NULL;
-    sbi_excinfo info = SBI_EXCINFO_INIT;
-    enum call_status status = CALL_OK;
     sbi_session s;
-
     if (id == sbi_registry_current_pid()) {
-        if (sbi_session_enter(st, id, &s, "call") < 0) {
-            goto done;
+        if (sbi_session_enter(st, id, &s, "call") == 0) {
+            result = call_here(st, &s, func, args + 1, nargs - 1, kwargs);
         }
-        result = call_here(st, &s, func, args + 1, nargs - 1, kwargs);
-        goto done;
+        Py_XDECREF(kwargs);
+        return result;
     }
-
-    /* pack in the caller */
-    xfunc = sbi_xidata_new_callable(func, &pins);
-    if (xfunc == NULL) {
-        goto done;
-    }
-    if (nargs > 1) {
-        PyObject *t = PyTuple_New(nargs - 1);
-        if (t == NULL) {
-            goto done;
-        }
-        for (Py_ssize_t i = 1; i < nargs; i++) {
-            PyTuple_SET_ITEM(t, i - 1, Py_NewRef(args[i]));
-        }
-        xargs = sbi_xidata_new_pinned(t, SBI_XI_FULL, &pins);
-        Py_DECREF(t);
-        if (xargs == NULL) {
-            goto done;
-        }
-    }
-    if (kwargs != NULL) {
-        xkwargs = sbi_xidata_new_pinned(kwargs, SBI_XI_FULL, &pins);
-        if (xkwargs == NULL) {
-            goto done;
-        }
-    }
-    if (sbi_session_enter(st, id, &s, "call") < 0) {
-        goto done;
-    }
-    /* in the target */
+    call_data d = {.info = SBI_EXCINFO_INIT};
+    if (call_pack(&d, func, args + 1, nargs - 1, kwargs) == 0 &&
+        sbi_session_enter(st, id, &s, "call") == 0)
     {
-        PyObject *ns = sbi_session_main_dict();
-        PyObject *tf = NULL, *ta = NULL, *tk = NULL, *tr = NULL;
-        if (ns == NULL) {
-            status = CALL_BAD_FUNC;
-            goto target_done;
-        }
-        tf = sbi_xidata_load(xfunc, ns);
-        if (tf == NULL) {
-            status = CALL_BAD_FUNC;
-            goto target_done;
-        }
-        if (xargs != NULL && (ta = sbi_xidata_load(xargs, ns)) == NULL) {
-            status = CALL_BAD_ARGS;
-            goto target_done;
-        }
-        if (xkwargs != NULL && (tk = sbi_xidata_load(xkwargs, ns)) == NULL) {
-            status = CALL_BAD_KWARGS;
-            goto target_done;
-        }
-        tr = sbi_session_call_in_main(ns, tf, ta, tk);
-        if (tr == NULL) {
-            status = CALL_RAISED;
-            goto target_done;
-        }
-        xres = sbi_xidata_new(tr, SBI_XI_FULL);
-        if (xres == NULL) {
-            status = CALL_BAD_RESULT;
-        }
-    target_done:
-        if (status != CALL_OK) {
-            sbi_excinfo_capture_current(&info);
-            if (info.is_keyboard_interrupt) {
-                // interrupted while unpacking or packing: report it as the
-                // interrupt it is, not as a sharing failure
-                status = CALL_RAISED;
-            }
-        }
-        Py_XDECREF(tf);
-        Py_XDECREF(ta);
-        Py_XDECREF(tk);
-        Py_XDECREF(tr);
-        Py_XDECREF(ns);
+        enum call_status status = call_in_target(&d);
+        sbi_lifecycle_leave(&s);
+        result = call_report(st, status, &d);
     }
-    sbi_lifecycle_leave(&s);
-    /* back in the caller */
-    switch (status) {
-    case CALL_OK:
-        result = sbi_xidata_load(xres, NULL);
-        break;
-    case CALL_RAISED:
-        raise_failed(st, &info);
-        break;
-    case CALL_BAD_FUNC:
-        sbi_excinfo_raise_with_proxy(st->NotShareableError,
-                                     "func not shareable", &info);
-        break;
-    case CALL_BAD_ARGS:
-        sbi_excinfo_raise_with_proxy(st->NotShareableError,
-                                     "args not shareable", &info);
-        break;
-    case CALL_BAD_KWARGS:
-        sbi_excinfo_raise_with_proxy(st->NotShareableError,
-                                     "kwargs not shareable", &info);
-        break;
-    case CALL_BAD_RESULT:
-        sbi_excinfo_raise_with_proxy(st->NotShareableError,
-                                     "result not shareable", &info);
-        break;
-    default:
-        Py_UNREACHABLE();
-    }
-done:
-    sbi_excinfo_clear(&info);
-    sbi_xidata_free(xfunc);
-    sbi_xidata_free(xargs);
-    sbi_xidata_free(xkwargs);
-    sbi_xidata_free(xres);
-    Py_XDECREF(pins);
+    call_data_clear(&d);
     Py_XDECREF(kwargs);
     return result;
 }

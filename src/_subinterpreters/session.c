@@ -16,11 +16,10 @@
 
 #include <string.h>
 
-/* Mark interpreter id as running __main__ in this thread and switch the
- * thread into it.  Caller attached.  0, or -1 with an exception set (in
- * the caller's interpreter). */
-int
-sbi_session_enter(sbi_state *st, int64_t id, sbi_session *s, const char *op)
+/* Take the running flag of interpreter id for this thread.  Its entry,
+ * or NULL with an exception set. */
+static sbi_entry *
+claim_running(sbi_state *st, int64_t id, const char *op)
 {
     int err = 0;
     int daemon = 0;
@@ -58,78 +57,87 @@ sbi_session_enter(sbi_state *st, int64_t id, sbi_session *s, const char *op)
                      "the process is exiting: a daemon thread cannot enter "
                      "interpreter %lld",
                      (long long)id);
-        return -1;
+        return NULL;
     }
     if (err != 0) {
-        (void)sbi_state_raise(st, err, id, op);
+        return sbi_state_raise(st, err, id, op), NULL;
+    }
+    return e;
+}
+
+/* This thread's cached thread state for e (running flag held), or a new
+ * one, cached.  A thread state the cache let go is put in *drop (NULL
+ * if none), for deleting once attached to e.  NULL with MemoryError. */
+static PyThreadState *
+cached_tstate(sbi_entry *e, PyThreadState *drop[2])
+{
+    uint64_t me = sbi_registry_thread_serial();
+    drop[0] = drop[1] = NULL;
+    for (int i = 0; i < e->ncache; i++) {
+        if (e->cache[i].serial == me) {
+            return e->cache[i].tstate;
+        }
+    }
+    // A cached thread state of a finished thread whose ident was reused
+    // would confuse PyThreadState_SetAsyncExc(): drop it.
+    unsigned long ident = PyThread_get_thread_ident();
+    for (int i = 0; i < e->ncache; i++) {
+        if (e->cache[i].ident == ident) {
+            drop[0] = e->cache[i].tstate;
+            e->cache[i] = e->cache[--e->ncache];
+            break;
+        }
+    }
+    PyThreadState *ts = PyThreadState_New(e->interp);
+    if (ts == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (e->ncache == SBI_TSTATE_CACHE) {
+        // Evict the oldest: most likely a thread that is gone.
+        drop[1] = e->cache[0].tstate;
+        memmove(&e->cache[0], &e->cache[1],
+                sizeof(e->cache[0]) * (SBI_TSTATE_CACHE - 1));
+        e->ncache--;
+    }
+    e->cache[e->ncache].serial = me;
+    e->cache[e->ncache].ident = ident;
+    e->cache[e->ncache].tstate = ts;
+    e->ncache++;
+    return ts;
+}
+
+int
+sbi_session_enter(sbi_state *st, int64_t id, sbi_session *s, const char *op)
+{
+    sbi_entry *e = claim_running(st, id, op);
+    if (e == NULL) {
         return -1;
     }
     s->entry = e;
     s->sigint = 0;
-    if (e->interp == cur) {
+    if (e->interp == PyInterpreterState_Get()) {
         s->caller = NULL;
         s->tstate = PyThreadState_Get();
     }
     else {
-        // e is ours to use: we hold its running flag.
-        uint64_t me = sbi_registry_thread_serial();
-        s->tstate = NULL;
-        for (int i = 0; i < e->ncache; i++) {
-            if (e->cache[i].serial == me) {
-                s->tstate = e->cache[i].tstate;
-                break;
-            }
-        }
-        PyThreadState *evict = NULL;
-        PyThreadState *stale = NULL;
+        PyThreadState *drop[2];
+        s->tstate = cached_tstate(e, drop);
         if (s->tstate == NULL) {
-            // A cached thread state of a finished thread whose ident was
-            // reused would confuse PyThreadState_SetAsyncExc(): drop it.
-            unsigned long ident = PyThread_get_thread_ident();
-            for (int i = 0; i < e->ncache; i++) {
-                if (e->cache[i].ident == ident) {
-                    stale = e->cache[i].tstate;
-                    e->cache[i] = e->cache[--e->ncache];
-                    break;
-                }
-            }
-            s->tstate = PyThreadState_New(e->interp);
-            if (s->tstate == NULL) {
-                sbi_mutex_lock_py(&sbi_registry.mutex);
-                e->running_tid = 0;
-                sbi_mutex_unlock(&sbi_registry.mutex);
-                PyErr_NoMemory();
-                return -1;
-            }
-            if (e->ncache == SBI_TSTATE_CACHE) {
-                // Evict the oldest: most likely a thread that is gone.
-                evict = e->cache[0].tstate;
-                memmove(&e->cache[0], &e->cache[1],
-                        sizeof(e->cache[0]) * (SBI_TSTATE_CACHE - 1));
-                e->ncache--;
-            }
-            e->cache[e->ncache].serial = me;
-            e->cache[e->ncache].ident = ident;
-            e->cache[e->ncache].tstate = s->tstate;
-            e->ncache++;
+            sbi_mutex_lock_py(&sbi_registry.mutex);
+            e->running_tid = 0;
+            sbi_mutex_unlock(&sbi_registry.mutex);
+            return -1;
         }
         s->sigint = sbi_sigint_watch_begin(e->id);
         s->caller = PyThreadState_Swap(s->tstate);
-        // Neither is in use: only the running thread enters e.  The
+        // Not in use: only the thread with the running flag enters e.  The
         // keeper merely leaves the cache.
-        if (evict == e->keeper) {
-            evict = NULL;
-        }
-        if (stale == e->keeper) {
-            stale = NULL;
-        }
-        if (evict != NULL) {
-            PyThreadState_Clear(evict);
-            PyThreadState_Delete(evict);
-        }
-        if (stale != NULL) {
-            PyThreadState_Clear(stale);
-            PyThreadState_Delete(stale);
+        for (int i = 0; i < 2; i++) {
+            if (drop[i] != NULL && drop[i] != e->keeper) {
+                PyThreadState_Clear(drop[i]);
+                PyThreadState_Delete(drop[i]);
+            }
         }
     }
     sbi_mutex_lock(&sbi_registry.mutex);
