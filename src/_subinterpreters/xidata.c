@@ -1012,6 +1012,70 @@ encode_handle(writer *w, int kind, int64_t id)
 /* Encode obj; -1 with an exception set on failure.  In FULL mode a value
  * with no native form is pickled in place. */
 static int
+encode_int(writer *w, PyObject *obj)
+{
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow) {
+        return encode_bigint(w, obj);
+    }
+    int64_t v64 = (int64_t)v;
+    if (write_tag(w, TAG_INT) < 0) {
+        return -1;
+    }
+    return write_raw(w, &v64, sizeof(v64));
+}
+
+static int
+encode_float(writer *w, PyObject *obj)
+{
+    double d = PyFloat_AS_DOUBLE(obj);
+    if (write_tag(w, TAG_FLOAT) < 0) {
+        return -1;
+    }
+    return write_raw(w, &d, sizeof(d));
+}
+
+static int
+encode_complex(writer *w, PyObject *obj)
+{
+    double d[2] = {PyComplex_RealAsDouble(obj), PyComplex_ImagAsDouble(obj)};
+    if (write_tag(w, TAG_COMPLEX) < 0) {
+        return -1;
+    }
+    return write_raw(w, d, sizeof(d));
+}
+
+/* The kind byte, then the characters as a blob under it. */
+static int
+encode_str(writer *w, PyObject *obj)
+{
+    char kind = (char)PyUnicode_KIND(obj);
+    size_t n = (size_t)PyUnicode_GET_LENGTH(obj) * (size_t)kind;
+    if (write_tag(w, TAG_STR) < 0) {
+        return -1;
+    }
+    return write_blob_from(w, kind, obj, PyUnicode_DATA(obj), n);
+}
+
+/* A function travels as code if it is stateless: 1 if written, 0 if it
+ * is not stateless (nothing written), -1 on error. */
+static int
+encode_stateless(writer *w, PyObject *func)
+{
+    PyObject *why = NULL;
+    int r = func_is_stateless(func, &why);
+    Py_XDECREF(why);
+    if (r <= 0) {
+        return r;
+    }
+    return encode_func(w, func) < 0 ? -1 : 1;
+}
+
+static int
 encode(writer *w, PyObject *obj, int depth)
 {
     PyTypeObject *tp = Py_TYPE(obj);
@@ -1028,35 +1092,13 @@ encode(writer *w, PyObject *obj, int depth)
         return write_tag(w, obj == Py_True ? TAG_TRUE : TAG_FALSE);
     }
     if (tp == &PyLong_Type) {
-        int overflow = 0;
-        long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
-        if (v == -1 && PyErr_Occurred()) {
-            return -1;
-        }
-        if (overflow) {
-            return encode_bigint(w, obj);
-        }
-        int64_t v64 = (int64_t)v;
-        if (write_tag(w, TAG_INT) < 0) {
-            return -1;
-        }
-        return write_raw(w, &v64, sizeof(v64));
+        return encode_int(w, obj);
     }
     if (tp == &PyFloat_Type) {
-        double d = PyFloat_AS_DOUBLE(obj);
-        if (write_tag(w, TAG_FLOAT) < 0) {
-            return -1;
-        }
-        return write_raw(w, &d, sizeof(d));
+        return encode_float(w, obj);
     }
     if (tp == &PyUnicode_Type) {
-        // the kind byte, then the characters as a blob under it
-        char kind = (char)PyUnicode_KIND(obj);
-        size_t n = (size_t)PyUnicode_GET_LENGTH(obj) * (size_t)kind;
-        if (write_tag(w, TAG_STR) < 0) {
-            return -1;
-        }
-        return write_blob_from(w, kind, obj, PyUnicode_DATA(obj), n);
+        return encode_str(w, obj);
     }
     if (tp == &PyBytes_Type) {
         return write_blob_from(w, TAG_BYTES, obj, PyBytes_AS_STRING(obj),
@@ -1103,26 +1145,16 @@ encode(writer *w, PyObject *obj, int depth)
         return encode_set(w, TAG_FROZENSET, obj, depth);
     }
     if (tp == &PyComplex_Type) {
-        double d[2] = {PyComplex_RealAsDouble(obj),
-                       PyComplex_ImagAsDouble(obj)};
-        if (write_tag(w, TAG_COMPLEX) < 0) {
-            return -1;
-        }
-        return write_raw(w, d, sizeof(d));
+        return encode_complex(w, obj);
     }
     if (tp == &PyByteArray_Type) {
         return write_blob(w, TAG_BYTEARRAY, PyByteArray_AS_STRING(obj),
                           (size_t)PyByteArray_GET_SIZE(obj));
     }
     if (tp == &PyFunction_Type) {
-        PyObject *why = NULL;
-        int r = func_is_stateless(obj, &why);
-        Py_XDECREF(why);
-        if (r < 0) {
-            return -1;
-        }
-        if (r > 0) {
-            return encode_func(w, obj);
+        int r = encode_stateless(w, obj);
+        if (r != 0) {
+            return r < 0 ? -1 : 0;
         }
     }
     int g = encode_global(w, obj);
@@ -1696,6 +1728,105 @@ decode_set(reader *r, char tag)
 }
 
 static PyObject *
+decode_int(reader *r)
+{
+    int64_t v;
+    return read_raw(r, &v, sizeof(v)) < 0 ? NULL : PyLong_FromLongLong(v);
+}
+
+static PyObject *
+decode_bigint(reader *r)
+{
+    size_t n;
+    const char *p = read_blob(r, &n);
+    PyObject *s = p ? PyUnicode_FromStringAndSize(p, (Py_ssize_t)n) : NULL;
+    if (s == NULL) {
+        return NULL;
+    }
+    PyObject *v = PyLong_FromUnicodeObject(s, 0);
+    Py_DECREF(s);
+    return v;
+}
+
+static PyObject *
+decode_float(reader *r)
+{
+    double d;
+    return read_raw(r, &d, sizeof(d)) < 0 ? NULL : PyFloat_FromDouble(d);
+}
+
+static PyObject *
+decode_complex(reader *r)
+{
+    double d[2];
+    return read_raw(r, d, sizeof(d)) < 0 ? NULL
+                                         : PyComplex_FromDoubles(d[0], d[1]);
+}
+
+static PyObject *
+decode_str(reader *r)
+{
+    unsigned char kind;
+    size_t n;
+    if (read_raw(r, &kind, 1) < 0) {
+        return NULL;
+    }
+    const char *p = read_blob(r, &n);
+    if (p == NULL) {
+        return NULL;
+    }
+    if (SBI_NEVER(kind == 0 || n % kind != 0)) {
+        PyErr_SetString(PyExc_RuntimeError, "corrupt str data");
+        return NULL;
+    }
+    return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)(n / kind));
+}
+
+static PyObject *
+decode_bytes(reader *r, char tag)
+{
+    size_t n;
+    const char *p = read_blob(r, &n);
+    if (p == NULL) {
+        return NULL;
+    }
+    return tag == TAG_BYTES ? PyBytes_FromStringAndSize(p, (Py_ssize_t)n)
+                            : PyByteArray_FromStringAndSize(p, (Py_ssize_t)n);
+}
+
+static PyObject *
+decode_buffer(reader *r)
+{
+    uint64_t i;
+    if (read_u64(r, &i) < 0) {
+        return NULL;
+    }
+    if (SBI_NEVER(i >= (uint64_t)r->xd->nbufs)) {
+        PyErr_SetString(PyExc_RuntimeError, "corrupt buffer index");
+        return NULL;
+    }
+    return sbi_shbuf_to_memoryview(r->xd->bufs[i]);
+}
+
+static PyObject *
+decode_handle(reader *r)
+{
+    uint8_t kind;
+    int64_t id;
+    if (read_raw(r, &kind, sizeof(kind)) < 0 ||
+        read_raw(r, &id, sizeof(id)) < 0) {
+        return NULL;
+    }
+    if (kind >= __atomic_load_n(&handle_kinds.n, __ATOMIC_ACQUIRE)) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "corrupt cross-interpreter data (handle kind %d)",
+                     (int)kind);
+        return NULL;
+    }
+    return handle_kinds.kinds[kind]->object(id);
+}
+
+static PyObject *
 decode(reader *r)
 {
     char tag;
@@ -1709,68 +1840,19 @@ decode(reader *r)
         Py_RETURN_TRUE;
     case TAG_FALSE:
         Py_RETURN_FALSE;
-    case TAG_INT: {
-        int64_t v;
-        if (read_raw(r, &v, sizeof(v)) < 0) {
-            return NULL;
-        }
-        return PyLong_FromLongLong(v);
-    }
-    case TAG_BIGINT: {
-        size_t n;
-        const char *p = read_blob(r, &n);
-        if (p == NULL) {
-            return NULL;
-        }
-        PyObject *s = PyUnicode_FromStringAndSize(p, (Py_ssize_t)n);
-        if (s == NULL) {
-            return NULL;
-        }
-        PyObject *v = PyLong_FromUnicodeObject(s, 0);
-        Py_DECREF(s);
-        return v;
-    }
-    case TAG_FLOAT: {
-        double d;
-        if (read_raw(r, &d, sizeof(d)) < 0) {
-            return NULL;
-        }
-        return PyFloat_FromDouble(d);
-    }
-    case TAG_COMPLEX: {
-        double d[2];
-        if (read_raw(r, d, sizeof(d)) < 0) {
-            return NULL;
-        }
-        return PyComplex_FromDoubles(d[0], d[1]);
-    }
-    case TAG_STR: {
-        unsigned char kind;
-        size_t n;
-        if (read_raw(r, &kind, 1) < 0) {
-            return NULL;
-        }
-        const char *p = read_blob(r, &n);
-        if (p == NULL) {
-            return NULL;
-        }
-        if (SBI_NEVER(kind == 0 || n % kind != 0)) {
-            PyErr_SetString(PyExc_RuntimeError, "corrupt str data");
-            return NULL;
-        }
-        return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)(n / kind));
-    }
+    case TAG_INT:
+        return decode_int(r);
+    case TAG_BIGINT:
+        return decode_bigint(r);
+    case TAG_FLOAT:
+        return decode_float(r);
+    case TAG_COMPLEX:
+        return decode_complex(r);
+    case TAG_STR:
+        return decode_str(r);
     case TAG_BYTES:
-    case TAG_BYTEARRAY: {
-        size_t n;
-        const char *p = read_blob(r, &n);
-        if (p == NULL) {
-            return NULL;
-        }
-        return tag == TAG_BYTES
-                   ? PyBytes_FromStringAndSize(p, (Py_ssize_t)n)
-                   : PyByteArray_FromStringAndSize(p, (Py_ssize_t)n);
-    }
+    case TAG_BYTEARRAY:
+        return decode_bytes(r, tag);
     case TAG_TUPLE:
     case TAG_LIST:
         return decode_seq(r, tag);
@@ -1785,32 +1867,10 @@ decode(reader *r)
         return decode_global(r);
     case TAG_FUNC:
         return decode_func(r);
-    case TAG_BUFFER: {
-        uint64_t i;
-        if (read_u64(r, &i) < 0) {
-            return NULL;
-        }
-        if (SBI_NEVER(i >= (uint64_t)r->xd->nbufs)) {
-            PyErr_SetString(PyExc_RuntimeError, "corrupt buffer index");
-            return NULL;
-        }
-        return sbi_shbuf_to_memoryview(r->xd->bufs[i]);
-    }
-    case TAG_HANDLE: {
-        uint8_t kind;
-        int64_t id;
-        if (read_raw(r, &kind, sizeof(kind)) < 0 ||
-            read_raw(r, &id, sizeof(id)) < 0) {
-            return NULL;
-        }
-        if (kind >= __atomic_load_n(&handle_kinds.n, __ATOMIC_ACQUIRE)) {
-            PyErr_Format(PyExc_RuntimeError,
-                         "corrupt cross-interpreter data (handle kind %d)",
-                         (int)kind);
-            return NULL;
-        }
-        return handle_kinds.kinds[kind]->object(id);
-    }
+    case TAG_BUFFER:
+        return decode_buffer(r);
+    case TAG_HANDLE:
+        return decode_handle(r);
     default:
         PyErr_Format(PyExc_RuntimeError,
                      "corrupt cross-interpreter data (tag %d)", tag);
