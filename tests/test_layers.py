@@ -36,7 +36,8 @@ LAYERS = {
     'lifecycle': 11,  # create, close, owners, reaping orphans
     'process': 12,    # exit hook, fork guard, reset in a forked child
     'run': 12,        # exec, prepare_main, call
-    'queue': 12,      # queues: a handle kind, subscribed to the hooks
+    'queue': 10,      # queues, raw: registry, FIFO, blocking put/get
+    'queue_type': 12,  # the Queue type: a handle kind, hook subscriber
     'interp_type': 13,  # the Interpreter type, create(), list_all()
     'module': 14,     # PyInit and module_exec: wiring only
 }

@@ -12,7 +12,7 @@
 #include "process.h"
 #include "xidata.h"
 #include "excinfo.h"
-#include "queue.h"
+#include "queue_type.h"
 #include "shield.h"
 
 /* ---------------------------------------------------------------------
@@ -128,7 +128,7 @@ module_exec(PyObject *m)
     }
     if (sbi_excinfo_module_init(m, st) < 0 ||
         sbi_interp_type_init(m, st) < 0 || sbi_xidata_module_init(m, st) < 0 ||
-        sbi_queue_module_init(m, st) < 0)
+        sbi_queue_type_init(m, st) < 0)
     {
         return -1;
     }

@@ -1,20 +1,17 @@
-/* queue.c -- FIFO queues between interpreters (PEP 734 Queue).
+/* queue.c -- FIFO queues between interpreters (PEP 734 Queue): the raw
+ * layer.
  *
  * Owns:
  *  - the process-global registry of queues (`queues`): ids, binding
  *    counts, the "process is shutting down" flag;
  *  - each queue: a FIFO of items (cross-interpreter data plus the id of
  *    the interpreter that put it and its unbound op), a mutex and the
- *    condition variables blocking put()/get() wait on;
- *  - the per-interpreter Python layer: the Queue heap type (one object per
- *    id in each interpreter, cached in module state), create_queue() and
- *    the private helpers used by subinterpreters._queues and the tests.
+ *    condition variables blocking put()/get() wait on (queue_wait()).
  *
- * Two layers.  The raw layer (sections "Items" to "Bindings,
- * and the hooks") works on C structs only, holds no PyObject* and sets
- * no exception; it returns 0 or a negative SBI_ERR_*.  The Python layer
- * maps those codes to exceptions with sbi_state_raise() (state.c), for
- * which it loads QueueEmpty and QueueFull on first use.
+ * Works on C structs only, holds no PyObject* and sets no exception
+ * (except SBI_ERR_PYEXC: a signal handler raised while waiting); returns
+ * 0 or a negative SBI_ERR_*.  The Python layer, queue_type.c, maps those
+ * codes to exceptions with sbi_state_raise().
  *
  * Lifetimes.  A queue lives while its binding count (`refs`) is > 0: one
  * per Queue object in any interpreter, one per Queue inside
@@ -36,7 +33,6 @@
 #include "queue.h"
 #include "xidata.h"
 #include "interrupt.h"
-#include "hooks.h"
 #include "tuning.h"
 #include "lock.h"
 #include <math.h>
@@ -45,55 +41,13 @@
 #include <unistd.h>
 
 /* =====================================================================
- * Unbound ops
- *
- * What happens to an item when the interpreter that put it is destroyed.
- * X(name, value as in 3.14's _interpqueues, index in the module state's
- *   unbound_objects tuple (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE))
- */
-#define QUEUE_UNBOUND_MAP(X)                                                \
-    X(REMOVE, 1, 2)                                                         \
-    X(ERROR, 2, 1)                                                          \
-    X(REPLACE, 3, 0)
-
-enum {
-#define SBI_X(name, value, index) UNBOUND_##name = value,
-    QUEUE_UNBOUND_MAP(SBI_X)
-#undef SBI_X
-};
-
-/* Index of op in unbound_objects, -1 for an unknown op. */
-static int
-unbound_index(int op)
-{
-    switch (op) {
-#define SBI_X(name, value, index)                                           \
-    case value:                                                             \
-        return index;
-        QUEUE_UNBOUND_MAP(SBI_X)
-#undef SBI_X
-    default:
-        return -1;
-    }
-}
-
-/* =====================================================================
  * Items
  */
 
-/* One queued value.  Owned by the queue's list while linked (protected by
- * the queue's mutex), by whoever unlinked it afterwards. */
-typedef struct qitem {
-    struct qitem *next;
-    sbi_xidata *data;   // NULL once unbound (a placeholder)
-    int64_t owner;      // interpreter that put it
-    int unboundop;      // UNBOUND_*
-} qitem;
-
 /* Free item and its data.  Any thread, with or without a thread state;
  * never with a queue lock or the registry lock held. */
-static void
-qitem_free(qitem *item)
+void
+sbi_qitem_free(sbi_qitem *item)
 {
     sbi_xidata_free(item->data);
     PyMem_RawFree(item);
@@ -101,11 +55,11 @@ qitem_free(qitem *item)
 
 /* Free a NULL-terminated chain of items (same rules as qitem_free). */
 static void
-qitem_free_chain(qitem *item)
+qitem_free_chain(sbi_qitem *item)
 {
     while (item != NULL) {
-        qitem *next = item->next;
-        qitem_free(item);
+        sbi_qitem *next = item->next;
+        sbi_qitem_free(item);
         item = next;
     }
 }
@@ -120,34 +74,6 @@ enum {
     QUEUE_HAVE_DRAINED = 8,
     QUEUE_READY = 15,
 };
-
-typedef struct sbi_queue {
-    /* registry fields, protected by queues.mutex */
-    struct sbi_queue *next;
-    Py_ssize_t refs;           // bindings; freed when it drops to 0
-    int destroyed;             // killed early: no new bindings
-
-    /* immutable once linked */
-    int64_t id;
-    Py_ssize_t maxsize;        // <= 0: unbounded (kept as given)
-    int unboundop;             // default UNBOUND_* for put()
-    int ready;                 // QUEUE_HAVE_* parts initialised
-
-    sbi_mutex mutex;
-    sbi_cond not_empty;        // signalled when an item is added
-    sbi_cond not_full;         // signalled when an item is removed
-    sbi_cond drained;          // broadcast when the last waiter of a
-                               // dead queue leaves
-    /* protected by mutex */
-    int alive;
-    Py_ssize_t getters;        // threads waiting in get()
-    Py_ssize_t putters;        // threads waiting in put()
-    qitem *head;
-    qitem *tail;
-    Py_ssize_t count;          // items, placeholders included
-    uint64_t version;          // atomic, written under mutex: bumped by
-                               // every put and get (spinning waiters)
-} sbi_queue;
 
 /* Phase 1 of construction: every field consistent, nothing allocated,
  * so that queue_fini() is safe whatever phase 2 reached. */
@@ -222,7 +148,7 @@ queue_lock_any(sbi_mutex *m)
  * and return the items it held (the caller frees them, outside any
  * lock).  Any thread; if a thread state is attached, its GIL is
  * released while waiting.  No lock held on entry. */
-static qitem *
+static sbi_qitem *
 queue_kill_and_wait(sbi_queue *q)
 {
     PyThreadState *ts = PyThreadState_GetUnchecked();
@@ -230,7 +156,7 @@ queue_kill_and_wait(sbi_queue *q)
         (void)PyEval_SaveThread();
     }
     sbi_mutex_lock(&q->mutex);
-    qitem *items = q->head;
+    sbi_qitem *items = q->head;
     q->alive = 0;
     q->head = q->tail = NULL;
     q->count = 0;
@@ -251,7 +177,7 @@ queue_kill_and_wait(sbi_queue *q)
 static void
 queue_free(sbi_queue *q)
 {
-    qitem *items = queue_kill_and_wait(q);
+    sbi_qitem *items = queue_kill_and_wait(q);
     qitem_free_chain(items);
     queue_fini(q);
     PyMem_RawFree(q);
@@ -265,7 +191,7 @@ static struct {
     sbi_queue *head;           // protected by mutex
     Py_ssize_t count;          // queues on the list; protected by mutex
     int64_t next_id;           // protected by mutex; never reused
-    atomic_int shutting_down;  // set once by queues_wake_all()
+    atomic_int shutting_down;  // set once by sbi_queue_wake_all()
 } queues = {.mutex = SBI_MUTEX_INIT, .next_id = 1};
 
 static sbi_queue *
@@ -295,8 +221,8 @@ queues_unlink(sbi_queue *q)  // needs queues.mutex
 /* Create a queue with one binding, owned by the caller.  *pq is set on
  * success.  Returns 0, SBI_ERR_NOMEM or SBI_ERR_QUEUE_IDS.  Thread state
  * attached (the registry lock is taken without the GIL). */
-static int
-queues_create(Py_ssize_t maxsize, int unboundop, sbi_queue **pq)
+int
+sbi_queue_create(Py_ssize_t maxsize, int unboundop, sbi_queue **pq)
 {
     sbi_queue *q = PyMem_RawMalloc(sizeof(*q));
     if (q == NULL) {
@@ -333,8 +259,8 @@ error:
 
 /* Take a binding on live queue qid; *pq (may be NULL) receives the queue.
  * 0 or SBI_ERR_QUEUE_NOT_FOUND.  Any thread. */
-static int
-queues_bind(int64_t qid, sbi_queue **pq)
+int
+sbi_queue_bind(int64_t qid, sbi_queue **pq)
 {
     int err = 0;
     queue_lock_any(&queues.mutex);
@@ -355,8 +281,8 @@ queues_bind(int64_t qid, sbi_queue **pq)
 /* Drop one binding on q; the last one frees it.  Any thread, with or
  * without a thread state; no lock held.  May free items, and through them
  * release other queues. */
-static void
-queue_decref(sbi_queue *q)
+void
+sbi_queue_decref(sbi_queue *q)
 {
     queue_lock_any(&queues.mutex);
     assert(q->refs > 0);
@@ -374,11 +300,11 @@ queue_decref(sbi_queue *q)
  * it is no longer found, its items are dropped and its waiters wake with
  * SBI_ERR_QUEUE_DESTROYED.  Returns 0 or SBI_ERR_QUEUE_NOT_FOUND.  Thread
  * state attached. */
-static int
-queues_destroy(int64_t qid)
+int
+sbi_queue_destroy_id(int64_t qid)
 {
     sbi_queue *q = NULL;
-    int err = queues_bind(qid, &q);
+    int err = sbi_queue_bind(qid, &q);
     if (err < 0) {
         return err;
     }
@@ -389,14 +315,14 @@ queues_destroy(int64_t qid)
     if (first) {
         qitem_free_chain(queue_kill_and_wait(q));
     }
-    queue_decref(q);
+    sbi_queue_decref(q);
     return first ? 0 : SBI_ERR_QUEUE_NOT_FOUND;
 }
 
 /* A snapshot of the linked queues, each with a temporary binding (drop
- * with queues_snapshot_free()).  0 or SBI_ERR_NOMEM.  Any thread. */
-static int
-queues_snapshot(sbi_queue ***pqs, Py_ssize_t *pn)
+ * with sbi_queue_snapshot_free()).  0 or SBI_ERR_NOMEM.  Any thread. */
+int
+sbi_queue_snapshot(sbi_queue ***pqs, Py_ssize_t *pn)
 {
     sbi_queue **qs = NULL;
     Py_ssize_t cap = 0;
@@ -423,11 +349,11 @@ queues_snapshot(sbi_queue ***pqs, Py_ssize_t *pn)
     }
 }
 
-static void
-queues_snapshot_free(sbi_queue **qs, Py_ssize_t n)
+void
+sbi_queue_snapshot_free(sbi_queue **qs, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
-        queue_decref(qs[i]);
+        sbi_queue_decref(qs[i]);
     }
     PyMem_RawFree(qs);
 }
@@ -435,16 +361,11 @@ queues_snapshot_free(sbi_queue **qs, Py_ssize_t n)
 /* =====================================================================
  * Put and get
  */
-typedef struct {
-    int put;       // 1: put, 0: get
-    qitem *item;   // put: the item to add (the queue owns it once added);
-                   // get: the item taken, owned by the caller
-} queue_op;
 
 /* Try op once.  Returns 0 (done), SBI_ERR_QUEUE_FULL / _EMPTY (would
  * block) or SBI_ERR_QUEUE_DESTROYED.  Needs q->mutex. */
 static int
-queue_try_locked(sbi_queue *q, queue_op *op)
+queue_try_locked(sbi_queue *q, sbi_queue_op *op)
 {
     if (!q->alive) {
         return SBI_ERR_QUEUE_DESTROYED;
@@ -468,7 +389,7 @@ queue_try_locked(sbi_queue *q, queue_op *op)
         }
         return 0;
     }
-    qitem *item = q->head;
+    sbi_qitem *item = q->head;
     if (item == NULL) {
         return SBI_ERR_QUEUE_EMPTY;
     }
@@ -487,7 +408,7 @@ queue_try_locked(sbi_queue *q, queue_op *op)
 }
 
 static inline int
-queue_would_block(const queue_op *op)
+queue_would_block(const sbi_queue_op *op)
 {
     return op->put ? SBI_ERR_QUEUE_FULL : SBI_ERR_QUEUE_EMPTY;
 }
@@ -507,7 +428,7 @@ queue_would_block(const queue_op *op)
  * an exception set.  Thread state attached, no lock held; the caller holds
  * a binding on q. */
 static int
-queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
+queue_wait(sbi_queue *q, sbi_queue_op *op, int64_t deadline)
 {
     static int ncpu = 0;  // atomic; any thread may fill it in
     int cpus = __atomic_load_n(&ncpu, __ATOMIC_RELAXED);
@@ -586,8 +507,8 @@ queue_wait(sbi_queue *q, queue_op *op, int64_t deadline)
 /* Do op on q: one try, then, if block is true and op would block, wait
  * (queue_wait(), same returns).  Thread state attached; the caller holds
  * a binding on q. */
-static int
-queue_do(sbi_queue *q, queue_op *op, int block, int64_t deadline)
+int
+sbi_queue_do(sbi_queue *q, sbi_queue_op *op, int block, int64_t deadline)
 {
     sbi_mutex_lock_py(&q->mutex);
     int err = queue_try_locked(q, op);
@@ -616,7 +537,7 @@ queue_unbind_items(sbi_queue *q, int64_t id)
 {
     Py_ssize_t n = 0;
     queue_lock_any(&q->mutex);
-    for (qitem *it = q->head; it != NULL; it = it->next) {
+    for (sbi_qitem *it = q->head; it != NULL; it = it->next) {
         if (it->owner == id && it->data != NULL &&
             it->unboundop != UNBOUND_REMOVE)
         {
@@ -633,12 +554,12 @@ queue_unbind_items(sbi_queue *q, int64_t id)
         }
     }
     Py_ssize_t ndropped = 0;
-    qitem *removed = NULL;
+    sbi_qitem *removed = NULL;
     queue_lock_any(&q->mutex);
-    qitem **pp = &q->head;
-    qitem *prev = NULL;
+    sbi_qitem **pp = &q->head;
+    sbi_qitem *prev = NULL;
     while (*pp != NULL) {
-        qitem *it = *pp;
+        sbi_qitem *it = *pp;
         if (it->owner != id) {
             prev = it;
             pp = &it->next;
@@ -676,14 +597,14 @@ queue_unbind_items(sbi_queue *q, int64_t id)
 /* =====================================================================
  * Bindings, and the hooks (registered with xidata.c and hooks.c)
  */
-static int
-queue_handle_bind(int64_t qid)
+int
+sbi_queue_handle_bind(int64_t qid)
 {
-    return queues_bind(qid, NULL);
+    return sbi_queue_bind(qid, NULL);
 }
 
-static void
-queue_handle_release(int64_t qid)
+void
+sbi_queue_handle_release(int64_t qid)
 {
     queue_lock_any(&queues.mutex);
     sbi_queue *q = queues_find(qid);  // a destroyed queue is still found
@@ -702,25 +623,25 @@ queue_handle_release(int64_t qid)
 
 /* Hook closed() (hooks.h): apply the unbound policy to every
  * item interpreter id put in any queue.  Attached to that interpreter. */
-static void
-queues_unbind_interp(int64_t id)
+void
+sbi_queue_unbind_interp(int64_t id)
 {
     sbi_queue **qs = NULL;
     Py_ssize_t n = 0;
-    if (queues_snapshot(&qs, &n) < 0) {
+    if (sbi_queue_snapshot(&qs, &n) < 0) {
         // Out of memory: the items stay bound (readable), which is safe.
         return;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         queue_unbind_items(qs[i], id);
     }
-    queues_snapshot_free(qs, n);
+    sbi_queue_snapshot_free(qs, n);
 }
 
 /* Hook exiting(): wake every thread blocked in a queue
  * operation. */
-static void
-queues_wake_all(void)
+void
+sbi_queue_wake_all(void)
 {
     atomic_store(&queues.shutting_down, 1);
     PyThreadState *ts = PyThreadState_GetUnchecked();
@@ -746,417 +667,9 @@ queues_wake_all(void)
  * process exit are reclaimed with the process (as in 3.14's release
  * builds). */
 
-/* =====================================================================
- * Python layer: registered types and errors
- */
-
-/* Store the classes and sentinels defined by subinterpreters._queues in
- * st.  All borrowed; 0, or -1 with TypeError if they do not fit. */
-static int
-queue_types_set(sbi_state *st, PyObject *empty, PyObject *full,
-                PyObject *unbound, PyObject *unbound_error,
-                PyObject *unbound_remove)
-{
-    if (!PyType_Check(empty) || !PyType_Check(full) ||
-        !PyType_IsSubtype((PyTypeObject *)empty,
-                          (PyTypeObject *)st->QueueError) ||
-        !PyType_IsSubtype((PyTypeObject *)full,
-                          (PyTypeObject *)st->QueueError))
-    {
-        PyErr_SetString(PyExc_TypeError,
-                        "QueueEmpty and QueueFull must subclass QueueError");
-        return -1;
-    }
-    PyObject *objs = PyTuple_Pack(3, unbound, unbound_error, unbound_remove);
-    if (objs == NULL) {
-        return -1;
-    }
-    Py_XSETREF(st->QueueEmpty, Py_NewRef(empty));
-    Py_XSETREF(st->QueueFull, Py_NewRef(full));
-    Py_XSETREF(st->unbound_objects, objs);
-    return 0;
-}
-
-/* Make sure subinterpreters._queues has registered its types in this
- * interpreter, importing it if needed, so that an interpreter that only
- * received a Queue needs no import of its own.  0, or -1 with an
- * exception.  Thread state attached. */
-static int
-queue_types_ready(sbi_state *st)
-{
-    if (st->QueueEmpty != NULL && st->unbound_objects != NULL) {
-        return 0;
-    }
-    PyObject *mod = PyImport_ImportModule("subinterpreters._queues");
-    if (mod == NULL) {
-        return -1;
-    }
-    int rc = 0;
-    if (st->QueueEmpty == NULL || st->unbound_objects == NULL) {
-        // _queues was imported before with another instance of _core (a
-        // re-import): register its objects with this one.
-        static const char *const names[] = {
-            "QueueEmpty", "QueueFull", "UNBOUND", "UNBOUND_ERROR",
-            "UNBOUND_REMOVE",
-        };
-        PyObject *objs[5] = {NULL};
-        for (int i = 0; i < 5 && rc == 0; i++) {
-            objs[i] = PyObject_GetAttrString(mod, names[i]);
-            rc = objs[i] == NULL ? -1 : 0;
-        }
-        if (rc == 0) {
-            rc = queue_types_set(st, objs[0], objs[1], objs[2], objs[3],
-                                 objs[4]);
-        }
-        for (int i = 0; i < 5; i++) {
-            Py_XDECREF(objs[i]);
-        }
-    }
-    Py_DECREF(mod);
-    return rc;
-}
-
-/* Raise the exception for raw error err on queue qid.  Always returns
- * NULL. */
-static PyObject *
-queue_raise(sbi_state *st, int err, int64_t qid)
-{
-    return sbi_state_raise(st, err, qid, NULL);
-}
-
-/* The unbound op for an `unbounditems` argument.  0, or -1 with
- * NotImplementedError for an unknown value. */
-static int
-queue_unboundop_from_object(sbi_state *st, PyObject *obj, int *op)
-{
-    if (queue_types_ready(st) < 0) {
-        return -1;
-    }
-#define SBI_X(name, value, index)                                           \
-    if (obj == PyTuple_GET_ITEM(st->unbound_objects, index)) {              \
-        *op = value;                                                        \
-        return 0;                                                           \
-    }
-    QUEUE_UNBOUND_MAP(SBI_X)
-#undef SBI_X
-    PyErr_Format(PyExc_NotImplementedError,
-                 "unsupported unbound replacement op %R", obj);
-    return -1;
-}
-
-/* The sentinel for op (borrowed), or NULL with an exception. */
-static PyObject *
-queue_unboundop_to_object(sbi_state *st, int op)
-{
-    int index = unbound_index(op);
-    if (SBI_NEVER(index < 0)) {
-        PyErr_SetString(PyExc_SystemError, "bad unbound op");
-        return NULL;
-    }
-    if (queue_types_ready(st) < 0) {
-        return NULL;
-    }
-    return PyTuple_GET_ITEM(st->unbound_objects, index);
-}
-
-/* =====================================================================
- * Python layer: argument helpers
- */
-
-/* Parse a METH_FASTCALL | METH_KEYWORDS call.  names lists the parameters
- * in order: the first npos may be positional, the rest are keyword-only;
- * the first nreq are required.  out[i] receives a borrowed reference or
- * NULL when not given.  0, or -1 with TypeError. */
-static int
-queue_parse_args(const char *fname, PyObject *const *args,
-                 Py_ssize_t nargs, PyObject *kwnames,
-                 const char *const *names, int npos, int nreq, int ntotal,
-                 PyObject **out)
-{
-    if (nargs > npos) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s() takes at most %d positional arguments "
-                     "(%zd given)", fname, npos, nargs);
-        return -1;
-    }
-    for (int i = 0; i < ntotal; i++) {
-        out[i] = i < nargs ? args[i] : NULL;
-    }
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, k);  // borrowed
-        int i = 0;
-        while (i < ntotal &&
-               PyUnicode_CompareWithASCIIString(key, names[i]) != 0)
-        {
-            i++;
-        }
-        if (i == ntotal) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() got an unexpected keyword argument %R",
-                         fname, key);
-            return -1;
-        }
-        if (out[i] != NULL) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() got multiple values for argument '%s'",
-                         fname, names[i]);
-            return -1;
-        }
-        out[i] = args[nargs + k];
-    }
-    for (int i = 0; i < nreq; i++) {
-        if (out[i] == NULL) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() missing required argument '%s'", fname,
-                         names[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* The absolute monotonic deadline (ns) for a timeout argument: -1 for
- * None (or absent) and for timeouts too long to matter.  0, or -1 with
- * ValueError / TypeError. */
-static int
-queue_deadline(PyObject *timeout, int64_t *deadline)
-{
-    *deadline = -1;
-    if (timeout == NULL || timeout == Py_None) {
-        return 0;
-    }
-    double t = PyFloat_AsDouble(timeout);
-    if (t == -1.0 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (!(t >= 0.0)) {  // negative or NaN
-        PyErr_SetString(PyExc_ValueError,
-                        "timeout value must be non-negative");
-        return -1;
-    }
-    if (t < 1e9) {  // else: about 31 years, treated as no limit
-        *deadline = sbi_monotonic_ns() + (int64_t)(t * 1e9);
-    }
-    return 0;
-}
-
-/* =====================================================================
- * Python layer: the Queue type
- */
-typedef struct {
-    PyObject_HEAD
-    int64_t id;
-    sbi_queue *q;              // kept allocated by this object's binding
-    PyObject *weakreflist;
-} QueueObject;
-
-#define QueueObject_CAST(op) ((QueueObject *)(op))
-
-static void Queue_dealloc(PyObject *op);
-
-/* Wrap q, on which the caller holds a binding that passes to the new
- * object (also on failure), and cache the object.  New reference or NULL
- * with an exception.  Needs the GIL of st's interpreter. */
-static PyObject *
-queue_object_new(sbi_state *st, sbi_queue *q, PyObject *key)
-{
-    QueueObject *self = PyObject_New(QueueObject, st->QueueType);
-    if (self == NULL) {
-        queue_decref(q);
-        return NULL;
-    }
-    self->id = q->id;
-    self->q = q;
-    self->weakreflist = NULL;
-    PyObject *ref = PyWeakref_NewRef((PyObject *)self, NULL);
-    if (ref == NULL || PyDict_SetItem(st->queue_cache, key, ref) < 0) {
-        Py_XDECREF(ref);
-        Py_DECREF(self);
-        return NULL;
-    }
-    Py_DECREF(ref);
-    return (PyObject *)self;
-}
-
-/* The cached Queue for key, or NULL (no exception) if there is none;
- * *err is set to -1 with an exception on failure. */
-static PyObject *
-queue_cache_get(sbi_state *st, PyObject *key, int *err)
-{
-    PyObject *ref = NULL, *obj = NULL;
-    *err = 0;
-    if (PyDict_GetItemRef(st->queue_cache, key, &ref) < 0) {
-        *err = -1;
-        return NULL;
-    }
-    if (ref != NULL && PyWeakref_GetRef(ref, &obj) < 0) {
-        *err = -1;
-    }
-    Py_XDECREF(ref);
-    return obj;
-}
-
-/* The Queue object for qid in st's interpreter: the cached one, or a new
- * one that binds the queue.  New reference or NULL with an exception
- * (QueueNotFoundError if the queue does not exist). */
-static PyObject *
-queue_object_get(sbi_state *st, int64_t qid)
-{
-    PyObject *obj = NULL;
-    PyObject *key = PyLong_FromLongLong(qid);
-    if (key == NULL) {
-        return NULL;
-    }
-    int err;
-    obj = queue_cache_get(st, key, &err);
-    if (obj != NULL || err < 0) {
-        goto done;
-    }
-    if (queue_types_ready(st) < 0) {
-        goto done;
-    }
-    sbi_queue *q = NULL;
-    err = queues_bind(qid, &q);
-    if (err < 0) {
-        queue_raise(st, err, qid);
-        goto done;
-    }
-    // Binding may have released the GIL: another thread of this
-    // interpreter may have made the object meanwhile.
-    obj = queue_cache_get(st, key, &err);
-    if (obj != NULL || err < 0) {
-        queue_decref(q);
-        goto done;
-    }
-    obj = queue_object_new(st, q, key);
-done:
-    Py_DECREF(key);
-    return obj;
-}
-
-static PyObject *
-Queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
-{
-    PyObject *idobj;
-    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "Queue() takes no keyword arguments");
-        return NULL;
-    }
-    if (!PyArg_UnpackTuple(args, "Queue", 1, 1, &idobj)) {
-        return NULL;
-    }
-    if (!PyLong_Check(idobj)) {
-        PyErr_Format(PyExc_TypeError, "id must be an int, got %R", idobj);
-        return NULL;
-    }
-    int overflow = 0;
-    long long id = PyLong_AsLongLongAndOverflow(idobj, &overflow);
-    if (id == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (overflow > 0) {
-        PyErr_SetString(PyExc_OverflowError, "queue ID too large");
-        return NULL;
-    }
-    if (id < 0 || overflow < 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "queue ID must be a non-negative int, got %R", idobj);
-        return NULL;
-    }
-    return queue_object_get(sbi_state_from_type(tp), id);
-}
-
-/* Forget the cache entry for id if it is dead (the dying object's). */
-static void
-queue_cache_forget(sbi_state *st, int64_t id)
-{
-    PyObject *key = PyLong_FromLongLong(id);
-    PyObject *ref = NULL, *obj = NULL;
-    if (key == NULL || PyDict_GetItemRef(st->queue_cache, key, &ref) < 0) {
-        goto done;
-    }
-    if (ref == NULL || PyWeakref_GetRef(ref, &obj) < 0) {
-        goto done;
-    }
-    if (obj == NULL) {
-        (void)PyDict_DelItem(st->queue_cache, key);
-    }
-done:
-    if (PyErr_Occurred()) {
-        PyErr_WriteUnraisable(NULL);
-    }
-    Py_XDECREF(obj);
-    Py_XDECREF(ref);
-    Py_XDECREF(key);
-}
-
-static void
-Queue_dealloc(PyObject *op)
-{
-    QueueObject *self = QueueObject_CAST(op);
-    PyTypeObject *tp = Py_TYPE(op);
-    PyObject *exc = PyErr_GetRaisedException();
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(op);
-    }
-    sbi_state *st = PyType_GetModuleState(tp);
-    if (st != NULL && st->queue_cache != NULL) {
-        queue_cache_forget(st, self->id);
-    }
-    sbi_queue *q = self->q;
-    tp->tp_free(op);
-    if (q != NULL) {
-        queue_decref(q);
-    }
-    Py_DECREF(tp);
-    PyErr_SetRaisedException(exc);
-}
-
-static PyObject *
-Queue_repr(PyObject *op)
-{
-    return PyUnicode_FromFormat("Queue(%lld)",
-                                (long long)QueueObject_CAST(op)->id);
-}
-
-static Py_hash_t
-Queue_hash(PyObject *op)
-{
-    return sbi_state_hash_id(QueueObject_CAST(op)->id);
-}
-
-static PyObject *
-Queue_reduce(PyObject *op, PyObject *unused)
-{
-    return Py_BuildValue("O(L)", (PyObject *)Py_TYPE(op),
-                         (long long)QueueObject_CAST(op)->id);
-}
-
-static PyObject *
-Queue_get_id(PyObject *op, void *closure)
-{
-    return PyLong_FromLongLong(QueueObject_CAST(op)->id);
-}
-
-static PyObject *
-Queue_get_maxsize(PyObject *op, void *closure)
-{
-    return PyLong_FromSsize_t(QueueObject_CAST(op)->q->maxsize);
-}
-
-static PyObject *
-Queue_get_unbounditems(PyObject *op, void *closure)
-{
-    sbi_state *st = PyType_GetModuleState(Py_TYPE(op));
-    int unboundop = QueueObject_CAST(op)->q->unboundop;
-    return Py_XNewRef(queue_unboundop_to_object(st, unboundop));
-}
-
 /* The item count of q, or -1 if it is dead.  Thread state attached. */
-static Py_ssize_t
-queue_count(sbi_queue *q)
+Py_ssize_t
+sbi_queue_count(sbi_queue *q)
 {
     sbi_mutex_lock_py(&q->mutex);
     Py_ssize_t n = q->alive ? q->count : -1;
@@ -1164,545 +677,21 @@ queue_count(sbi_queue *q)
     return n;
 }
 
-PyDoc_STRVAR(Queue_qsize_doc,
-"qsize($self, /)\n--\n\n"
-"Return the number of items in the queue (unbound placeholders\n"
-"included).");
-
-static PyObject *
-Queue_qsize(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-            Py_ssize_t nargs, PyObject *kwnames)
+int
+sbi_queue_is_destroyed(sbi_queue *q)
 {
-    QueueObject *self = QueueObject_CAST(op);
-    if (nargs > 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
-        PyErr_SetString(PyExc_TypeError, "qsize() takes no arguments");
-        return NULL;
-    }
-    Py_ssize_t n = queue_count(self->q);
-    if (n < 0) {
-        return queue_raise(PyType_GetModuleState(cls),
-                           SBI_ERR_QUEUE_DESTROYED, self->id);
-    }
-    return PyLong_FromSsize_t(n);
+    sbi_mutex_lock_py(&queues.mutex);
+    int destroyed = q->destroyed;
+    sbi_mutex_unlock(&queues.mutex);
+    return destroyed;
 }
 
-PyDoc_STRVAR(Queue_empty_doc,
-"empty($self, /)\n--\n\n"
-"Return True if the queue is empty (qsize() == 0).");
-
-static PyObject *
-Queue_empty(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-            Py_ssize_t nargs, PyObject *kwnames)
+Py_ssize_t
+sbi_queue_refs(int64_t qid)
 {
-    QueueObject *self = QueueObject_CAST(op);
-    if (nargs > 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
-        PyErr_SetString(PyExc_TypeError, "empty() takes no arguments");
-        return NULL;
-    }
-    Py_ssize_t n = queue_count(self->q);
-    if (n < 0) {
-        return queue_raise(PyType_GetModuleState(cls),
-                           SBI_ERR_QUEUE_DESTROYED, self->id);
-    }
-    return PyBool_FromLong(n == 0);
-}
-
-PyDoc_STRVAR(Queue_full_doc,
-"full($self, /)\n--\n\n"
-"Return True if the queue is bounded (maxsize > 0) and full.");
-
-static PyObject *
-Queue_full(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-           Py_ssize_t nargs, PyObject *kwnames)
-{
-    QueueObject *self = QueueObject_CAST(op);
-    if (nargs > 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
-        PyErr_SetString(PyExc_TypeError, "full() takes no arguments");
-        return NULL;
-    }
-    Py_ssize_t n = queue_count(self->q);
-    if (n < 0) {
-        return queue_raise(PyType_GetModuleState(cls),
-                           SBI_ERR_QUEUE_DESTROYED, self->id);
-    }
-    Py_ssize_t maxsize = self->q->maxsize;
-    return PyBool_FromLong(maxsize > 0 && n >= maxsize);
-}
-
-/* put() and put_nowait(): serialise obj here (a NotShareableError is
- * raised before anything is queued), then add it.  unbounditems NULL or
- * None: the queue's default.  New reference (None) or NULL. */
-static PyObject *
-queue_put_impl(sbi_state *st, QueueObject *self, PyObject *obj, int block,
-               PyObject *timeout, PyObject *unbounditems)
-{
-    sbi_queue *q = self->q;
-    int unboundop = q->unboundop;
-    int64_t deadline = -1;
-    if (unbounditems != NULL && unbounditems != Py_None &&
-        queue_unboundop_from_object(st, unbounditems, &unboundop) < 0)
-    {
-        return NULL;
-    }
-    if (block && queue_deadline(timeout, &deadline) < 0) {
-        return NULL;
-    }
-    qitem *item = PyMem_RawMalloc(sizeof(*item));
-    if (item == NULL) {
-        return PyErr_NoMemory();
-    }
-    item->next = NULL;
-    item->owner = sbi_current_cid();
-    item->unboundop = unboundop;
-    item->data = sbi_xidata_new(obj, SBI_XI_FULL);
-    if (item->data == NULL) {
-        PyMem_RawFree(item);
-        return NULL;
-    }
-    queue_op op = {1, item};
-    int err = queue_do(q, &op, block, deadline);
-    if (err < 0) {
-        qitem_free(item);
-        return queue_raise(st, err, self->id);
-    }
-    Py_RETURN_NONE;
-}
-
-/* The value of an item taken by get(), which is consumed (freed).  New
- * reference or NULL with an exception. */
-static PyObject *
-queue_item_result(sbi_state *st, qitem *item)
-{
-    PyObject *res = NULL;
-    if (item->data != NULL) {
-        res = sbi_xidata_load(item->data, NULL);
-    }
-    else if (item->unboundop == UNBOUND_ERROR) {
-        PyErr_SetString(st->ItemInterpreterDestroyed,
-                        "item's original interpreter destroyed");
-    }
-    else if (SBI_ALWAYS(item->unboundop == UNBOUND_REPLACE)) {
-        res = Py_XNewRef(queue_unboundop_to_object(st, UNBOUND_REPLACE));
-    }
-    else {
-        PyErr_SetString(PyExc_SystemError, "removed item still queued");
-    }
-    qitem_free(item);
-    return res;
-}
-
-/* get() and get_nowait().  New reference or NULL. */
-static PyObject *
-queue_get_impl(sbi_state *st, QueueObject *self, int block,
-               PyObject *timeout)
-{
-    int64_t deadline = -1;
-    if (block && queue_deadline(timeout, &deadline) < 0) {
-        return NULL;
-    }
-    queue_op op = {0, NULL};
-    int err = queue_do(self->q, &op, block, deadline);
-    if (err < 0) {
-        return queue_raise(st, err, self->id);
-    }
-    return queue_item_result(st, op.item);
-}
-
-PyDoc_STRVAR(Queue_put_doc,
-"put($self, obj, /, block=True, timeout=None, *, unbounditems=None)\n"
-"--\n\n"
-"Add obj to the queue.\n\n"
-"If block is true, wait while the queue is full: without limit when\n"
-"timeout is None, else for at most timeout seconds, then raise\n"
-"QueueFull.  The wait can be interrupted with Ctrl-C.\n\n"
-"The object is copied (natively, else by pickle; memoryviews share\n"
-"their buffer and a Queue stays the same queue).  unbounditems says\n"
-"what get() does with the item if this interpreter is destroyed\n"
-"first: UNBOUND (returned in its place), UNBOUND_ERROR (get() raises\n"
-"ItemInterpreterDestroyed) or UNBOUND_REMOVE (the item disappears);\n"
-"None means the queue's default.");
-
-static PyObject *
-Queue_put(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-          Py_ssize_t nargs, PyObject *kwnames)
-{
-    static const char *const names[] = {"obj", "block", "timeout",
-                                        "unbounditems"};
-    PyObject *a[4];
-    if (queue_parse_args("put", args, nargs, kwnames, names, 3, 1, 4, a) <
-        0)
-    {
-        return NULL;
-    }
-    int block = a[1] == NULL ? 1 : PyObject_IsTrue(a[1]);
-    if (block < 0) {
-        return NULL;
-    }
-    return queue_put_impl(PyType_GetModuleState(cls), QueueObject_CAST(op),
-                          a[0], block, a[2], a[3]);
-}
-
-PyDoc_STRVAR(Queue_put_nowait_doc,
-"put_nowait($self, obj, /, *, unbounditems=None)\n--\n\n"
-"Add obj to the queue, or raise QueueFull if it is full.");
-
-static PyObject *
-Queue_put_nowait(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                 Py_ssize_t nargs, PyObject *kwnames)
-{
-    static const char *const names[] = {"obj", "unbounditems"};
-    PyObject *a[2];
-    if (queue_parse_args("put_nowait", args, nargs, kwnames, names, 1, 1, 2,
-                         a) < 0)
-    {
-        return NULL;
-    }
-    return queue_put_impl(PyType_GetModuleState(cls), QueueObject_CAST(op),
-                          a[0], 0, NULL, a[1]);
-}
-
-PyDoc_STRVAR(Queue_get_doc,
-"get($self, /, block=True, timeout=None)\n--\n\n"
-"Remove and return the next item.\n\n"
-"If block is true, wait while the queue is empty: without limit when\n"
-"timeout is None, else for at most timeout seconds, then raise\n"
-"QueueEmpty.  The wait can be interrupted with Ctrl-C.  An item whose\n"
-"interpreter was destroyed gives UNBOUND or raises\n"
-"ItemInterpreterDestroyed, following its unbounditems.");
-
-static PyObject *
-Queue_get(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-          Py_ssize_t nargs, PyObject *kwnames)
-{
-    static const char *const names[] = {"block", "timeout"};
-    PyObject *a[2];
-    if (queue_parse_args("get", args, nargs, kwnames, names, 2, 0, 2, a) <
-        0)
-    {
-        return NULL;
-    }
-    int block = a[0] == NULL ? 1 : PyObject_IsTrue(a[0]);
-    if (block < 0) {
-        return NULL;
-    }
-    return queue_get_impl(PyType_GetModuleState(cls), QueueObject_CAST(op),
-                          block, a[1]);
-}
-
-PyDoc_STRVAR(Queue_get_nowait_doc,
-"get_nowait($self, /)\n--\n\n"
-"Remove and return the next item, or raise QueueEmpty if there is\n"
-"none.");
-
-static PyObject *
-Queue_get_nowait(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                 Py_ssize_t nargs, PyObject *kwnames)
-{
-    if (nargs > 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
-        PyErr_SetString(PyExc_TypeError, "get_nowait() takes no arguments");
-        return NULL;
-    }
-    return queue_get_impl(PyType_GetModuleState(cls), QueueObject_CAST(op),
-                          0, NULL);
-}
-
-#define QUEUE_METHOD(name, func, doc)                                       \
-    {name, _PyCFunction_CAST(func),                                         \
-     METH_METHOD | METH_FASTCALL | METH_KEYWORDS, doc}
-
-static PyMethodDef Queue_methods[] = {
-    QUEUE_METHOD("put", Queue_put, Queue_put_doc),
-    QUEUE_METHOD("put_nowait", Queue_put_nowait, Queue_put_nowait_doc),
-    QUEUE_METHOD("get", Queue_get, Queue_get_doc),
-    QUEUE_METHOD("get_nowait", Queue_get_nowait, Queue_get_nowait_doc),
-    QUEUE_METHOD("qsize", Queue_qsize, Queue_qsize_doc),
-    QUEUE_METHOD("empty", Queue_empty, Queue_empty_doc),
-    QUEUE_METHOD("full", Queue_full, Queue_full_doc),
-    {"__reduce__", Queue_reduce, METH_NOARGS, NULL},
-    {NULL, NULL},
-};
-
-#undef QUEUE_METHOD
-
-static PyGetSetDef Queue_getset[] = {
-    {"id", Queue_get_id, NULL, "the queue's ID", NULL},
-    {"maxsize", Queue_get_maxsize, NULL,
-     "the maximum number of items (<= 0: unbounded)", NULL},
-    {"unbounditems", Queue_get_unbounditems, NULL,
-     "the default unbounditems of put()", NULL},
-    {NULL},
-};
-
-static PyMemberDef Queue_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET,
-     offsetof(QueueObject, weakreflist), Py_READONLY},
-    {NULL},
-};
-
-PyDoc_STRVAR(Queue_doc,
-"Queue(id, /)\n--\n\n"
-"A cross-interpreter FIFO queue (one object per id in each\n"
-"interpreter).  Create one with create_queue().");
-
-static PyType_Slot Queue_slots[] = {
-    {Py_tp_new, Queue_new},
-    {Py_tp_dealloc, Queue_dealloc},
-    {Py_tp_repr, Queue_repr},
-    {Py_tp_hash, Queue_hash},
-    {Py_tp_methods, Queue_methods},
-    {Py_tp_getset, Queue_getset},
-    {Py_tp_members, Queue_members},
-    {Py_tp_doc, (void *)Queue_doc},
-    {0, NULL},
-};
-
-static PyType_Spec Queue_spec = {
-    .name = "subinterpreters.Queue",
-    .basicsize = sizeof(QueueObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
-    .slots = Queue_slots,
-};
-
-/* =====================================================================
- * The handle kind's Python side (registered with xidata.c)
- */
-static int
-queue_handle_check(PyObject *obj, int64_t *qid)
-{
-    // Only our Queue type (in any interpreter, any module instance) has
-    // this dealloc; the type cannot be subclassed.
-    if (Py_TYPE(obj)->tp_dealloc != Queue_dealloc) {
-        return 0;
-    }
-    *qid = QueueObject_CAST(obj)->id;
-    return 1;
-}
-
-static PyObject *
-queue_handle_object(int64_t qid)
-{
-    sbi_state *st = sbi_state_current();
-    if (st == NULL) {
-        return NULL;
-    }
-    return queue_object_get(st, qid);
-}
-
-/* =====================================================================
- * Module functions
- */
-PyDoc_STRVAR(queue_create_doc,
-"create_queue($module, /, maxsize=0, *, unbounditems=UNBOUND)\n--\n\n"
-"Return a new cross-interpreter queue.\n\n"
-"maxsize <= 0 means unbounded.  unbounditems is the default of\n"
-"Queue.put() for items whose interpreter is destroyed.");
-
-static PyObject *
-queue_create(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
-             PyObject *kwnames)
-{
-    static const char *const names[] = {"maxsize", "unbounditems"};
-    PyObject *a[2];
-    sbi_state *st = sbi_state_of(m);
-    if (queue_parse_args("create_queue", args, nargs, kwnames, names, 1, 0,
-                         2, a) < 0)
-    {
-        return NULL;
-    }
-    Py_ssize_t maxsize = 0;
-    if (a[0] != NULL) {
-        maxsize = PyNumber_AsSsize_t(a[0], PyExc_OverflowError);
-        if (maxsize == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-    }
-    int unboundop = UNBOUND_REPLACE;
-    if (a[1] != NULL &&
-        queue_unboundop_from_object(st, a[1], &unboundop) < 0)
-    {
-        return NULL;
-    }
-    if (queue_types_ready(st) < 0) {
-        return NULL;
-    }
-    sbi_queue *q = NULL;
-    int err = queues_create(maxsize, unboundop, &q);
-    if (err < 0) {
-        return queue_raise(st, err, -1);
-    }
-    PyObject *key = PyLong_FromLongLong(q->id);
-    if (key == NULL) {
-        queue_decref(q);
-        return NULL;
-    }
-    PyObject *obj = queue_object_new(st, q, key);
-    Py_DECREF(key);
-    return obj;
-}
-
-/* Convert a queue id argument (O& converter). */
-static int
-queue_id_converter(PyObject *arg, void *ptr)
-{
-    int64_t *qid = ptr;
-    if (!PyLong_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "id must be an int, got %R", arg);
-        return 0;
-    }
-    long long v = PyLong_AsLongLong(arg);
-    if (v == -1 && PyErr_Occurred()) {
-        return 0;
-    }
-    if (v < 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "queue ID must be a non-negative int, got %R", arg);
-        return 0;
-    }
-    *qid = v;
-    return 1;
-}
-
-PyDoc_STRVAR(queue_register_types_doc,
-"_register_queue_types($module, empty, full, unbound, unbound_error,\n"
-"                      unbound_remove, /)\n--\n\n"
-"Register QueueEmpty, QueueFull and the unbounditems sentinels (called\n"
-"by subinterpreters._queues in each interpreter).");
-
-static PyObject *
-queue_register_types(PyObject *m, PyObject *args)
-{
-    PyObject *empty, *full, *unbound, *unbound_error, *unbound_remove;
-    if (!PyArg_ParseTuple(args, "OOOOO:_register_queue_types", &empty,
-                          &full, &unbound, &unbound_error, &unbound_remove))
-    {
-        return NULL;
-    }
-    if (queue_types_set(sbi_state_of(m), empty, full, unbound, unbound_error,
-                        unbound_remove) < 0)
-    {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-PyDoc_STRVAR(queue_destroy_doc,
-"_queue_destroy($module, qid, /)\n--\n\n"
-"Destroy the queue now, whatever refers to it: its items are dropped,\n"
-"blocked put()/get() calls raise QueueNotFoundError, and so does any\n"
-"later use.");
-
-static PyObject *
-queue_destroy(PyObject *m, PyObject *arg)
-{
-    int64_t qid;
-    if (!queue_id_converter(arg, &qid)) {
-        return NULL;
-    }
-    int err = queues_destroy(qid);
-    if (err < 0) {
-        return queue_raise(sbi_state_of(m), err, qid);
-    }
-    Py_RETURN_NONE;
-}
-
-PyDoc_STRVAR(queue_list_ids_doc,
-"_queue_list_ids($module, /)\n--\n\n"
-"Return the ids of all existing queues, oldest first.");
-
-static PyObject *
-queue_list_ids(PyObject *m, PyObject *unused)
-{
-    sbi_queue **qs = NULL;
-    Py_ssize_t n = 0;
-    PyObject *list = NULL;
-    int err = queues_snapshot(&qs, &n);
-    if (err < 0) {
-        return queue_raise(sbi_state_of(m), err, -1);
-    }
-    list = PyList_New(0);
-    // The registry list is newest first.
-    for (Py_ssize_t i = n - 1; list != NULL && i >= 0; i--) {
-        sbi_queue *q = qs[i];
-        sbi_mutex_lock_py(&queues.mutex);
-        int destroyed = q->destroyed;
-        sbi_mutex_unlock(&queues.mutex);
-        if (destroyed) {
-            continue;
-        }
-        PyObject *id = PyLong_FromLongLong(q->id);
-        if (id == NULL || PyList_Append(list, id) < 0) {
-            Py_CLEAR(list);
-        }
-        Py_XDECREF(id);
-    }
-    queues_snapshot_free(qs, n);
-    return list;
-}
-
-PyDoc_STRVAR(queue_refs_doc,
-"_queue_refs($module, qid, /)\n--\n\n"
-"Return the number of bindings on the queue (Queue objects in all\n"
-"interpreters plus copies in transit).  For tests.");
-
-static PyObject *
-queue_refs(PyObject *m, PyObject *arg)
-{
-    int64_t qid;
-    if (!queue_id_converter(arg, &qid)) {
-        return NULL;
-    }
     sbi_mutex_lock_py(&queues.mutex);
     sbi_queue *q = queues_find(qid);
     Py_ssize_t refs = q != NULL && !q->destroyed ? q->refs : -1;
     sbi_mutex_unlock(&queues.mutex);
-    if (refs < 0) {
-        return queue_raise(sbi_state_of(m), SBI_ERR_QUEUE_NOT_FOUND, qid);
-    }
-    return PyLong_FromSsize_t(refs);
-}
-
-static PyMethodDef queue_methods[] = {
-    {"create_queue", _PyCFunction_CAST(queue_create),
-     METH_FASTCALL | METH_KEYWORDS, queue_create_doc},
-    {"_register_queue_types", queue_register_types, METH_VARARGS,
-     queue_register_types_doc},
-    {"_queue_destroy", queue_destroy, METH_O, queue_destroy_doc},
-    {"_queue_list_ids", queue_list_ids, METH_NOARGS, queue_list_ids_doc},
-    {"_queue_refs", queue_refs, METH_O, queue_refs_doc},
-    {NULL, NULL},
-};
-
-/* =====================================================================
- * Module glue
- */
-int
-sbi_queue_module_init(PyObject *m, sbi_state *st)
-{
-    st->QueueType =
-        (PyTypeObject *)PyType_FromModuleAndSpec(m, &Queue_spec, NULL);
-    if (st->QueueType == NULL) {
-        return -1;
-    }
-    if (PyModule_AddType(m, st->QueueType) < 0) {
-        return -1;
-    }
-    st->queue_cache = PyDict_New();
-    if (st->queue_cache == NULL) {
-        return -1;
-    }
-    static const sbi_handle_kind queue_handle = {
-        queue_handle_check, queue_handle_bind, queue_handle_release,
-        queue_handle_object};
-    static const sbi_hooks queue_hooks = {queues_unbind_interp,
-                                          queues_wake_all};
-    if (sbi_xidata_register_handle(&queue_handle) < 0 ||
-        sbi_hooks_register(&queue_hooks) < 0)
-    {
-        return -1;
-    }
-    // QueueEmpty, QueueFull and unbound_objects are registered by
-    // subinterpreters._queues (queue_types_ready()), loaded when first
-    // needed, for raising too.
-    sbi_state_register_loader(queue_types_ready);
-    return PyModule_AddFunctions(m, queue_methods);
+    return refs;
 }
