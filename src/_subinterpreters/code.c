@@ -7,10 +7,16 @@
  * caches zeroed, so a linear walk of 2-byte units sees every instruction;
  * cache units decode as opcode 0 (CACHE), which we ignore.
  *
- * Calls nothing of ours (layers: docs/design.md); xidata.c caches the
- * verdicts.
+ * And the per-interpreter caches that make shipping code cheap: code
+ * marshalled once per code object, unmarshalled once per token, exec()
+ * sources compiled once, verdicts on functions.
+ *
+ * Calls state.c (layers: docs/design.md).
  */
 #include "code.h"
+#include "state.h"
+#include "tuning.h"
+#include <marshal.h>
 
 typedef struct {
     int op;
@@ -313,4 +319,188 @@ sbi_code_is_stateless(PyObject *code, PyObject *globals, PyObject **why)
                : PyUnicode_FromString("code nested too deeply");
     Py_XDECREF(bad);
     return *why ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------
+ * Per-interpreter code caches, in the interpreter's state dict
+ * (sbi_state_local()), so they work in interpreters that never imported
+ * our module, and die with the interpreter.
+ *
+ * The caches on the sending side are keyed by the code object's address,
+ * not the code object: hashing a code object walks its bytecode (it is
+ * not cached), and call() looks up two functions twice each per call.
+ * Each entry holds the code object, so the address is not reused while
+ * the entry lives.
+ */
+typedef struct {
+    PyObject *code_out;  // {id(code): (code, token, marshalled bytes)}
+    PyObject *code_in;   // {token: code}
+    PyObject *sources;   // {source str: code} (exec)
+    PyObject *verdicts;  // {id(code): (code, None if stateless, else why)}
+} code_cache;
+
+static void
+code_cache_clear(void *p)
+{
+    code_cache *c = p;
+    Py_CLEAR(c->code_out);
+    Py_CLEAR(c->code_in);
+    Py_CLEAR(c->sources);
+    Py_CLEAR(c->verdicts);
+}
+
+/* Borrowed pointer valid while the interpreter lives; NULL with an
+ * exception on failure. */
+static code_cache *
+code_cache_get(void)
+{
+    return sbi_state_local("sbi.code", sizeof(code_cache), NULL,
+                           code_cache_clear);
+}
+
+/* A cache dict, created on first use and emptied when full.  Borrowed or
+ * NULL. */
+static PyObject *
+cache_dict(PyObject **slot)
+{
+    if (*slot == NULL) {
+        *slot = PyDict_New();
+    }
+    else if (PyDict_GET_SIZE(*slot) >= SBI_CODE_CACHE_MAX) {
+        PyDict_Clear(*slot);
+    }
+    return *slot;
+}
+
+int
+sbi_code_pack(PyObject *code, uint64_t *token, PyObject **data)
+{
+    static uint64_t next_token = 0;
+    code_cache *c = code_cache_get();
+    PyObject *d = c ? cache_dict(&c->code_out) : NULL;
+    PyObject *key = d ? PyLong_FromVoidPtr(code) : NULL;
+    PyObject *entry = NULL;
+    int rc = -1;
+    if (key == NULL || PyDict_GetItemRef(d, key, &entry) < 0) {
+        goto done;
+    }
+    if (entry == NULL) {
+        PyObject *bytes = PyMarshal_WriteObjectToString(code,
+                                                        Py_MARSHAL_VERSION);
+        if (bytes == NULL) {
+            goto done;
+        }
+        uint64_t t = __atomic_add_fetch(&next_token, 1, __ATOMIC_RELAXED);
+        entry = Py_BuildValue("(OKN)", code, (unsigned long long)t, bytes);
+        if (entry == NULL || PyDict_SetItem(d, key, entry) < 0) {
+            goto done;
+        }
+    }
+    assert(PyTuple_GET_ITEM(entry, 0) == code);
+    *token = (uint64_t)PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 1));
+    *data = Py_NewRef(PyTuple_GET_ITEM(entry, 2));
+    rc = 0;
+done:
+    Py_XDECREF(entry);
+    Py_XDECREF(key);
+    return rc;
+}
+
+PyObject *
+sbi_code_unpack(uint64_t token, const char *data, Py_ssize_t n)
+{
+    code_cache *c = code_cache_get();
+    PyObject *d = c ? cache_dict(&c->code_in) : NULL;
+    if (d == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromUnsignedLongLong(token);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *code = NULL;
+    if (PyDict_GetItemRef(d, key, &code) == 0) {
+        code = PyMarshal_ReadObjectFromString(data, n);
+        if (code != NULL && !PyCode_Check(code)) {
+            Py_CLEAR(code);
+            PyErr_SetString(PyExc_RuntimeError, "corrupt code data");
+        }
+        if (code != NULL && PyDict_SetItem(d, key, code) < 0) {
+            Py_CLEAR(code);
+        }
+    }
+    Py_DECREF(key);
+    return code;
+}
+
+PyObject *
+sbi_code_compile_cached(PyObject *source, const char *utf8)
+{
+    code_cache *c = code_cache_get();
+    PyObject *d = c ? cache_dict(&c->sources) : NULL;
+    PyObject *code = NULL;
+    if (d == NULL || PyDict_GetItemRef(d, source, &code) != 0) {
+        return code;
+    }
+    code = Py_CompileString(utf8, "<script>", Py_file_input);
+    if (code != NULL && PyDict_SetItem(d, source, code) < 0) {
+        Py_CLEAR(code);
+    }
+    return code;
+}
+
+
+int
+sbi_code_func_is_stateless(PyObject *func, PyObject **why)
+{
+    *why = NULL;
+    if (!PyFunction_Check(func)) {
+        *why = PyUnicode_FromString("not a plain function");
+        return *why ? 0 : -1;
+    }
+    if (PyFunction_GetClosure(func) != NULL) {
+        *why = PyUnicode_FromString("closures not supported");
+        return *why ? 0 : -1;
+    }
+    if (PyFunction_GetDefaults(func) != NULL ||
+        PyFunction_GetKwDefaults(func) != NULL)
+    {
+        *why = PyUnicode_FromString("defaults not supported");
+        return *why ? 0 : -1;
+    }
+    PyObject *code = PyFunction_GetCode(func);  // borrowed
+    // The verdict on the code is cached (by address, see code_cache): scanning
+    // bytecode is costly and call() asks for every call.  (Builtins do not
+    // change in practice.)
+    code_cache *c = code_cache_get();
+    PyObject *verdicts = c ? cache_dict(&c->verdicts) : NULL;
+    PyObject *key = verdicts ? PyLong_FromVoidPtr(code) : NULL;
+    PyObject *cached = NULL, *entry = NULL;
+    int stateless = -1;
+    if (key == NULL || PyDict_GetItemRef(verdicts, key, &cached) < 0) {
+        goto done;
+    }
+    if (cached != NULL) {
+        assert(PyTuple_GET_ITEM(cached, 0) == code);
+        PyObject *verdict = PyTuple_GET_ITEM(cached, 1);  // borrowed
+        stateless = verdict == Py_None;
+        if (!stateless) {
+            *why = Py_NewRef(verdict);
+        }
+        goto done;
+    }
+    stateless = sbi_code_is_stateless(code, PyFunction_GetGlobals(func), why);
+    if (stateless < 0) {
+        goto done;
+    }
+    entry = PyTuple_Pack(2, code, stateless ? Py_None : *why);
+    if (entry == NULL || PyDict_SetItem(verdicts, key, entry) < 0) {
+        Py_CLEAR(*why);
+        stateless = -1;
+    }
+done:
+    Py_XDECREF(entry);
+    Py_XDECREF(cached);
+    Py_XDECREF(key);
+    return stateless;
 }

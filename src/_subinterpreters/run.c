@@ -54,7 +54,7 @@ script_to_code(PyObject *script)
                             "source code string cannot contain null bytes");
             return NULL;
         }
-        return sbi_xidata_compile_cached(script, src);
+        return sbi_code_compile_cached(script, src);
     }
     if (PyBytes_Check(script)) {
         const char *src = PyBytes_AS_STRING(script);
@@ -110,7 +110,7 @@ sbi_run_exec(sbi_state *st, int64_t id, PyObject *args, PyObject *kwargs)
     }
     uint64_t token;
     PyObject *data = NULL;
-    int rc = sbi_xidata_code_pack(code, &token, &data);
+    int rc = sbi_code_pack(code, &token, &data);
     Py_DECREF(code);
     if (rc < 0) {
         return NULL;
@@ -125,7 +125,7 @@ sbi_run_exec(sbi_state *st, int64_t id, PyObject *args, PyObject *kwargs)
     sbi_excinfo info = SBI_EXCINFO_INIT;
     int failed = 0, timed_out = 0, watching = 0;
     sbi_watchdog w;
-    PyObject *tcode = sbi_xidata_code_unpack(token, PyBytes_AS_STRING(data),
+    PyObject *tcode = sbi_code_unpack(token, PyBytes_AS_STRING(data),
                                              PyBytes_GET_SIZE(data));
     PyObject *ns = tcode ? sbi_session_main_dict() : NULL;
     if (ns != NULL && timeout >= 0) {

@@ -22,7 +22,6 @@
 #include "code.h"
 #include "lock.h"
 #include "tuning.h"
-#include <marshal.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -55,7 +54,7 @@ enum {
 
 /* =====================================================================
  * Per-interpreter cache of objects the codec needs (pickle functions,
- * '<fake __main__>' modules).  Kept in the interpreter's state dict in a
+ * '<fake __main__>' modules; code.c keeps the code caches).  Kept in the interpreter's state dict in a
  * capsule, so it works in interpreters that never imported our module,
  * and dies with the interpreter.
  */
@@ -63,18 +62,7 @@ typedef struct {
     PyObject *dumps;
     PyObject *loads;
     PyObject *fake_mains;      // {path: module}
-    PyObject *code_out;        // {id(code): (code, token, marshalled bytes)}
-    PyObject *code_in;         // {token: code}
-    PyObject *sources;         // {source str: code} (exec)
-    PyObject *verdicts;        // {id(code): (code, None if stateless,
-                               //  else reason)}
 } icache;
-
-/* The code caches on the sending side are keyed by the code object's
- * address, not the code object: hashing a code object walks its bytecode
- * (it is not cached), and call() looks up two functions twice each per
- * call.  Each entry holds the code object, so the address is not reused
- * while the entry lives. */
 
 static void
 icache_clear(void *p)
@@ -83,10 +71,6 @@ icache_clear(void *p)
     Py_CLEAR(c->dumps);
     Py_CLEAR(c->loads);
     Py_CLEAR(c->fake_mains);
-    Py_CLEAR(c->code_out);
-    Py_CLEAR(c->code_in);
-    Py_CLEAR(c->sources);
-    Py_CLEAR(c->verdicts);
 }
 
 /* Borrowed pointer valid while the interpreter lives; NULL with an
@@ -118,95 +102,6 @@ icache_pickle(icache *c)
     return 0;
 }
 
-/* A cache dict of c, created on first use.  Borrowed or NULL. */
-static PyObject *
-icache_dict(PyObject **slot)
-{
-    if (*slot == NULL) {
-        *slot = PyDict_New();
-    }
-    else if (PyDict_GET_SIZE(*slot) >= SBI_CODE_CACHE_MAX) {
-        PyDict_Clear(*slot);
-    }
-    return *slot;
-}
-
-int
-sbi_xidata_code_pack(PyObject *code, uint64_t *token, PyObject **data)
-{
-    static uint64_t next_token = 0;
-    icache *c = icache_get();
-    PyObject *d = c ? icache_dict(&c->code_out) : NULL;
-    PyObject *key = d ? PyLong_FromVoidPtr(code) : NULL;
-    PyObject *entry = NULL;
-    int rc = -1;
-    if (key == NULL || PyDict_GetItemRef(d, key, &entry) < 0) {
-        goto done;
-    }
-    if (entry == NULL) {
-        PyObject *bytes = PyMarshal_WriteObjectToString(code,
-                                                        Py_MARSHAL_VERSION);
-        if (bytes == NULL) {
-            goto done;
-        }
-        uint64_t t = __atomic_add_fetch(&next_token, 1, __ATOMIC_RELAXED);
-        entry = Py_BuildValue("(OKN)", code, (unsigned long long)t, bytes);
-        if (entry == NULL || PyDict_SetItem(d, key, entry) < 0) {
-            goto done;
-        }
-    }
-    assert(PyTuple_GET_ITEM(entry, 0) == code);
-    *token = (uint64_t)PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(entry, 1));
-    *data = Py_NewRef(PyTuple_GET_ITEM(entry, 2));
-    rc = 0;
-done:
-    Py_XDECREF(entry);
-    Py_XDECREF(key);
-    return rc;
-}
-
-PyObject *
-sbi_xidata_code_unpack(uint64_t token, const char *data, Py_ssize_t n)
-{
-    icache *c = icache_get();
-    PyObject *d = c ? icache_dict(&c->code_in) : NULL;
-    if (d == NULL) {
-        return NULL;
-    }
-    PyObject *key = PyLong_FromUnsignedLongLong(token);
-    if (key == NULL) {
-        return NULL;
-    }
-    PyObject *code = NULL;
-    if (PyDict_GetItemRef(d, key, &code) == 0) {
-        code = PyMarshal_ReadObjectFromString(data, n);
-        if (code != NULL && !PyCode_Check(code)) {
-            Py_CLEAR(code);
-            PyErr_SetString(PyExc_RuntimeError, "corrupt code data");
-        }
-        if (code != NULL && PyDict_SetItem(d, key, code) < 0) {
-            Py_CLEAR(code);
-        }
-    }
-    Py_DECREF(key);
-    return code;
-}
-
-PyObject *
-sbi_xidata_compile_cached(PyObject *source, const char *utf8)
-{
-    icache *c = icache_get();
-    PyObject *d = c ? icache_dict(&c->sources) : NULL;
-    PyObject *code = NULL;
-    if (d == NULL || PyDict_GetItemRef(d, source, &code) != 0) {
-        return code;
-    }
-    code = Py_CompileString(utf8, "<script>", Py_file_input);
-    if (code != NULL && PyDict_SetItem(d, source, code) < 0) {
-        Py_CLEAR(code);
-    }
-    return code;
-}
 
 /* =====================================================================
  * Per-thread scratch buffers
@@ -570,62 +465,6 @@ write_blob_from(writer *w, char tag, PyObject *owner, const void *src,
     return 0;
 }
 
-/* Is func a stateless function (3.14's definition)?  1 yes, 0 no with
- * *why set to a new str explaining, -1 error. */
-static int
-func_is_stateless(PyObject *func, PyObject **why)
-{
-    *why = NULL;
-    if (!PyFunction_Check(func)) {
-        *why = PyUnicode_FromString("not a plain function");
-        return *why ? 0 : -1;
-    }
-    if (PyFunction_GetClosure(func) != NULL) {
-        *why = PyUnicode_FromString("closures not supported");
-        return *why ? 0 : -1;
-    }
-    if (PyFunction_GetDefaults(func) != NULL ||
-        PyFunction_GetKwDefaults(func) != NULL)
-    {
-        *why = PyUnicode_FromString("defaults not supported");
-        return *why ? 0 : -1;
-    }
-    PyObject *code = PyFunction_GetCode(func);  // borrowed
-    // The verdict on the code is cached (by address, see icache): scanning
-    // bytecode is costly and call() asks for every call.  (Builtins do not
-    // change in practice.)
-    icache *c = icache_get();
-    PyObject *verdicts = c ? icache_dict(&c->verdicts) : NULL;
-    PyObject *key = verdicts ? PyLong_FromVoidPtr(code) : NULL;
-    PyObject *cached = NULL, *entry = NULL;
-    int stateless = -1;
-    if (key == NULL || PyDict_GetItemRef(verdicts, key, &cached) < 0) {
-        goto done;
-    }
-    if (cached != NULL) {
-        assert(PyTuple_GET_ITEM(cached, 0) == code);
-        PyObject *verdict = PyTuple_GET_ITEM(cached, 1);  // borrowed
-        stateless = verdict == Py_None;
-        if (!stateless) {
-            *why = Py_NewRef(verdict);
-        }
-        goto done;
-    }
-    stateless = sbi_code_is_stateless(code, PyFunction_GetGlobals(func), why);
-    if (stateless < 0) {
-        goto done;
-    }
-    entry = PyTuple_Pack(2, code, stateless ? Py_None : *why);
-    if (entry == NULL || PyDict_SetItem(verdicts, key, entry) < 0) {
-        Py_CLEAR(*why);
-        stateless = -1;
-    }
-done:
-    Py_XDECREF(entry);
-    Py_XDECREF(cached);
-    Py_XDECREF(key);
-    return stateless;
-}
 
 /* =====================================================================
  * Encoding
@@ -717,7 +556,7 @@ encode_pickle(writer *w, PyObject *obj)
         if (PyFunction_Check(obj)) {
             PyObject *why = NULL;
             PyObject *cause = PyErr_GetRaisedException();
-            int stateless = func_is_stateless(obj, &why);
+            int stateless = sbi_code_func_is_stateless(obj, &why);
             PyErr_Clear();
             PyErr_SetRaisedException(cause);
             if (stateless == 0 && why != NULL) {
@@ -860,7 +699,7 @@ encode_func(writer *w, PyObject *func)
     PyObject *code = PyFunction_GetCode(func);  // borrowed
     uint64_t token;
     PyObject *data;
-    if (sbi_xidata_code_pack(code, &token, &data) < 0) {
+    if (sbi_code_pack(code, &token, &data) < 0) {
         return -1;
     }
     int rc = write_blob(w, TAG_FUNC, PyBytes_AS_STRING(data),
@@ -1067,7 +906,7 @@ static int
 encode_stateless(writer *w, PyObject *func)
 {
     PyObject *why = NULL;
-    int r = func_is_stateless(func, &why);
+    int r = sbi_code_func_is_stateless(func, &why);
     Py_XDECREF(why);
     if (r <= 0) {
         return r;
@@ -1242,7 +1081,7 @@ sbi_xidata_new_callable(PyObject *func, PyObject **pins)
     w.pins = pins;
     int rc;
     PyObject *why = NULL;
-    int stateless = PyFunction_Check(func) ? func_is_stateless(func, &why)
+    int stateless = PyFunction_Check(func) ? sbi_code_func_is_stateless(func, &why)
                                            : 0;
     Py_XDECREF(why);
     if (stateless < 0) {
@@ -1635,7 +1474,7 @@ decode_func(reader *r)
     if (p == NULL || read_u64(r, &token) < 0) {
         return NULL;
     }
-    PyObject *code = sbi_xidata_code_unpack(token, p, (Py_ssize_t)n);
+    PyObject *code = sbi_code_unpack(token, p, (Py_ssize_t)n);
     if (code == NULL) {
         return NULL;
     }

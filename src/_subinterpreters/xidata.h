@@ -106,18 +106,6 @@ int sbi_xidata_has_buffers(const sbi_xidata *xd);
 /* is_shareable(): 1 if obj's exact type is natively shareable. */
 int sbi_xidata_is_shareable(PyObject *obj);
 
-/* Code objects travel marshalled, tagged with a process-unique token so
- * both sides can cache: the sender its marshalled bytes per code object,
- * the receiver its code object per token.
- *
- * pack: 0, or -1 with an exception; *data is a new reference.
- * unpack: new reference to the code object, or NULL with an exception.
- * compile_cached: compile source (utf8 is its UTF-8 text) as "<script>",
- * cached per interpreter.  New reference or NULL. */
-int sbi_xidata_code_pack(PyObject *code, uint64_t *token, PyObject **data);
-PyObject *sbi_xidata_code_unpack(uint64_t token, const char *data,
-                                 Py_ssize_t n);
-PyObject *sbi_xidata_compile_cached(PyObject *source, const char *utf8);
 
 int sbi_xidata_module_init(PyObject *m, sbi_state *st);
 
