@@ -26,7 +26,8 @@ LAYERS = {
     'shield': 4,      # shields against CPython bugs
     'excinfo': 5,     # exception snapshots, ExecutionFailed
     'shbuf': 5,       # shared buffers: zero-copy memoryviews
-    'code': 5,        # bytecode inspection: stateless functions, scripts
+    'code': 5,        # bytecode inspection, code shipping and its caches
+    'pickling': 5,    # the pickle fallback, the '<fake __main__>' re-run
     'xidata': 6,      # wire format, handle kinds, code caches, pickle
     'registry': 7,    # our interpreters, ids, whence
     'interrupt': 8,   # interrupts, exec(timeout=) watchdog
