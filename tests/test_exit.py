@@ -309,8 +309,9 @@ def test_ctrl_c_reaches_interpreters_in_a_forked_child(run_python):
 @pytest.mark.timeout(120)
 def test_fork_while_another_thread_creates(run_python):
     # os.fork() from one thread while another creates and closes
-    # interpreters: a fork that passes the guard must not leave the child
-    # with a creation half done (or its lock held): the child can create
+    # interpreters: the guard refuses while one exists or is being made
+    # or ended, and a fork that passes must not leave the child with a
+    # creation half done (or a lock of ours held): the child can create
     # and use interpreters.
     rc, out, err = run_python(FORK_CHILD_WAIT + """
     import os, signal, threading, time
@@ -319,6 +320,7 @@ def test_fork_while_another_thread_creates(run_python):
     def churn():
         while not stop.is_set():
             interpreters.create().close()
+            time.sleep(0.002)  # windows in which a fork may pass
     t = threading.Thread(target=churn)
     t.start()
     forked, refused, results = 0, 0, []
@@ -344,6 +346,34 @@ def test_fork_while_another_thread_creates(run_python):
     """, timeout=100)
     check_clean(rc, out, err)
     assert out.startswith('forked True children True'), out
+
+
+@pytest.mark.timeout(90)
+def test_create_in_at_fork_hooks(run_python):
+    # os.register_at_fork() hooks run inside the guarded os.fork(): in the
+    # parent, before the fork, a create() is refused (the child would
+    # inherit it); in the child, after the fork, it works (re-creating a
+    # pool there is a natural pattern).  Neither may wait for itself.
+    rc, out, err = run_python(FORK_CHILD_WAIT + """
+    import os, signal, time
+    import subinterpreters as interpreters
+    def before():
+        try:
+            interpreters.create()
+        except interpreters.InterpreterError as exc:
+            print('before:', exc, flush=True)
+    def in_child():
+        ok = interpreters.create().call(pow, 2, 5) == 32
+        os._exit(0 if ok else 5)
+    os.register_at_fork(before=before, after_in_child=in_child)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(6)  # not reached: the hook exits
+    print('child', wait_child(pid), flush=True)
+    """, timeout=EXIT_TIMEOUT + 30)
+    check_clean(rc, out, err)
+    assert out == ('before: cannot create an interpreter while this thread '
+                   'forks the process\nchild 0\n'), out
 
 
 @pytest.mark.timeout(60)

@@ -34,8 +34,6 @@
     "cannot {op} unrecognized interpreter {id}")                              \
   X(IS_CURRENT, -5, InterpreterError, InterpreterError,                       \
     "cannot destroy the current interpreter")                                 \
-  X(CLOSING, -6, InterpreterNotFoundError, InterpreterNotFoundError,          \
-    "unrecognized interpreter ID {id}")                                       \
   X(THREADS_LEFT, -7, InterpreterError, InterpreterError,                     \
     "cannot close interpreter {id}: it still has threads that cannot be "     \
     "joined (started with _thread?)")                                         \
@@ -66,7 +64,7 @@ typedef enum {
 
 /* The module name under which a target re-runs the caller's __main__
  * script, so that pickles of the caller's __main__ objects load there
- * (xidata.c); its classes are the caller's __main__ classes. */
+ * (pickling.c); its classes are the caller's __main__ classes. */
 #define SBI_FAKE_MAIN "<fake __main__>"
 
 /* ---------------------------------------------------------------------
@@ -103,8 +101,5 @@ sbi_env_flag(const char *name)
     const char *env = getenv(name);
     return env != NULL && env[0] != '\0' && !(env[0] == '0' && env[1] == '\0');
 }
-
-/* Assert the CPython error convention at a layer boundary. */
-#define SBI_CHECK_RC(rc) assert(((rc) < 0) == (PyErr_Occurred() != NULL))
 
 #endif /* SBI_COMMON_H */

@@ -13,7 +13,7 @@
 #endif
 
 /* Opcode numbers: public <opcode.h> on 3.12 (defines them directly) and
- * 3.13+ (through opcode_ids.h).  Used to inspect bytecode in xidata.c. */
+ * 3.13+ (through opcode_ids.h).  Used to inspect bytecode in code.c. */
 #include <opcode.h>
 
 /* RETURN_CONST exists in 3.12 and 3.13 only (removed in 3.14). */
@@ -25,7 +25,7 @@
 
 /* LOAD_COMMON_CONSTANT (3.15) loads None and a few builtins from a table
  * of the interpreter, so "return None" compiles without LOAD_CONST.  The
- * table index of None is internal: xidata.c learns it by compiling "None".
+ * table index of None is internal: code.c learns it by compiling "None".
  * (-1 where the opcode does not exist: no instruction matches it.) */
 #ifndef LOAD_COMMON_CONSTANT
 #  define LOAD_COMMON_CONSTANT (-1)

@@ -447,19 +447,36 @@ destroy_unparked(sbi_entry *e)
 }
 
 /* Count a create() in (sbi_registry.creating) for its whole length,
- * first waiting out an os.fork() being prepared: the child must inherit
- * no interpreter half made, nor a lock or an import of the main
- * interpreter's preparation held.  0, or -1 with an exception if the
- * process is exiting.  Thread state attached. */
+ * first waiting out an os.fork() being prepared in another thread (it
+ * never waits for us: a create() under way makes it refuse): the child
+ * must inherit no interpreter half made, nor a lock or an import of the
+ * main interpreter's preparation held.  0, or -1 with an exception (the
+ * process is exiting, a signal handler raised, or this thread is forking
+ * the process: an os.register_at_fork() hook in the parent).  Thread
+ * state attached. */
 static int
 creating_begin(sbi_state *st)
 {
+    unsigned long me = PyThread_get_thread_ident();
     sbi_mutex_lock_py(&sbi_registry.mutex);
     while (sbi_registry.forking > 0 && !sbi_registry.shutting_down) {
+        if (sbi_registry.fork_ident == me) {
+            if ((long)getpid() != sbi_registry.fork_pid) {
+                break;  // in the child: the fork is done
+            }
+            sbi_mutex_unlock(&sbi_registry.mutex);
+            PyErr_SetString(st->InterpreterError,
+                            "cannot create an interpreter while this thread "
+                            "forks the process");
+            return -1;
+        }
         sbi_mutex_unlock(&sbi_registry.mutex);
         Py_BEGIN_ALLOW_THREADS
         usleep(SBI_THREADS_POLL_US);
         Py_END_ALLOW_THREADS
+        if (PyErr_CheckSignals() < 0) {
+            return -1;
+        }
         sbi_mutex_lock_py(&sbi_registry.mutex);
     }
     int exiting = sbi_registry.shutting_down;
@@ -550,7 +567,11 @@ create_counted(sbi_state *st)
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
     if (exiting) {
-        (void)sbi_lifecycle_destroy(e, 0, 1);
+        if (sbi_lifecycle_destroy(e, SBI_EXIT_THREADS_WAIT_MS, 1) != 0) {
+            sbi_mutex_lock_py(&sbi_registry.mutex);
+            e->exit_failed = 1;
+            sbi_mutex_unlock(&sbi_registry.mutex);
+        }
         PyErr_SetString(st->InterpreterError,
                         "cannot create interpreters at process exit");
         return -1;

@@ -148,7 +148,7 @@ fake_main_get(icache *c, PyObject *path)
     // Cached while it runs, so that unpickling during the run does not
     // re-run it recursively; forgotten again if the run fails.  It is
     // also registered as sys.modules['<fake __main__>'], so objects of its
-    // classes can be pickled here (main_file_for() maps them back).
+    // classes can be pickled here (sbi_pickling_main_file() maps them back).
     if (PyDict_SetItem(c->fake_mains, path, mod) < 0) {
         goto error;
     }

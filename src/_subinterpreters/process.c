@@ -22,6 +22,7 @@
 #include "hooks.h"
 #include "xidata.h"
 #include "shbuf.h"
+#include "queue.h"
 #include "shield.h"
 #include "arena.h"
 
@@ -41,41 +42,6 @@ sbi_process_count(PyObject *m, PyObject *unused)
     return PyLong_FromSsize_t(n);
 }
 
-/* Interpreters of ours being ended now.  needs lock */
-static int
-closing_count(void)
-{
-    int n = 0;
-    for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
-        n += e->closing;
-    }
-    return n;
-}
-
-/* _fork_begin(): for the os.fork() guard.  Stops parking until
- * _fork_end(), ends the parked interpreters, and returns the number of
- * live interpreters of ours (fork must be refused unless 0). */
-PyObject *
-sbi_process_fork_begin(PyObject *m, PyObject *unused)
-{
-    sbi_mutex_lock_py(&sbi_registry.mutex);
-    sbi_registry.forking++;
-    // New creations wait for _fork_end(); those under way finish first
-    // (their interpreter then counts, and the fork is refused), and so do
-    // the closes under way: a child must not inherit an interpreter half
-    // made or half ended.
-    while (sbi_registry.creating > 0 || closing_count() > 0) {
-        sbi_mutex_unlock(&sbi_registry.mutex);
-        Py_BEGIN_ALLOW_THREADS
-        usleep(SBI_THREADS_POLL_US);
-        Py_END_ALLOW_THREADS
-        sbi_mutex_lock_py(&sbi_registry.mutex);
-    }
-    sbi_mutex_unlock(&sbi_registry.mutex);
-    sbi_lifecycle_evict_parked(1, -1);
-    return sbi_process_count(m, NULL);
-}
-
 PyObject *
 sbi_process_fork_end(PyObject *m, PyObject *unused)
 {
@@ -85,6 +51,35 @@ sbi_process_fork_end(PyObject *m, PyObject *unused)
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
     Py_RETURN_NONE;
+}
+
+/* _fork_begin(): for the os.fork() guard.  Holds new create() calls back
+ * until _fork_end() (except in the forking thread itself), ends the
+ * parked interpreters, and returns how many interpreters of ours exist,
+ * being created or closed included: the fork must be refused unless 0,
+ * for a child must inherit none, whole or half made.  Never waits for
+ * another thread. */
+PyObject *
+sbi_process_fork_begin(PyObject *m, PyObject *unused)
+{
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    sbi_registry.forking++;
+    sbi_registry.fork_ident = PyThread_get_thread_ident();
+    sbi_registry.fork_pid = (long)getpid();
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    sbi_lifecycle_evict_parked(1, -1);
+    Py_ssize_t n = 0;
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
+        n++;
+    }
+    n += sbi_registry.creating;
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    PyObject *count = PyLong_FromSsize_t(n);
+    if (count == NULL) {
+        (void)sbi_process_fork_end(m, NULL);
+    }
+    return count;
 }
 
 /* _parking(limit): set how many closed interpreters are kept for reuse
@@ -214,6 +209,7 @@ reset_after_fork(void)
     sbi_hooks_after_fork();
     sbi_xidata_after_fork();
     sbi_shbuf_after_fork();
+    sbi_queue_after_fork();
     sbi_arena_after_fork();
     sbi_shield_after_fork();
     sbi_sigint_after_fork();

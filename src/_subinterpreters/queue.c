@@ -695,3 +695,17 @@ sbi_queue_refs(int64_t qid)
     sbi_mutex_unlock(&queues.mutex);
     return refs;
 }
+
+void
+sbi_queue_after_fork(void)
+{
+    // The threads that may have held these locks do not exist here.
+    (void)sbi_mutex_init(&queues.mutex);
+    for (sbi_queue *q = queues.head; q != NULL; q = q->next) {
+        (void)sbi_mutex_init(&q->mutex);
+        (void)sbi_cond_init(&q->not_empty);
+        (void)sbi_cond_init(&q->not_full);
+        (void)sbi_cond_init(&q->drained);
+        q->getters = q->putters = 0;  // their waiters are gone
+    }
+}

@@ -140,4 +140,8 @@ void sbi_queue_handle_release(int64_t qid);
 void sbi_queue_unbind_interp(int64_t id);
 void sbi_queue_wake_all(void);
 
+/* In the child of fork(): the locks may have been held by threads that
+ * do not exist there. */
+void sbi_queue_after_fork(void);
+
 #endif /* SBI_QUEUE_H */

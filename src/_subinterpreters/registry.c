@@ -130,4 +130,5 @@ void
 sbi_registry_after_fork(void)
 {
     (void)pthread_mutex_init(&sbi_registry.mutex, NULL);
+    sbi_registry.creating = 0;  // their threads are gone
 }

@@ -98,7 +98,9 @@ typedef struct {
     int park_max;              // protected by mutex
     int64_t last_id;           // protected by mutex; highest public id
     int forking;               // protected by mutex; os.fork() guards
-    int creating;              // protected by mutex; create()s starting
+    unsigned long fork_ident;  // protected by mutex; the last to fork
+    long fork_pid;             // protected by mutex; its process
+    int creating;              // protected by mutex; create()s under way
     int remapped;              // set once, atomic: some id != cid
 } sbi_registry_t;
 

@@ -78,6 +78,11 @@ cached_tstate(sbi_entry *e, PyThreadState *drop[2])
             return e->cache[i].tstate;
         }
     }
+    PyThreadState *ts = PyThreadState_New(e->interp);
+    if (ts == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
     // A cached thread state of a finished thread whose ident was reused
     // would confuse PyThreadState_SetAsyncExc(): drop it.
     unsigned long ident = PyThread_get_thread_ident();
@@ -87,11 +92,6 @@ cached_tstate(sbi_entry *e, PyThreadState *drop[2])
             e->cache[i] = e->cache[--e->ncache];
             break;
         }
-    }
-    PyThreadState *ts = PyThreadState_New(e->interp);
-    if (ts == NULL) {
-        PyErr_NoMemory();
-        return NULL;
     }
     if (e->ncache == SBI_TSTATE_CACHE) {
         // Evict the oldest: most likely a thread that is gone.

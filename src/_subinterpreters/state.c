@@ -3,9 +3,9 @@
  * (sbi_state_local), and the one function that turns an SBI_ERR_* code
  * into an exception.
  *
- * Calls only compat.h and common.h (layers: docs/design.md).  module.c
- * registers
- * the module definition here when the module is initialised.
+ * Calls only compat.h, common.h and tuning.h (layers: docs/design.md).
+ * module.c registers the module definition here when the module is
+ * initialised; queue_type.c the loader of the queue exception classes.
  */
 #include <stddef.h>
 #include <string.h>
@@ -222,13 +222,16 @@ sbi_state_raise(sbi_state *st, int err, int64_t id, const char *op)
         return PyErr_NoMemory();
     }
     if (err == SBI_ERR_PYEXC) {
-        assert(PyErr_Occurred());
+        if (SBI_NEVER(!PyErr_Occurred())) {
+            PyErr_SetString(PyExc_SystemError, "error reported, none set");
+        }
         return NULL;
     }
     const char *msg;
     PyObject *cause = NULL;
     PyObject *exc = class_of(st, err, 0, &msg);
-    if (exc == NULL) {
+    PyObject *fallback = class_of(st, err, 1, &msg);
+    if (exc == NULL && fallback != NULL) {
         // A class a higher layer loads on first use: load it, or raise
         // the fallback with the reason it could not be loaded as cause.
         int (*load)(sbi_state *) = slot_loader;
@@ -236,12 +239,9 @@ sbi_state_raise(sbi_state *st, int err, int64_t id, const char *op)
             cause = PyErr_GetRaisedException();
         }
         exc = class_of(st, err, 0, &msg);
-        if (exc == NULL) {
-            exc = class_of(st, err, 1, &msg);
-        }
-        if (exc == NULL) {
-            exc = PyExc_RuntimeError;
-        }
+    }
+    if (exc == NULL) {
+        exc = fallback != NULL ? fallback : PyExc_RuntimeError;
     }
     char buf[512];
     format_message(buf, sizeof(buf), msg, id, op);

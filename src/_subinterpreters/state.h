@@ -76,7 +76,7 @@ Py_hash_t sbi_state_hash_id(int64_t id);
 PyObject *sbi_state_raise(sbi_state *st, int err, int64_t id, const char *op);
 
 /* Register the function that loads exception classes a higher layer
- * creates on first use (queue.c: QueueEmpty and QueueFull come from
+ * creates on first use (queue_type.c: QueueEmpty and QueueFull come from
  * subinterpreters._queues): sbi_state_raise() calls it when err's class
  * is not loaded yet, and falls back to the table's fallback class,
  * chaining the failure, if it fails.  It returns 0, or -1 with an

@@ -2,10 +2,10 @@
  * self-contained raw memory in one interpreter and rebuilding them in
  * another.
  *
- * Owns: the wire format (a tagged byte string), the stateless-function
- * and script checks (bytecode inspection), the pickle fallback with the
- * '<fake __main__>' re-run (pickling.c).  Buffers cross without a copy
- * through shbuf.c, functions as code through code.c.
+ * Owns the wire format (a tagged byte string), encoding and decoding per
+ * tag, the handle kinds and the per-thread scratch buffers.  Functions
+ * cross as code through code.c, what has no native form as a pickle
+ * through pickling.c, buffers without a copy through shbuf.c.
  *
  * Wire format: one tag byte per value, then its payload; integers are
  * written in native byte order with memcpy (the data never leaves the
