@@ -376,6 +376,50 @@ def test_create_in_at_fork_hooks(run_python):
                    'forks the process\nchild 0\n'), out
 
 
+@pytest.mark.timeout(90)
+def test_two_threads_forking_at_once(run_python):
+    # Two guarded forks under way at once (at-fork hooks order them: the
+    # first forks while the second is inside its guard): the first's child
+    # inherits the second thread's guard as under way, and must not wait
+    # for it (that thread does not exist there).
+    rc, out, err = run_python(FORK_CHILD_WAIT + """
+    import os, signal, threading, time
+    import warnings
+    warnings.simplefilter('ignore', DeprecationWarning)  # fork + threads
+    import subinterpreters as interpreters
+    second_begun = threading.Event()
+    first_forked = threading.Event()
+    first = None
+    def before():
+        if threading.current_thread() is first:
+            second_begun.wait(10)
+        else:
+            second_begun.set()
+            first_forked.wait(10)  # the first forks while we are under way
+    def after_in_parent():
+        if threading.current_thread() is first:
+            first_forked.set()
+    os.register_at_fork(before=before, after_in_parent=after_in_parent)
+    results = []
+    def forker():
+        pid = os.fork()
+        if pid == 0:
+            ok = interpreters.create().call(pow, 2, 5) == 32
+            os._exit(0 if ok else 4)
+        results.append(wait_child(pid))
+    first = threading.Thread(target=forker)
+    first.start()
+    time.sleep(0.2)
+    second = threading.Thread(target=forker)
+    second.start()
+    first.join()
+    second.join()
+    print(sorted(results, key=str), flush=True)
+    """, timeout=80)
+    check_clean(rc, out, err)
+    assert out == '[0, 0]\n', out
+
+
 @pytest.mark.timeout(60)
 def test_daemon_thread_running_interpreter_at_exit(run_python):
     # A daemon thread of main still inside exec() at exit: the exit hook

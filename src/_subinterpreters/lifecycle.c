@@ -22,6 +22,7 @@
 #include "shbuf.h"
 #include "shield.h"
 #include "arena.h"
+#include "interrupt.h"
 
 #include <unistd.h>
 
@@ -221,18 +222,26 @@ count_other_tstates(sbi_entry *e, PyThreadState *mine)
     return n;
 }
 
-/* Give up destroying e (claimed by us): it stays alive and usable. */
+/* Give up destroying e (claimed by us): it stays alive and usable,
+ * marked as mark says in the same lock hold (once unlocked, another
+ * thread may take e and free it). */
 static void
-unclaim(sbi_entry *e)
+unclaim(sbi_entry *e, sbi_fail_mark mark)
 {
     sbi_mutex_lock_any(&sbi_registry.mutex);
     e->closing = 0;
     e->running_tid = 0;
+    if (mark == SBI_FAIL_ORPHAN) {
+        e->orphaned = SBI_ORPHAN_AT_EXIT;
+    }
+    else if (mark == SBI_FAIL_AT_EXIT) {
+        e->exit_failed = 1;
+    }
     sbi_mutex_unlock(&sbi_registry.mutex);
 }
 
 /* Destroy e, or park it for reuse if it is pristine (park.c).  The
- * caller has claimed e (claim_for_close) and is attached to another
+ * caller has claimed e (sbi_lifecycle_claim()) and is attached to another
  * interpreter.  Returns 0 (e is gone from the registry: destroyed or
  * parked), or an SBI_ERR_* with e unclaimed.
  * wait_ms bounds how long threads that cannot be joined are waited for;
@@ -243,15 +252,15 @@ unclaim(sbi_entry *e)
  * (which runs threading's atexit hooks): an interpreter refused for a
  * _thread thread has been through threading's shutdown. */
 int
-sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force)
+sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force, sbi_fail_mark mark)
 {
     if (!force && sbi_shbuf_count_owned(e->cid) > 0) {
-        unclaim(e);
+        unclaim(e, mark);
         return SBI_ERR_BUFFERS_SHARED;
     }
     PyThreadState *ts = PyThreadState_New(e->interp);
     if (ts == NULL) {
-        unclaim(e);
+        unclaim(e, mark);
         return SBI_ERR_NOMEM;
     }
     PyThreadState *caller = PyThreadState_Swap(ts);
@@ -302,7 +311,7 @@ sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force)
         (void)PyThreadState_Swap(caller);
         PyThreadState_Delete(ts);
         if (err != 0) {
-            unclaim(e);
+            unclaim(e, mark);
             return err;
         }
         // Only now, with no thread state of ours left in it, may another
@@ -313,7 +322,7 @@ sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force)
         // No room after all, or the process is exiting: end it.
         ts = PyThreadState_New(e->interp);
         if (ts == NULL) {
-            unclaim(e);
+            unclaim(e, mark);
             return SBI_ERR_NOMEM;
         }
         caller = PyThreadState_Swap(ts);
@@ -387,13 +396,9 @@ reap(void)
         if (victim == NULL) {
             return;
         }
-        if (sbi_lifecycle_destroy(victim, 0, 0) != 0) {
-            // Could not go (threads or views left): keep it alive; it is
-            // retried at process exit.
-            sbi_mutex_lock_py(&sbi_registry.mutex);
-            victim->orphaned = SBI_ORPHAN_AT_EXIT;
-            sbi_mutex_unlock(&sbi_registry.mutex);
-        }
+        // Could not go (threads or views left): kept alive, retried at
+        // process exit.
+        (void)sbi_lifecycle_destroy(victim, 0, 0, SBI_FAIL_ORPHAN);
     }
 }
 
@@ -423,12 +428,7 @@ sbi_lifecycle_decref(int64_t id)
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
     if (victim != NULL) {
-        int err = sbi_lifecycle_destroy(victim, 0, 0);
-        if (err != 0) {
-            sbi_mutex_lock_py(&sbi_registry.mutex);
-            victim->orphaned = SBI_ORPHAN_AT_EXIT;
-            sbi_mutex_unlock(&sbi_registry.mutex);
-        }
+        (void)sbi_lifecycle_destroy(victim, 0, 0, SBI_FAIL_ORPHAN);
     }
     PyErr_SetRaisedException(exc);
 }
@@ -439,54 +439,55 @@ static void
 destroy_unparked(sbi_entry *e)
 {
     e->parkable = 0;
-    if (sbi_lifecycle_destroy(e, 0, 0) != 0) {
-        sbi_mutex_lock_py(&sbi_registry.mutex);
-        e->orphaned = SBI_ORPHAN_AT_EXIT;
-        sbi_mutex_unlock(&sbi_registry.mutex);
-    }
+    (void)sbi_lifecycle_destroy(e, 0, 0, SBI_FAIL_ORPHAN);
 }
 
 /* Count a create() in (sbi_registry.creating) for its whole length,
- * first waiting out an os.fork() being prepared in another thread (it
- * never waits for us: a create() under way makes it refuse): the child
- * must inherit no interpreter half made, nor a lock or an import of the
- * main interpreter's preparation held.  0, or -1 with an exception (the
- * process is exiting, a signal handler raised, or this thread is forking
- * the process: an os.register_at_fork() hook in the parent).  Thread
- * state attached. */
+ * first waiting out an os.fork() under way in another thread (at most
+ * SBI_FORK_WAIT_MS; a fork never waits for us: a create() under way
+ * makes it refuse): the child must inherit no interpreter half made, nor
+ * a lock or an import of the main interpreter's preparation held.  0, or
+ * -1 with an exception (the process is exiting, this thread is forking
+ * the process -- an os.register_at_fork() hook --, the fork took too
+ * long, or a signal handler or interrupt() raised).  Thread state
+ * attached. */
 static int
 creating_begin(sbi_state *st)
 {
-    unsigned long me = PyThread_get_thread_ident();
+    const char *refused = NULL;
+    int64_t deadline =
+        sbi_monotonic_ns() + (int64_t)SBI_FORK_WAIT_MS * 1000000;
     sbi_mutex_lock_py(&sbi_registry.mutex);
-    while (sbi_registry.forking > 0 && !sbi_registry.shutting_down) {
-        if (sbi_registry.fork_ident == me) {
-            if ((long)getpid() != sbi_registry.fork_pid) {
-                break;  // in the child: the fork is done
-            }
+    while (refused == NULL) {
+        if (sbi_registry.shutting_down) {
+            refused = "cannot create interpreters at process exit";
+        }
+        else if (sbi_registry.forking == 0) {
+            sbi_registry.creating++;
+            sbi_registry_creating_here_add(1);
+            break;
+        }
+        else if (sbi_registry_forking_here() > 0) {
+            refused = "cannot create an interpreter while this thread "
+                      "forks the process";
+        }
+        else if (sbi_monotonic_ns() > deadline) {
+            refused = "os.fork() in another thread did not finish in time";
+        }
+        else {
             sbi_mutex_unlock(&sbi_registry.mutex);
-            PyErr_SetString(st->InterpreterError,
-                            "cannot create an interpreter while this thread "
-                            "forks the process");
-            return -1;
+            Py_BEGIN_ALLOW_THREADS
+            usleep(SBI_THREADS_POLL_US);
+            Py_END_ALLOW_THREADS
+            if (PyErr_CheckSignals() < 0 || sbi_interrupt_check() < 0) {
+                return -1;
+            }
+            sbi_mutex_lock_py(&sbi_registry.mutex);
         }
-        sbi_mutex_unlock(&sbi_registry.mutex);
-        Py_BEGIN_ALLOW_THREADS
-        usleep(SBI_THREADS_POLL_US);
-        Py_END_ALLOW_THREADS
-        if (PyErr_CheckSignals() < 0) {
-            return -1;
-        }
-        sbi_mutex_lock_py(&sbi_registry.mutex);
-    }
-    int exiting = sbi_registry.shutting_down;
-    if (!exiting) {
-        sbi_registry.creating++;
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
-    if (exiting) {
-        PyErr_SetString(st->InterpreterError,
-                        "cannot create interpreters at process exit");
+    if (refused != NULL) {
+        PyErr_SetString(st->InterpreterError, refused);
         return -1;
     }
     return 0;
@@ -567,11 +568,8 @@ create_counted(sbi_state *st)
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
     if (exiting) {
-        if (sbi_lifecycle_destroy(e, SBI_EXIT_THREADS_WAIT_MS, 1) != 0) {
-            sbi_mutex_lock_py(&sbi_registry.mutex);
-            e->exit_failed = 1;
-            sbi_mutex_unlock(&sbi_registry.mutex);
-        }
+        (void)sbi_lifecycle_destroy(e, SBI_EXIT_THREADS_WAIT_MS, 1,
+                                    SBI_FAIL_AT_EXIT);
         PyErr_SetString(st->InterpreterError,
                         "cannot create interpreters at process exit");
         return -1;
@@ -589,6 +587,7 @@ sbi_lifecycle_create(sbi_state *st)
     // After publishing: a fork sees the new interpreter or this count.
     sbi_mutex_lock_py(&sbi_registry.mutex);
     sbi_registry.creating--;
+    sbi_registry_creating_here_add(-1);
     sbi_mutex_unlock(&sbi_registry.mutex);
     return id;
 }
@@ -635,7 +634,7 @@ sbi_lifecycle_close(sbi_state *st, int64_t id)
         err = SBI_ERR_RUNNING;  // 3.14's words for close()
     }
     else if (err == 0) {
-        err = sbi_lifecycle_destroy(e, SBI_CLOSE_WAIT_MS, 0);
+        err = sbi_lifecycle_destroy(e, SBI_CLOSE_WAIT_MS, 0, SBI_FAIL_KEEP);
     }
     if (err != 0) {
         (void)sbi_state_raise(st, err, id, "destroy");

@@ -39,10 +39,19 @@ void sbi_lifecycle_evict_parked(int all, int limit);
  * 0, or an SBI_ERR_* if it is running, current or closing. */
 int sbi_lifecycle_claim(sbi_entry *e, PyInterpreterState *cur);
 
+/* How an entry whose ending failed is marked, in the same lock hold as
+ * its unclaiming (once unlocked, another thread may take and free it). */
+typedef enum {
+    SBI_FAIL_KEEP = 0,  // owned: stays as it was (close())
+    SBI_FAIL_ORPHAN,    // unowned: only the exit hook retries it
+    SBI_FAIL_AT_EXIT,   // the exit hook gave up on it
+} sbi_fail_mark;
+
 /* End claimed e, waiting up to wait_ms for its threads; force abandons
  * shared buffers still viewed elsewhere (process exit) and never parks.
- * 0 (e is gone), or an SBI_ERR_* with e unclaimed. */
-int sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force);
+ * 0 (e is gone), or an SBI_ERR_* with e unclaimed and marked. */
+int sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force,
+                          sbi_fail_mark mark);
 
 /* In the child of fork(). */
 void sbi_lifecycle_after_fork(void);

@@ -45,28 +45,36 @@ sbi_process_count(PyObject *m, PyObject *unused)
 PyObject *
 sbi_process_fork_end(PyObject *m, PyObject *unused)
 {
+    if (sbi_registry_forking_here() == 0) {
+        Py_RETURN_NONE;  // no _fork_begin() of this thread is under way
+    }
+    sbi_registry_forking_here_add(-1);
     sbi_mutex_lock_py(&sbi_registry.mutex);
-    if (SBI_ALWAYS(sbi_registry.forking > 0)) {
+    // In the child, the fork handler set the count to 0 already.
+    if ((long)getpid() == sbi_registry.fork_pid &&
+        SBI_ALWAYS(sbi_registry.forking > 0))
+    {
         sbi_registry.forking--;
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
     Py_RETURN_NONE;
 }
 
-/* _fork_begin(): for the os.fork() guard.  Holds new create() calls back
- * until _fork_end() (except in the forking thread itself), ends the
- * parked interpreters, and returns how many interpreters of ours exist,
- * being created or closed included: the fork must be refused unless 0,
- * for a child must inherit none, whole or half made.  Never waits for
- * another thread. */
+/* _fork_begin(): for the os.fork() guard, which calls _fork_end() after
+ * it in any case.  Holds new create() calls of other threads back until
+ * _fork_end() (the forking thread's own are refused), ends the parked
+ * interpreters, and returns how many interpreters of ours exist, being
+ * created or closed included: the fork must be refused unless 0, for a
+ * child must inherit none, whole or half made.  Never waits for another
+ * thread. */
 PyObject *
 sbi_process_fork_begin(PyObject *m, PyObject *unused)
 {
     sbi_mutex_lock_py(&sbi_registry.mutex);
     sbi_registry.forking++;
-    sbi_registry.fork_ident = PyThread_get_thread_ident();
     sbi_registry.fork_pid = (long)getpid();
     sbi_mutex_unlock(&sbi_registry.mutex);
+    sbi_registry_forking_here_add(1);
     sbi_lifecycle_evict_parked(1, -1);
     Py_ssize_t n = 0;
     sbi_mutex_lock_py(&sbi_registry.mutex);
@@ -176,16 +184,14 @@ sbi_process_atexit(PyObject *m, PyObject *unused)
         sbi_mutex_unlock(&sbi_registry.mutex);
         if (victim != NULL) {
             int64_t id = victim->id;
-            if (sbi_lifecycle_destroy(victim, SBI_EXIT_THREADS_WAIT_MS, 1) !=
-                0) {
+            if (sbi_lifecycle_destroy(victim, SBI_EXIT_THREADS_WAIT_MS, 1,
+                                      SBI_FAIL_AT_EXIT) != 0)
+            {
                 fprintf(stderr,
                         "subinterpreters: interpreter %lld could "
                         "not be destroyed at exit (threads still "
                         "running)\n",
                         (long long)id);
-                sbi_mutex_lock_py(&sbi_registry.mutex);
-                victim->exit_failed = 1;
-                sbi_mutex_unlock(&sbi_registry.mutex);
             }
             continue;
         }

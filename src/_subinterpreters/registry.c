@@ -126,9 +126,34 @@ sbi_registry_lookup_whence(int64_t id)
     return whence;
 }
 
+static _Thread_local int forking_here;
+static _Thread_local int creating_here;
+
+int
+sbi_registry_forking_here(void)
+{
+    return forking_here;
+}
+
+void
+sbi_registry_forking_here_add(int n)
+{
+    forking_here += n;
+}
+
+void
+sbi_registry_creating_here_add(int n)
+{
+    creating_here += n;
+}
+
 void
 sbi_registry_after_fork(void)
 {
     (void)pthread_mutex_init(&sbi_registry.mutex, NULL);
-    sbi_registry.creating = 0;  // their threads are gone
+    // The other threads are gone, with their guards and creations; this
+    // thread's guard does not hold creations back here (its at-fork
+    // hooks may create: the fork is done).
+    sbi_registry.forking = 0;
+    sbi_registry.creating = creating_here;
 }

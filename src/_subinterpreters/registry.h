@@ -98,8 +98,7 @@ typedef struct {
     int park_max;              // protected by mutex
     int64_t last_id;           // protected by mutex; highest public id
     int forking;               // protected by mutex; os.fork() guards
-    unsigned long fork_ident;  // protected by mutex; the last to fork
-    long fork_pid;             // protected by mutex; its process
+    long fork_pid;             // protected by mutex; the forking process
     int creating;              // protected by mutex; create()s under way
     int remapped;              // set once, atomic: some id != cid
 } sbi_registry_t;
@@ -131,8 +130,16 @@ void sbi_registry_remove(sbi_entry *e);
  * Thread state attached. */
 int sbi_registry_lookup_whence(int64_t id);
 
+/* The calling thread's part of `forking` and `creating` (os.fork()
+ * guards and create() calls it runs now), kept per thread so that a
+ * forked child, where only this thread lives, can start from them. */
+int sbi_registry_forking_here(void);
+void sbi_registry_forking_here_add(int n);
+void sbi_registry_creating_here_add(int n);
+
 /* In the child of fork(): the lock may have been held by a thread that
- * does not exist there. */
+ * does not exist there, and only this thread's forks and creations are
+ * under way. */
 void sbi_registry_after_fork(void);
 
 #endif /* SBI_REGISTRY_H */

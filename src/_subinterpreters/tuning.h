@@ -38,6 +38,12 @@
 #define SBI_EXIT_THREADS_WAIT_MS 2000
 #define SBI_EXIT_POLL_US 10000
 
+/* How long create() waits for an os.fork() under way in another thread
+ * (held back so that the child inherits no interpreter half made).  The
+ * fork itself takes milliseconds; its at-fork hooks run arbitrary code,
+ * and one that waits for this very create() would wait for ever. */
+#define SBI_FORK_WAIT_MS 10000
+
 /* ---------------------------------------------------------------------
  * Interrupts (interrupt.c)
  */

@@ -45,8 +45,10 @@ def _guard_fork():
         # Closed interpreters kept for reuse are ended first (they are
         # subinterpreters too, as far as the child is concerned), and none
         # is parked until the fork is done.
-        n = _core._fork_begin()
         try:
+            # Inside the try: an interrupt right after it must not leave
+            # the count raised (_fork_end() does nothing without it).
+            n = _core._fork_begin()
             if n:
                 raise RuntimeError(
                     f'os.fork() while {n} subinterpreter(s) exist would '
