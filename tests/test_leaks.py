@@ -261,12 +261,14 @@ os._exit(0)    # see the module docstring (tracemalloc + subinterpreters)
 @pytest.mark.timeout(120)
 def test_scratch_buffers_freed_when_threads_exit(run_python):
     # Every thread that moved a big value keeps one buffer for reuse; 20
-    # finished threads must not keep 20 of them (2 MiB each).
+    # finished threads must not keep 20 of them (2 MiB each).  The last
+    # one's may still be alive: join() returns before the thread's key
+    # destructors have run (seen under ASan: 2.0 MiB).
     rc, out, err = run_python(SCRATCH_SCRIPT.format(path=sys.path[:3]),
                               timeout=100)
     assert rc == 0, f'rc={rc}\n{out}\n{err}'
     grown = int(re.search(r'^RESULT (-?\d+)$', out, re.M)[1])
-    assert grown < 2 * 1024 * 1024, out
+    assert grown < 2 * (2 * 1024 * 1024), out
 
 
 # ---------------------------------------------------------------------------
