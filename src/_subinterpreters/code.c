@@ -385,8 +385,8 @@ sbi_code_pack(PyObject *code, uint64_t *token, PyObject **data)
         goto done;
     }
     if (entry == NULL) {
-        PyObject *bytes = PyMarshal_WriteObjectToString(code,
-                                                        Py_MARSHAL_VERSION);
+        PyObject *bytes =
+            PyMarshal_WriteObjectToString(code, Py_MARSHAL_VERSION);
         if (bytes == NULL) {
             goto done;
         }
@@ -448,7 +448,6 @@ sbi_code_compile_cached(PyObject *source, const char *utf8)
     }
     return code;
 }
-
 
 int
 sbi_code_func_is_stateless(PyObject *func, PyObject **why)

@@ -91,8 +91,7 @@ sbi_excinfo_capture(sbi_excinfo *info, PyObject *exc)
     info->type_qualname = attr_strdup(tp, "__qualname__");
     info->type_module = attr_strdup(tp, "__module__");
     if (info->type_module != NULL &&
-        strcmp(info->type_module, SBI_FAKE_MAIN) == 0)
-    {
+        strcmp(info->type_module, SBI_FAKE_MAIN) == 0) {
         // A class of the caller's __main__ script, re-run in the target.
         PyMem_RawFree(info->type_module);
         info->type_module = raw_strdup("__main__");
@@ -278,8 +277,7 @@ ExecutionFailed_init(PyObject *self, PyObject *args, PyObject *kwargs)
         return -1;
     }
     PyObject *msg = PyObject_GetAttrString(excinfo, "formatted");
-    if (msg == NULL || !PyUnicode_Check(msg) ||
-        PyUnicode_GET_LENGTH(msg) == 0)
+    if (msg == NULL || !PyUnicode_Check(msg) || PyUnicode_GET_LENGTH(msg) == 0)
     {
         // Fall back to "Type: msg", or the type name alone.
         Py_XDECREF(msg);
@@ -326,9 +324,8 @@ ExecutionFailed_str(PyObject *self)
         return ((PyTypeObject *)PyExc_Exception)->tp_str(self);
     }
     PyObject *formatted = PyObject_GetAttrString(excinfo, "formatted");
-    PyObject *errdisplay = formatted
-                               ? PyObject_GetAttrString(excinfo, "errdisplay")
-                               : NULL;
+    PyObject *errdisplay =
+        formatted ? PyObject_GetAttrString(excinfo, "errdisplay") : NULL;
     Py_DECREF(excinfo);
     if (errdisplay == NULL) {
         Py_XDECREF(formatted);
@@ -365,9 +362,8 @@ static PyType_Spec ExecutionFailed_spec = {
 int
 sbi_excinfo_module_init(PyObject *m, sbi_state *st)
 {
-    st->ExecutionFailed =
-        PyType_FromModuleAndSpec(m, &ExecutionFailed_spec,
-                                 st->InterpreterError);
+    st->ExecutionFailed = PyType_FromModuleAndSpec(m, &ExecutionFailed_spec,
+                                                   st->InterpreterError);
     if (st->ExecutionFailed == NULL) {
         return -1;
     }

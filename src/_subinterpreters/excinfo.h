@@ -11,15 +11,18 @@
 #include "state.h"
 
 typedef struct {
-    char *type_name;       // __name__ of the exception's class
-    char *type_qualname;   // __qualname__
-    char *type_module;     // __module__
-    char *msg;             // str(exc)
-    char *errdisplay;      // formatted traceback, no trailing newline
+    char *type_name;      // __name__ of the exception's class
+    char *type_qualname;  // __qualname__
+    char *type_module;    // __module__
+    char *msg;            // str(exc)
+    char *errdisplay;     // formatted traceback, no trailing newline
     int is_keyboard_interrupt;
 } sbi_excinfo;
 
-#define SBI_EXCINFO_INIT {NULL, NULL, NULL, NULL, NULL, 0}
+#define SBI_EXCINFO_INIT                                                      \
+  {                                                                           \
+    NULL, NULL, NULL, NULL, NULL, 0                                           \
+  }
 
 /* Fill info from exc (in exc's interpreter, thread state attached).
  * Best effort: fields that cannot be computed stay NULL; never raises

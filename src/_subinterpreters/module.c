@@ -19,25 +19,24 @@
  * Module functions
  */
 PyDoc_STRVAR(create_doc,
-"create($module, /)\n--\n\n"
-"Return a new (idle) Python interpreter with its own GIL.");
+             "create($module, /)\n--\n\n"
+             "Return a new (idle) Python interpreter with its own GIL.");
 
 PyDoc_STRVAR(list_all_doc,
-"list_all($module, /)\n--\n\n"
-"Return all existing interpreters known to this module.");
+             "list_all($module, /)\n--\n\n"
+             "Return all existing interpreters known to this module.");
 
-PyDoc_STRVAR(get_current_doc,
-"get_current($module, /)\n--\n\n"
-"Return the currently running interpreter.");
+PyDoc_STRVAR(get_current_doc, "get_current($module, /)\n--\n\n"
+                              "Return the currently running interpreter.");
 
-PyDoc_STRVAR(get_main_doc,
-"get_main($module, /)\n--\n\n"
-"Return the main interpreter.");
+PyDoc_STRVAR(get_main_doc, "get_main($module, /)\n--\n\n"
+                           "Return the main interpreter.");
 
-PyDoc_STRVAR(is_shareable_doc,
-"is_shareable($module, obj, /)\n--\n\n"
-"Return True if the object's data may be shared natively between\n"
-"interpreters.");
+PyDoc_STRVAR(
+    is_shareable_doc,
+    "is_shareable($module, obj, /)\n--\n\n"
+    "Return True if the object's data may be shared natively between\n"
+    "interpreters.");
 
 static PyObject *
 module_is_shareable(PyObject *m, PyObject *obj)
@@ -89,8 +88,7 @@ register_atexit(PyObject *m)
         return -1;
     }
     PyObject *fn = PyObject_GetAttrString(m, "_atexit");
-    PyObject *r = fn ? PyObject_CallMethod(atexit, "register", "O", fn)
-                     : NULL;
+    PyObject *r = fn ? PyObject_CallMethod(atexit, "register", "O", fn) : NULL;
     Py_XDECREF(r);
     Py_XDECREF(fn);
     Py_DECREF(atexit);
@@ -205,7 +203,7 @@ static PyModuleDef_Slot module_slots[] = {
 };
 
 PyDoc_STRVAR(module_doc,
-"Low-level implementation of the subinterpreters package.");
+             "Low-level implementation of the subinterpreters package.");
 
 static PyModuleDef sbi_moduledef = {
     PyModuleDef_HEAD_INIT,

@@ -457,8 +457,7 @@ queue_wait(sbi_queue *q, sbi_queue_op *op, int64_t deadline)
             }
             uint64_t v0 = __atomic_load_n(&q->version, __ATOMIC_ACQUIRE);
             for (unsigned i = 1;
-                 __atomic_load_n(&q->version, __ATOMIC_ACQUIRE) == v0; i++)
-            {
+                 __atomic_load_n(&q->version, __ATOMIC_ACQUIRE) == v0; i++) {
                 sbi_cpu_relax();
                 if ((i & 63) == 0 && sbi_monotonic_ns() >= spin_end) {
                     break;
@@ -539,8 +538,7 @@ queue_unbind_items(sbi_queue *q, int64_t id)
     queue_lock_any(&q->mutex);
     for (sbi_qitem *it = q->head; it != NULL; it = it->next) {
         if (it->owner == id && it->data != NULL &&
-            it->unboundop != UNBOUND_REMOVE)
-        {
+            it->unboundop != UNBOUND_REMOVE) {
             n++;
         }
     }

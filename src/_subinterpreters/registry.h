@@ -69,12 +69,12 @@ typedef struct sbi_entry {
     PyThreadState *running_tstate;  // its thread state in this interpreter
     int closing;                    // being destroyed: invisible
     sbi_orphan orphaned;
-    int exit_failed;                // could not be destroyed at exit
-    int interrupters;               // sbi_interrupt_interp() calls in flight
-    int interrupt_pending;          // an interrupt was sent to the session
-    int parkable;                   // its pristine snapshot was taken
-    uint64_t env_hash;              // sbi_park_environ_hash() at creation
-    uint64_t session_serial;        // counts sessions, for targeted interrupts
+    int exit_failed;          // could not be destroyed at exit
+    int interrupters;         // sbi_interrupt_interp() calls in flight
+    int interrupt_pending;    // an interrupt was sent to the session
+    int parkable;             // its pristine snapshot was taken
+    uint64_t env_hash;        // sbi_park_environ_hash() at creation
+    uint64_t session_serial;  // counts sessions, for targeted interrupts
     // Thread states kept between sessions, one per OS thread (keyed by
     // sbi_registry_thread_serial()), so a call does not pay for creating a thread
     // state and its frame stack each time.  Touched only by the thread

@@ -126,7 +126,7 @@ sbi_run_exec(sbi_state *st, int64_t id, PyObject *args, PyObject *kwargs)
     int failed = 0, timed_out = 0, watching = 0;
     sbi_watchdog w;
     PyObject *tcode = sbi_code_unpack(token, PyBytes_AS_STRING(data),
-                                             PyBytes_GET_SIZE(data));
+                                      PyBytes_GET_SIZE(data));
     PyObject *ns = tcode ? sbi_session_main_dict() : NULL;
     if (ns != NULL && timeout >= 0) {
         watching = sbi_watchdog_start(&w, id, s.serial, timeout) == 0;

@@ -69,7 +69,7 @@ enum {
  */
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static int scratch_usable;          // the key exists (set once)
+static int scratch_usable;  // the key exists (set once)
 static _Thread_local size_t scratch_cap;
 
 static void
@@ -133,12 +133,12 @@ scratch_give(char *p, size_t cap)
  */
 struct sbi_xidata {
     int64_t owner;
-    char *data;                // PyMem_Raw (or a scratch buffer)
+    char *data;  // PyMem_Raw (or a scratch buffer)
     size_t len;
-    size_t cap;                // allocated size of data
-    int borrows;               // has borrowed blobs: load only while the
-                               // maker's pins live
-    sbi_shbuf **bufs;          // PyMem_Raw array, one reference each
+    size_t cap;        // allocated size of data
+    int borrows;       // has borrowed blobs: load only while the
+                       // maker's pins live
+    sbi_shbuf **bufs;  // PyMem_Raw array, one reference each
     Py_ssize_t nbufs;
     sbi_handle_ref *handles;  // PyMem_Raw array, one binding each
     Py_ssize_t nhandles;
@@ -155,14 +155,14 @@ typedef struct {
     Py_ssize_t nhandles;
     Py_ssize_t caphandles;
     sbi_xi_mode mode;
-    PyObject **pins;           // NULL: copy every blob; else borrow big
-                               // immutable payloads, pinning their owner
-                               // in the list *pins (created on demand)
-    int borrows;               // a blob was borrowed
-    int too_deep;              // SBI_MAX_DEPTH exceeded, or a container seen
-                               // twice: FULL mode pickles the whole value
-    PyObject **seen;           // FULL mode: containers encoded so far
-    size_t capseen;            // (open addressing; borrowed pointers)
+    PyObject **pins;  // NULL: copy every blob; else borrow big
+                      // immutable payloads, pinning their owner
+                      // in the list *pins (created on demand)
+    int borrows;      // a blob was borrowed
+    int too_deep;     // SBI_MAX_DEPTH exceeded, or a container seen
+                      // twice: FULL mode pickles the whole value
+    PyObject **seen;  // FULL mode: containers encoded so far
+    size_t capseen;   // (open addressing; borrowed pointers)
     size_t nseen;
 } writer;
 
@@ -403,15 +403,13 @@ write_blob_from(writer *w, char tag, PyObject *owner, const void *src,
     {
         return -1;
     }
-    uint64_t word[2] = {(uint64_t)n | BLOB_BORROWED,
-                        (uint64_t)(uintptr_t)src};
+    uint64_t word[2] = {(uint64_t)n | BLOB_BORROWED, (uint64_t)(uintptr_t)src};
     w->p[w->len++] = tag;
     memcpy(w->p + w->len, word, sizeof(word));
     w->len += sizeof(word);
     w->borrows = 1;
     return 0;
 }
-
 
 /* =====================================================================
  * Encoding
@@ -722,9 +720,7 @@ encode_buffer(writer *w, PyObject *obj)
         return -1;
     }
     w->bufs[w->nbufs] = b;
-    if (write_tag(w, TAG_BUFFER) < 0 ||
-        write_u64(w, (uint64_t)w->nbufs) < 0)
-    {
+    if (write_tag(w, TAG_BUFFER) < 0 || write_u64(w, (uint64_t)w->nbufs) < 0) {
         sbi_shbuf_decref(b);
         return -1;
     }
@@ -875,14 +871,14 @@ encode(writer *w, PyObject *obj, int depth)
     if (w->mode == SBI_XI_NATIVE) {
         PyObject *t = not_shareable_type();
         if (t != NULL) {
-            PyErr_Format(t, "%R does not support cross-interpreter data",
-                         obj);
+            PyErr_Format(t, "%R does not support cross-interpreter data", obj);
         }
         return -1;
     }
     /* FULL mode from here on */
     if ((tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type ||
-         tp == &PyFrozenSet_Type) && writer_see(w, obj) < 0)
+         tp == &PyFrozenSet_Type) &&
+        writer_see(w, obj) < 0)
     {
         return -1;
     }
@@ -996,8 +992,8 @@ sbi_xidata_new_callable(PyObject *func, PyObject **pins)
     w.pins = pins;
     int rc;
     PyObject *why = NULL;
-    int stateless = PyFunction_Check(func) ? sbi_code_func_is_stateless(func, &why)
-                                           : 0;
+    int stateless =
+        PyFunction_Check(func) ? sbi_code_func_is_stateless(func, &why) : 0;
     Py_XDECREF(why);
     if (stateless < 0) {
         return NULL;
@@ -1049,8 +1045,8 @@ is_shareable(PyObject *obj, int depth)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     if (obj == Py_None || tp == &PyBool_Type || tp == &PyLong_Type ||
-        tp == &PyFloat_Type || tp == &PyUnicode_Type ||
-        tp == &PyBytes_Type || tp == &PyMemoryView_Type)
+        tp == &PyFloat_Type || tp == &PyUnicode_Type || tp == &PyBytes_Type ||
+        tp == &PyMemoryView_Type)
     {
         return 1;
     }
@@ -1166,8 +1162,8 @@ decode_pickle(reader *r)
     if (fp == NULL) {
         return NULL;
     }
-    PyObject *mv = PyMemoryView_FromMemory((char *)p, (Py_ssize_t)n,
-                                           PyBUF_READ);
+    PyObject *mv =
+        PyMemoryView_FromMemory((char *)p, (Py_ssize_t)n, PyBUF_READ);
     if (mv == NULL) {
         return NULL;
     }
@@ -1209,9 +1205,8 @@ decode_global(reader *r)
     }
     PyObject *res = NULL;
     PyObject *modname = PyUnicode_DecodeUTF8(m, (Py_ssize_t)mn, NULL);
-    PyObject *qualname = modname ? PyUnicode_DecodeUTF8(q, (Py_ssize_t)qn,
-                                                        NULL)
-                                 : NULL;
+    PyObject *qualname =
+        modname ? PyUnicode_DecodeUTF8(q, (Py_ssize_t)qn, NULL) : NULL;
     PyObject *mod = qualname ? PyImport_Import(modname) : NULL;
     if (mod != NULL) {
         res = resolve_qualname(mod, qualname);
@@ -1244,9 +1239,8 @@ decode_func(reader *r)
     }
     else {
         globals = PyDict_New();
-        if (globals == NULL ||
-            PyDict_SetItemString(globals, "__builtins__",
-                                 PyEval_GetBuiltins()) < 0)
+        if (globals == NULL || PyDict_SetItemString(globals, "__builtins__",
+                                                    PyEval_GetBuiltins()) < 0)
         {
             Py_XDECREF(globals);
             Py_DECREF(code);

@@ -106,7 +106,6 @@ int sbi_xidata_has_buffers(const sbi_xidata *xd);
 /* is_shareable(): 1 if obj's exact type is natively shareable. */
 int sbi_xidata_is_shareable(PyObject *obj);
 
-
 int sbi_xidata_module_init(PyObject *m, sbi_state *st);
 
 #endif /* SBI_XIDATA_H */
