@@ -22,7 +22,9 @@ LAYERS = {
     'lock': 2,        # the one lock abstraction
     'state': 3,       # module state, per-interpreter blocks, the raise
     'hooks': 3,       # subscriber lists: interpreter closed, exiting
-    'arena': 3,       # releasing ended interpreters' arenas
+    'arena': 3,
+    'shared': 3,      # process-global shared objects: ids, references
+    'wake': 3,        # waking blocked waits: interrupts, close()       # releasing ended interpreters' arenas
     'shield': 4,      # shields against CPython bugs
     'excinfo': 5,     # exception snapshots, ExecutionFailed
     'shbuf': 5,       # shared buffers: zero-copy memoryviews
@@ -36,7 +38,9 @@ LAYERS = {
     'park': 10,       # reusing closed pristine interpreters
     'lifecycle': 11,  # create, close, owners, reaping orphans
     'process': 12,    # exit hook, fork guard, reset in a forked child
-    'run': 12,        # exec, prepare_main, call
+    'run': 12,
+    'sync_type': 12,  # the sync types, their handle kind        # exec, prepare_main, call
+    'sync': 10,       # sync primitives, raw: Lock ... Barrier
     'queue': 10,      # queues, raw: registry, FIFO, blocking put/get
     'queue_type': 12,  # the Queue type: a handle kind, hook subscriber
     'interp_type': 13,  # the Interpreter type, create(), list_all()

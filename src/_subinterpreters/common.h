@@ -22,7 +22,8 @@
  * X(name, value, exception slot in sbi_state, fallback slot while the
  *   first is not loaded yet, message)
  * In the message, {id} is the id of the interpreter or queue concerned
- * and {op} the operation refused.
+ * and {op} the operation refused; an empty message raises the class with
+ * no arguments (as threading raises BrokenBarrierError).
  */
 #define SBI_ERR_MAP(X)                                                        \
   X(NOMEM, -1, InterpreterError, InterpreterError, "out of memory")           \
@@ -53,7 +54,21 @@
     "queue {id}: the process is shutting down")                               \
   X(RUNNING, -16, InterpreterError, InterpreterError, "interpreter running")  \
   X(PYEXC, -17, InterpreterError, InterpreterError,                           \
-    "an exception is set already")
+    "an exception is set already")                                            \
+  X(INTERP_CLOSING, -18, InterpreterError, InterpreterError,                  \
+    "the wait was abandoned: this interpreter is being closed")               \
+  X(SYNC_UNLOCKED, -19, RuntimeError, RuntimeError, "release unlocked lock")  \
+  X(SYNC_NOT_OWNED, -20, RuntimeError, RuntimeError,                          \
+    "cannot release un-acquired lock")                                        \
+  X(SYNC_WAIT_NOT_OWNED, -21, RuntimeError, RuntimeError,                     \
+    "cannot wait on un-acquired lock")                                        \
+  X(SYNC_NOTIFY_NOT_OWNED, -22, RuntimeError, RuntimeError,                   \
+    "cannot notify on un-acquired lock")                                      \
+  X(SYNC_OVER_RELEASE, -23, ValueError, ValueError,                           \
+    "Semaphore released too many times")                                      \
+  X(BARRIER_BROKEN, -24, BrokenBarrierError, RuntimeError, "")                \
+  X(SHARED_NOT_FOUND, -25, InterpreterError, InterpreterError,                \
+    "shared object {id} not found")
 
 typedef enum {
     SBI_OK = 0,

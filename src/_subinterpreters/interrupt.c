@@ -9,10 +9,11 @@
  * switch interval).  Code blocked in a C call sees the exception only
  * when it returns to Python.
  *
- * Calls registry.c (layers: docs/design.md).  Lock: sbi_registry.mutex (leaf); a
+ * Calls registry.c and wake.c (layers: docs/design.md).  Lock: sbi_registry.mutex (leaf); a
  * watchdog's own mutex, never held with the registry's.
  */
 #include "interrupt.h"
+#include "wake.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -70,8 +71,9 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
     e->interrupters++;  // pins e: close() refuses while we work
     sbi_mutex_unlock(&sbi_registry.mutex);
     int delivered = 0;
+    unsigned long tid = 0;
     if (cur != NULL && PyThreadState_GetInterpreter(cur) == e->interp) {
-        unsigned long tid = interrupt_claim(e, serial);
+        tid = interrupt_claim(e, serial);
         if (tid != 0) {
             delivered =
                 PyThreadState_SetAsyncExc(tid, PyExc_KeyboardInterrupt) > 0;
@@ -82,7 +84,7 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
         if (ts != NULL) {
             PyThreadState *prev = PyThreadState_Swap(ts);
             /* attached to the target */
-            unsigned long tid = interrupt_claim(e, serial);
+            tid = interrupt_claim(e, serial);
             if (tid != 0) {
                 delivered = PyThreadState_SetAsyncExc(
                                 tid, PyExc_KeyboardInterrupt) > 0;
@@ -91,6 +93,10 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
             (void)PyThreadState_Swap(prev);
             PyThreadState_Delete(ts);
         }
+    }
+    if (delivered) {
+        // A wait of ours (sync primitives) sees the interrupt at once.
+        sbi_wake_kick_thread(tid);
     }
     sbi_mutex_lock_any(&sbi_registry.mutex);
     e->interrupters--;

@@ -11,7 +11,8 @@
  * later (at the next create(), close() or session exit), or at exit.
  *
  * Calls session.c, park.c, registry.c, hooks.c, shbuf.c (shared
- * buffers), shield.c, arena.c and state.c (layers: docs/design.md).
+ * buffers), shield.c, arena.c, wake.c and state.c (layers:
+ * docs/design.md).
  *
  * Lock: sbi_registry.mutex (leaf); create_mutex (3.12/3.13, compat.h),
  * taken with no thread state attached.
@@ -23,6 +24,7 @@
 #include "shield.h"
 #include "arena.h"
 #include "interrupt.h"
+#include "wake.h"
 
 #include <unistd.h>
 
@@ -275,6 +277,9 @@ sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force, sbi_fail_mark mark)
         }
     }
     e->ncache = 0;
+    // Threads blocked in our waits (sync primitives) are woken with an
+    // error, so that they can end and be joined.
+    sbi_wake_set_closing(e->cid, 1);
     join_threads();
     // Thread states are only unlinked with this interpreter's GIL held
     // (which we hold) or by threads we just joined, so walking the list
@@ -290,6 +295,7 @@ sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force, sbi_fail_mark mark)
         usleep(SBI_THREADS_POLL_US);
         Py_END_ALLOW_THREADS
     }
+    sbi_wake_set_closing(e->cid, 0);
     int abandoned = 0;  // buffers of it stay in use elsewhere
     if (err == 0) {
         sbi_hooks_run_closed(e->cid);

@@ -13,6 +13,8 @@
 #include "xidata.h"
 #include "excinfo.h"
 #include "queue_type.h"
+#include "sync.h"
+#include "sync_type.h"
 #include "shield.h"
 
 /* ---------------------------------------------------------------------
@@ -126,7 +128,7 @@ module_exec(PyObject *m)
     }
     if (sbi_excinfo_module_init(m, st) < 0 ||
         sbi_interp_type_init(m, st) < 0 || sbi_xidata_module_init(m, st) < 0 ||
-        sbi_queue_type_init(m, st) < 0)
+        sbi_queue_type_init(m, st) < 0 || sbi_sync_type_init(m, st) < 0)
     {
         return -1;
     }
@@ -151,13 +153,21 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->QueueEmpty);
     Py_VISIT(st->QueueFull);
     Py_VISIT(st->ItemInterpreterDestroyed);
+    Py_VISIT(st->RuntimeError);
+    Py_VISIT(st->ValueError);
+    Py_VISIT(st->BrokenBarrierError);
     /* heap types */
     Py_VISIT(st->InterpreterType);
     Py_VISIT(st->SharedBufferType);
     Py_VISIT(st->QueueType);
+    for (int i = 0; i < SBI_SYNC_NKINDS; i++) {
+        Py_VISIT(st->SyncTypes[i]);
+    }
+    Py_VISIT(st->SharedDictType);
     /* per-interpreter caches */
     Py_VISIT(st->interp_cache);
     Py_VISIT(st->queue_cache);
+    Py_VISIT(st->shared_cache);
     Py_VISIT(st->unbound_objects);
     return 0;
 }
@@ -176,13 +186,21 @@ module_clear(PyObject *m)
     Py_CLEAR(st->QueueEmpty);
     Py_CLEAR(st->QueueFull);
     Py_CLEAR(st->ItemInterpreterDestroyed);
+    Py_CLEAR(st->RuntimeError);
+    Py_CLEAR(st->ValueError);
+    Py_CLEAR(st->BrokenBarrierError);
     /* heap types */
     Py_CLEAR(st->InterpreterType);
     Py_CLEAR(st->SharedBufferType);
     Py_CLEAR(st->QueueType);
+    for (int i = 0; i < SBI_SYNC_NKINDS; i++) {
+        Py_CLEAR(st->SyncTypes[i]);
+    }
+    Py_CLEAR(st->SharedDictType);
     /* per-interpreter caches */
     Py_CLEAR(st->interp_cache);
     Py_CLEAR(st->queue_cache);
+    Py_CLEAR(st->shared_cache);
     Py_CLEAR(st->unbound_objects);
     return 0;
 }

@@ -25,6 +25,8 @@
 #include "queue.h"
 #include "shield.h"
 #include "arena.h"
+#include "shared.h"
+#include "wake.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -216,6 +218,8 @@ reset_after_fork(void)
     sbi_xidata_after_fork();
     sbi_shbuf_after_fork();
     sbi_queue_after_fork();
+    sbi_shared_after_fork();
+    sbi_wake_after_fork();
     sbi_arena_after_fork();
     sbi_shield_after_fork();
     sbi_sigint_after_fork();

@@ -136,57 +136,6 @@ queue_unboundop_to_object(sbi_state *st, int op)
  * Python layer: argument helpers
  */
 
-/* Parse a METH_FASTCALL | METH_KEYWORDS call.  names lists the parameters
- * in order: the first npos may be positional, the rest are keyword-only;
- * the first nreq are required.  out[i] receives a borrowed reference or
- * NULL when not given.  0, or -1 with TypeError. */
-static int
-queue_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                 PyObject *kwnames, const char *const *names, int npos,
-                 int nreq, int ntotal, PyObject **out)
-{
-    if (nargs > npos) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s() takes at most %d positional arguments "
-                     "(%zd given)",
-                     fname, npos, nargs);
-        return -1;
-    }
-    for (int i = 0; i < ntotal; i++) {
-        out[i] = i < nargs ? args[i] : NULL;
-    }
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, k);  // borrowed
-        int i = 0;
-        while (i < ntotal &&
-               PyUnicode_CompareWithASCIIString(key, names[i]) != 0) {
-            i++;
-        }
-        if (i == ntotal) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() got an unexpected keyword argument %R", fname,
-                         key);
-            return -1;
-        }
-        if (out[i] != NULL) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() got multiple values for argument '%s'", fname,
-                         names[i]);
-            return -1;
-        }
-        out[i] = args[nargs + k];
-    }
-    for (int i = 0; i < nreq; i++) {
-        if (out[i] == NULL) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() missing required argument '%s'", fname,
-                         names[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
 
 /* The absolute monotonic deadline (ns) for a timeout argument: -1 for
  * None (or absent) and for timeouts too long to matter.  0, or -1 with
@@ -241,32 +190,11 @@ queue_object_new(sbi_state *st, sbi_queue *q, PyObject *key)
     self->id = q->id;
     self->q = q;
     self->weakreflist = NULL;
-    PyObject *ref = PyWeakref_NewRef((PyObject *)self, NULL);
-    if (ref == NULL || PyDict_SetItem(st->queue_cache, key, ref) < 0) {
-        Py_XDECREF(ref);
+    if (sbi_state_cache_put(st->queue_cache, key, (PyObject *)self) < 0) {
         Py_DECREF(self);
         return NULL;
     }
-    Py_DECREF(ref);
     return (PyObject *)self;
-}
-
-/* The cached Queue for key, or NULL (no exception) if there is none;
- * *err is set to -1 with an exception on failure. */
-static PyObject *
-queue_cache_get(sbi_state *st, PyObject *key, int *err)
-{
-    PyObject *ref = NULL, *obj = NULL;
-    *err = 0;
-    if (PyDict_GetItemRef(st->queue_cache, key, &ref) < 0) {
-        *err = -1;
-        return NULL;
-    }
-    if (ref != NULL && PyWeakref_GetRef(ref, &obj) < 0) {
-        *err = -1;
-    }
-    Py_XDECREF(ref);
-    return obj;
 }
 
 /* The Queue object for qid in st's interpreter: the cached one, or a new
@@ -281,7 +209,7 @@ queue_object_get(sbi_state *st, int64_t qid)
         return NULL;
     }
     int err;
-    obj = queue_cache_get(st, key, &err);
+    obj = sbi_state_cache_get(st->queue_cache, key, &err);
     if (obj != NULL || err < 0) {
         goto done;
     }
@@ -296,7 +224,7 @@ queue_object_get(sbi_state *st, int64_t qid)
     }
     // Binding may have released the GIL: another thread of this
     // interpreter may have made the object meanwhile.
-    obj = queue_cache_get(st, key, &err);
+    obj = sbi_state_cache_get(st->queue_cache, key, &err);
     if (obj != NULL || err < 0) {
         sbi_queue_decref(q);
         goto done;
@@ -339,30 +267,6 @@ Queue_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     return queue_object_get(sbi_state_from_type(tp), id);
 }
 
-/* Forget the cache entry for id if it is dead (the dying object's). */
-static void
-queue_cache_forget(sbi_state *st, int64_t id)
-{
-    PyObject *key = PyLong_FromLongLong(id);
-    PyObject *ref = NULL, *obj = NULL;
-    if (key == NULL || PyDict_GetItemRef(st->queue_cache, key, &ref) < 0) {
-        goto done;
-    }
-    if (ref == NULL || PyWeakref_GetRef(ref, &obj) < 0) {
-        goto done;
-    }
-    if (obj == NULL) {
-        (void)PyDict_DelItem(st->queue_cache, key);
-    }
-done:
-    if (PyErr_Occurred()) {
-        PyErr_WriteUnraisable(NULL);
-    }
-    Py_XDECREF(obj);
-    Py_XDECREF(ref);
-    Py_XDECREF(key);
-}
-
 static void
 Queue_dealloc(PyObject *op)
 {
@@ -374,7 +278,7 @@ Queue_dealloc(PyObject *op)
     }
     sbi_state *st = PyType_GetModuleState(tp);
     if (st != NULL && st->queue_cache != NULL) {
-        queue_cache_forget(st, self->id);
+        sbi_state_cache_forget(st->queue_cache, self->id);
     }
     sbi_queue *q = self->q;
     tp->tp_free(op);
@@ -590,7 +494,7 @@ Queue_put(PyObject *op, PyTypeObject *cls, PyObject *const *args,
     static const char *const names[] = {"obj", "block", "timeout",
                                         "unbounditems"};
     PyObject *a[4];
-    if (queue_parse_args("put", args, nargs, kwnames, names, 3, 1, 4, a) < 0) {
+    if (sbi_state_parse_args("put", args, nargs, kwnames, names, 3, 1, 4, a) < 0) {
         return NULL;
     }
     int block = a[1] == NULL ? 1 : PyObject_IsTrue(a[1]);
@@ -611,7 +515,7 @@ Queue_put_nowait(PyObject *op, PyTypeObject *cls, PyObject *const *args,
 {
     static const char *const names[] = {"obj", "unbounditems"};
     PyObject *a[2];
-    if (queue_parse_args("put_nowait", args, nargs, kwnames, names, 1, 1, 2,
+    if (sbi_state_parse_args("put_nowait", args, nargs, kwnames, names, 1, 1, 2,
                          a) < 0)
     {
         return NULL;
@@ -636,7 +540,7 @@ Queue_get(PyObject *op, PyTypeObject *cls, PyObject *const *args,
 {
     static const char *const names[] = {"block", "timeout"};
     PyObject *a[2];
-    if (queue_parse_args("get", args, nargs, kwnames, names, 2, 0, 2, a) < 0) {
+    if (sbi_state_parse_args("get", args, nargs, kwnames, names, 2, 0, 2, a) < 0) {
         return NULL;
     }
     int block = a[0] == NULL ? 1 : PyObject_IsTrue(a[0]);
@@ -766,7 +670,7 @@ queue_create(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
     static const char *const names[] = {"maxsize", "unbounditems"};
     PyObject *a[2];
     sbi_state *st = sbi_state_of(m);
-    if (queue_parse_args("create_queue", args, nargs, kwnames, names, 1, 0, 2,
+    if (sbi_state_parse_args("create_queue", args, nargs, kwnames, names, 1, 0, 2,
                          a) < 0)
     {
         return NULL;

@@ -8,10 +8,15 @@
  * interpreter the main thread is in.  Back in the caller, the pending
  * signal is handled as usual and the caller gets KeyboardInterrupt.
  *
- * Calls interrupt.c (layers: docs/design.md).
+ * The same pipe wakes the main thread when it blocks in one of our waits
+ * in the main interpreter (sync primitives): the watcher kicks it
+ * (wake.c), and the wait runs the handler, which raises.
+ *
+ * Calls interrupt.c and wake.c (layers: docs/design.md).
  */
 #include "sigint.h"
 #include "interrupt.h"
+#include "wake.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +28,7 @@ static struct {
     struct sigaction prev;  // the handler we chain to
     int pipe[2];
     int64_t target;            // atomic: interpreter to interrupt
+    int main_waiting;          // atomic: the main thread waits in ours
     unsigned long main_ident;  // main thread, once known
 } sigint = {.pipe = {-1, -1}};
 
@@ -46,7 +52,9 @@ sigint_handler(int signum, siginfo_t *info, void *uctx)
     {
         sigint.prev.sa_handler(signum);
     }
-    if (__atomic_load_n(&sigint.target, __ATOMIC_RELAXED) != 0) {
+    if (__atomic_load_n(&sigint.target, __ATOMIC_RELAXED) != 0 ||
+        __atomic_load_n(&sigint.main_waiting, __ATOMIC_RELAXED))
+    {
         char b = 1;
         ssize_t r = write(sigint.pipe[1], &b, 1);
         (void)r;
@@ -71,11 +79,17 @@ sigint_watcher(void *arg)
         if (id != 0) {
             (void)sbi_interrupt_interp(id, 0, 0);
         }
+        if (__atomic_load_n(&sigint.main_waiting, __ATOMIC_RELAXED)) {
+            sbi_wake_kick_thread(sigint.main_ident);
+        }
     }
 }
 
-int
-sbi_sigint_watch_begin(int64_t id)
+/* In the main thread of the main interpreter, with a Python handler for
+ * SIGINT: put our handler in front of it and start the watcher.  Returns
+ * 1 if armed, else 0 (nothing to forward).  Thread state attached. */
+static int
+sigint_arm(void)
 {
     if (PyInterpreterState_GetID(PyInterpreterState_Get()) != 0) {
         return 0;
@@ -137,8 +151,33 @@ sbi_sigint_watch_begin(int64_t id)
             return 0;
         }
     }
+    return 1;
+}
+
+int
+sbi_sigint_watch_begin(int64_t id)
+{
+    if (!sigint_arm()) {
+        return 0;
+    }
     __atomic_store_n(&sigint.target, id, __ATOMIC_RELAXED);
     return 1;
+}
+
+int
+sbi_sigint_wait_begin(void)
+{
+    if (!sigint_arm()) {
+        return 0;
+    }
+    __atomic_store_n(&sigint.main_waiting, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
+void
+sbi_sigint_wait_end(void)
+{
+    __atomic_store_n(&sigint.main_waiting, 0, __ATOMIC_RELAXED);
 }
 
 void
@@ -150,6 +189,7 @@ sbi_sigint_after_fork(void)
         sigint.pipe[0] = sigint.pipe[1] = -1;
     }
     sigint.target = 0;
+    sigint.main_waiting = 0;
     sigint.main_ident = 0;
 }
 

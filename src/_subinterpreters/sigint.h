@@ -16,6 +16,13 @@ int sbi_sigint_watch_begin(int64_t id);
 /* Disarm: Ctrl-C goes to the main interpreter only.  Any thread. */
 void sbi_sigint_watch_end(void);
 
+/* Before one of our blocking waits (thread state attached): if this is
+ * the main thread of the main interpreter, make Ctrl-C kick the wait
+ * awake (wake.c).  Returns 1 if armed; then call sbi_sigint_wait_end()
+ * after the wait. */
+int sbi_sigint_wait_begin(void);
+void sbi_sigint_wait_end(void);
+
 /* In the child of fork(): the watcher thread did not survive. */
 void sbi_sigint_after_fork(void);
 

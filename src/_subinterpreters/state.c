@@ -165,12 +165,25 @@ sbi_state_hash_id(int64_t id)
 
 /* Set lazily by a higher layer at its module init (see state.h); the
  * same function in every interpreter. */
-static int (*volatile slot_loader)(sbi_state *);
+/* Registered at module init in the main interpreter first, the same
+ * functions in every interpreter: written before any other interpreter
+ * can raise. */
+#define SLOT_LOADERS_MAX 4
+static int (*volatile slot_loaders[SLOT_LOADERS_MAX])(sbi_state *);
 
 void
 sbi_state_register_loader(int (*load)(sbi_state *st))
 {
-    slot_loader = load;
+    for (int i = 0; i < SLOT_LOADERS_MAX; i++) {
+        if (slot_loaders[i] == load) {
+            return;
+        }
+        if (slot_loaders[i] == NULL) {
+            slot_loaders[i] = load;
+            return;
+        }
+    }
+    Py_UNREACHABLE();  // SLOT_LOADERS_MAX too small
 }
 
 /* msg with {id} and {op} replaced, into buf. */
@@ -234,22 +247,141 @@ sbi_state_raise(sbi_state *st, int err, int64_t id, const char *op)
     if (exc == NULL && fallback != NULL) {
         // A class a higher layer loads on first use: load it, or raise
         // the fallback with the reason it could not be loaded as cause.
-        int (*load)(sbi_state *) = slot_loader;
-        if (load != NULL && load(st) < 0) {
-            cause = PyErr_GetRaisedException();
+        for (int i = 0; i < SLOT_LOADERS_MAX && exc == NULL; i++) {
+            int (*load)(sbi_state *) = slot_loaders[i];
+            if (load != NULL && load(st) < 0) {
+                Py_XSETREF(cause, PyErr_GetRaisedException());
+            }
+            exc = class_of(st, err, 0, &msg);
         }
-        exc = class_of(st, err, 0, &msg);
+        if (exc != NULL) {
+            Py_CLEAR(cause);
+        }
     }
     if (exc == NULL) {
         exc = fallback != NULL ? fallback : PyExc_RuntimeError;
     }
-    char buf[512];
-    format_message(buf, sizeof(buf), msg, id, op);
-    PyErr_SetString(exc, buf);
+    if (msg[0] == '\0') {
+        PyErr_SetNone(exc);
+    }
+    else {
+        char buf[512];
+        format_message(buf, sizeof(buf), msg, id, op);
+        PyErr_SetString(exc, buf);
+    }
     if (cause != NULL) {
         PyObject *raised = PyErr_GetRaisedException();
         PyException_SetCause(raised, cause);  // steals
         PyErr_SetRaisedException(raised);
     }
     return NULL;
+}
+
+/* =====================================================================
+ * Weak caches
+ */
+PyObject *
+sbi_state_cache_get(PyObject *cache, PyObject *key, int *err)
+{
+    PyObject *ref = NULL, *obj = NULL;
+    *err = 0;
+    if (PyDict_GetItemRef(cache, key, &ref) < 0) {
+        *err = -1;
+        return NULL;
+    }
+    if (ref != NULL && PyWeakref_GetRef(ref, &obj) < 0) {
+        *err = -1;
+    }
+    Py_XDECREF(ref);
+    return obj;
+}
+
+int
+sbi_state_cache_put(PyObject *cache, PyObject *key, PyObject *obj)
+{
+    PyObject *ref = PyWeakref_NewRef(obj, NULL);
+    if (ref == NULL) {
+        return -1;
+    }
+    int r = PyDict_SetItem(cache, key, ref);
+    Py_DECREF(ref);
+    return r;
+}
+
+void
+sbi_state_cache_forget(PyObject *cache, int64_t id)
+{
+    PyObject *key = PyLong_FromLongLong(id);
+    PyObject *ref = NULL, *obj = NULL;
+    if (key == NULL || PyDict_GetItemRef(cache, key, &ref) < 0) {
+        goto done;
+    }
+    if (ref == NULL || PyWeakref_GetRef(ref, &obj) < 0) {
+        goto done;
+    }
+    if (obj == NULL) {
+        (void)PyDict_DelItem(cache, key);
+    }
+done:
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
+    Py_XDECREF(obj);
+    Py_XDECREF(ref);
+    Py_XDECREF(key);
+}
+
+/* =====================================================================
+ * Argument parsing
+ */
+/* Parse a METH_FASTCALL | METH_KEYWORDS call.  names lists the parameters
+ * in order: the first npos may be positional, the rest are keyword-only;
+ * the first nreq are required.  out[i] receives a borrowed reference or
+ * NULL when not given.  0, or -1 with TypeError. */
+int
+sbi_state_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames, const char *const *names, int npos,
+                 int nreq, int ntotal, PyObject **out)
+{
+    if (nargs > npos) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes at most %d positional arguments "
+                     "(%zd given)",
+                     fname, npos, nargs);
+        return -1;
+    }
+    for (int i = 0; i < ntotal; i++) {
+        out[i] = i < nargs ? args[i] : NULL;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);  // borrowed
+        int i = 0;
+        while (i < ntotal &&
+               PyUnicode_CompareWithASCIIString(key, names[i]) != 0) {
+            i++;
+        }
+        if (i == ntotal) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument %R", fname,
+                         key);
+            return -1;
+        }
+        if (out[i] != NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got multiple values for argument '%s'", fname,
+                         names[i]);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (int i = 0; i < nreq; i++) {
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() missing required argument '%s'", fname,
+                         names[i]);
+            return -1;
+        }
+    }
+    return 0;
 }

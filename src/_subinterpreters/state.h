@@ -22,15 +22,21 @@ typedef struct {
     PyObject *QueueEmpty;  // set by subinterpreters._queues
     PyObject *QueueFull;   // set by subinterpreters._queues
     PyObject *ItemInterpreterDestroyed;
+    PyObject *RuntimeError;        // the builtins, for the error table
+    PyObject *ValueError;
+    PyObject *BrokenBarrierError;  // threading's, loaded on first need
 
     /* heap types */
     PyTypeObject *InterpreterType;
     PyTypeObject *SharedBufferType;
     PyTypeObject *QueueType;
+    PyTypeObject *SyncTypes[7];  // by sbi_sync_kind (sync_type.c)
+    PyTypeObject *SharedDictType;
 
     /* per-interpreter caches */
     PyObject *interp_cache;     // {id: weakref to Interpreter}
     PyObject *queue_cache;      // {id: weakref to Queue}
+    PyObject *shared_cache;     // {id: weakref to a sync object/SharedDict}
     PyObject *unbound_objects;  // (UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE)
 } sbi_state;
 
@@ -75,12 +81,33 @@ Py_hash_t sbi_state_hash_id(int64_t id);
  * error codes become exceptions.  Always returns NULL. */
 PyObject *sbi_state_raise(sbi_state *st, int err, int64_t id, const char *op);
 
+/* Per-interpreter weak caches {key: weakref to object}, one object per
+ * process-global id in each interpreter (queues, shared objects).
+ * get: a new reference to the live cached object, or NULL (*err = 0 if
+ * there is none, -1 with an exception on failure).  put: 0, or -1 with
+ * an exception.  forget: drop key's entry if its object is dead (from
+ * the object's dealloc; never fails, errors are unraisable). */
+PyObject *sbi_state_cache_get(PyObject *cache, PyObject *key, int *err);
+int sbi_state_cache_put(PyObject *cache, PyObject *key, PyObject *obj);
+void sbi_state_cache_forget(PyObject *cache, int64_t id);
+
+/* Parse the vectorcall arguments of a METH_FASTCALL | METH_KEYWORDS
+ * function: ntotal parameters named names, in order; the first npos may
+ * be positional, the rest are keyword-only; the first nreq are required.
+ * out[i] receives a borrowed reference, or NULL when not given.  0, or
+ * -1 with TypeError. */
+int sbi_state_parse_args(const char *fname, PyObject *const *args,
+                         Py_ssize_t nargs, PyObject *kwnames,
+                         const char *const *names, int npos, int nreq,
+                         int ntotal, PyObject **out);
+
 /* Register the function that loads exception classes a higher layer
  * creates on first use (queue_type.c: QueueEmpty and QueueFull come from
  * subinterpreters._queues): sbi_state_raise() calls it when err's class
  * is not loaded yet, and falls back to the table's fallback class,
  * chaining the failure, if it fails.  It returns 0, or -1 with an
- * exception.  Module init; the same function in every interpreter. */
+ * exception.  Several may be registered (each loads its own classes).
+ * Module init; the same functions in every interpreter. */
 void sbi_state_register_loader(int (*load)(sbi_state *st));
 
 #endif /* SBI_STATE_H */
