@@ -39,8 +39,10 @@ LAYERS = {
     'lifecycle': 11,  # create, close, owners, reaping orphans
     'process': 12,    # exit hook, fork guard, reset in a forked child
     'run': 12,
-    'sync_type': 12,  # the sync types, their handle kind        # exec, prepare_main, call
-    'sync': 10,       # sync primitives, raw: Lock ... Barrier
+    'sync_type': 12,
+    'shdict_type': 12,  # the SharedDict type, canonical keys  # the sync types, their handle kind        # exec, prepare_main, call
+    'sync': 10,
+    'shdict': 10,     # SharedDict, raw: the hash table of blobs       # sync primitives, raw: Lock ... Barrier
     'queue': 10,      # queues, raw: registry, FIFO, blocking put/get
     'queue_type': 12,  # the Queue type: a handle kind, hook subscriber
     'interp_type': 13,  # the Interpreter type, create(), list_all()

@@ -15,6 +15,7 @@
 #include "queue_type.h"
 #include "sync.h"
 #include "sync_type.h"
+#include "shdict_type.h"
 #include "shield.h"
 
 /* ---------------------------------------------------------------------
@@ -128,7 +129,8 @@ module_exec(PyObject *m)
     }
     if (sbi_excinfo_module_init(m, st) < 0 ||
         sbi_interp_type_init(m, st) < 0 || sbi_xidata_module_init(m, st) < 0 ||
-        sbi_queue_type_init(m, st) < 0 || sbi_sync_type_init(m, st) < 0)
+        sbi_queue_type_init(m, st) < 0 || sbi_sync_type_init(m, st) < 0 ||
+        sbi_shdict_type_init(m, st) < 0)
     {
         return -1;
     }

@@ -825,6 +825,22 @@ encode_stateless(writer *w, PyObject *func)
     return encode_func(w, func) < 0 ? -1 : 1;
 }
 
+/* DATA mode: tp has no native form that may outlive every interpreter. */
+static int
+refuse_data(PyTypeObject *tp)
+{
+    PyObject *t = not_shareable_type();
+    if (t != NULL) {
+        PyErr_Format(t,
+                     "%.200s objects cannot be stored: only None, bool, int, "
+                     "float, complex, str, bytes, bytearray, tuple, list, "
+                     "dict, set, frozenset and shareable objects (queues, "
+                     "sync primitives, SharedDicts) can",
+                     tp->tp_name);
+    }
+    return -1;
+}
+
 static int
 encode(writer *w, PyObject *obj, int depth)
 {
@@ -860,7 +876,7 @@ encode(writer *w, PyObject *obj, int depth)
         }
         return encode_items(w, TAG_TUPLE, obj, depth);
     }
-    if (tp == &PyMemoryView_Type) {
+    if (tp == &PyMemoryView_Type && w->mode != SBI_XI_DATA) {
         return encode_buffer(w, obj);
     }
     int64_t hid;
@@ -875,7 +891,10 @@ encode(writer *w, PyObject *obj, int depth)
         }
         return -1;
     }
-    /* FULL mode from here on */
+    /* FULL and DATA modes from here on */
+    if (tp == &PyMemoryView_Type) {
+        return refuse_data(tp);  // DATA mode: FULL encoded it above
+    }
     if ((tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type ||
          tp == &PyFrozenSet_Type) &&
         writer_see(w, obj) < 0)
@@ -900,6 +919,9 @@ encode(writer *w, PyObject *obj, int depth)
     if (tp == &PyByteArray_Type) {
         return write_blob(w, TAG_BYTEARRAY, PyByteArray_AS_STRING(obj),
                           (size_t)PyByteArray_GET_SIZE(obj));
+    }
+    if (w->mode == SBI_XI_DATA) {
+        return refuse_data(tp);
     }
     if (tp == &PyFunction_Type) {
         int r = encode_stateless(w, obj);
@@ -960,8 +982,11 @@ sbi_xidata_new_pinned(PyObject *obj, sbi_xi_mode mode, PyObject **pins)
         if (!too_deep) {
             return NULL;
         }
-        if (mode == SBI_XI_NATIVE) {
-            raise_not_shareable(obj, "%R is nested too deeply to share");
+        if (mode != SBI_XI_FULL) {
+            raise_not_shareable(obj, mode == SBI_XI_NATIVE
+                                         ? "%R is nested too deeply to share"
+                                         : "%R is nested too deeply (or "
+                                           "contains itself) to be stored");
             return NULL;
         }
         // Too deep, cyclic or with shared parts for the native form:
@@ -1063,6 +1088,12 @@ is_shareable(PyObject *obj, int depth)
     }
     int64_t hid;
     return handle_kind_of(obj, &hid) >= 0;
+}
+
+int
+sbi_xidata_handle_of(PyObject *obj, int64_t *id)
+{
+    return handle_kind_of(obj, id);
 }
 
 int

@@ -15,6 +15,9 @@
  *                  complex, bytearray, stateless functions (as code), and
  *                  pickle for anything else (3.14's FULL_FALLBACK).  Used
  *                  by call() arguments and results and by queues.
+ *   SBI_XI_DATA    FULL's native values only: no memoryviews (they tie the
+ *                  data to an interpreter), functions or pickle.  Used by
+ *                  SharedDict, whose data outlives every interpreter.
  */
 #ifndef SBI_XIDATA_H
 #define SBI_XIDATA_H
@@ -25,6 +28,7 @@
 typedef enum {
     SBI_XI_NATIVE = 0,
     SBI_XI_FULL = 1,
+    SBI_XI_DATA = 2,
 } sbi_xi_mode;
 
 typedef struct sbi_xidata sbi_xidata;
@@ -102,6 +106,10 @@ int64_t sbi_xidata_owner(const sbi_xidata *xd);
 /* True if xd holds handles that must be released in their owner
  * interpreter (shared buffers). */
 int sbi_xidata_has_buffers(const sbi_xidata *xd);
+
+/* If obj crosses as a handle (xidata.h), its kind index (>= 0) with *id
+ * set; else -1.  Never fails. */
+int sbi_xidata_handle_of(PyObject *obj, int64_t *id);
 
 /* is_shareable(): 1 if obj's exact type is natively shareable. */
 int sbi_xidata_is_shareable(PyObject *obj);

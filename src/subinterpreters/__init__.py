@@ -17,6 +17,7 @@ from ._core import (
     InterpreterNotFoundError,
     ExecutionFailed,
     NotShareableError,
+    SharedDict,
 )
 
 __all__ = [
@@ -25,7 +26,12 @@ __all__ = [
     'InterpreterError', 'InterpreterNotFoundError', 'ExecutionFailed',
     'NotShareableError',
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
+    'SharedDict',
 ]
+
+import collections.abc as _abc
+_abc.MutableMapping.register(SharedDict)
+del _abc
 
 
 def _guard_fork():

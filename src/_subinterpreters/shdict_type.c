@@ -1,0 +1,1214 @@
+/* shdict_type.c -- the Python layer of SharedDict: a MutableMapping whose
+ * keys and values live outside every interpreter (shdict.c).
+ *
+ * Values are stored as cross-interpreter data (SBI_XI_DATA) and every read
+ * returns a fresh copy in the reader's interpreter.  Keys are found by a
+ * canonical encoding made here, equal exactly when the keys are equal as
+ * Python dict keys (1, 1.0 and True are the same key; frozensets in any
+ * order; shareable objects by id); the key as first stored is what
+ * iteration returns.
+ *
+ * Registers a handle kind with xidata.c at module init (a SharedDict
+ * crosses interpreters as its id; it can be stored in another one).
+ *
+ * Calls shdict.c, shared.c, xidata.c and state.c (layers:
+ * docs/design.md).
+ */
+#include "shdict_type.h"
+#include "shdict.h"
+#include "tuning.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+/* =====================================================================
+ * Canonical keys
+ */
+typedef struct {
+    char *p;
+    size_t len;
+    size_t cap;
+    char stack[128];
+} cbuf;
+
+static void
+cbuf_init(cbuf *b)
+{
+    b->p = b->stack;
+    b->len = 0;
+    b->cap = sizeof(b->stack);
+}
+
+static void
+cbuf_fini(cbuf *b)
+{
+    if (b->p != b->stack) {
+        PyMem_Free(b->p);
+    }
+    cbuf_init(b);
+}
+
+static int
+cbuf_put(cbuf *b, const void *data, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap * 2;
+        while (cap < b->len + n) {
+            cap *= 2;
+        }
+        char *p = PyMem_Malloc(cap);
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(p, b->p, b->len);
+        if (b->p != b->stack) {
+            PyMem_Free(b->p);
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+static int
+cbuf_tag(cbuf *b, char tag)
+{
+    return cbuf_put(b, &tag, 1);
+}
+
+static int
+cbuf_u64(cbuf *b, uint64_t v)
+{
+    return cbuf_put(b, &v, sizeof(v));
+}
+
+static int
+canon_long(cbuf *b, PyObject *v)
+{
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (!overflow) {
+        int64_t x64 = (int64_t)x;
+        return cbuf_tag(b, 'i') < 0 ? -1 : cbuf_put(b, &x64, sizeof(x64));
+    }
+    PyObject *hex = PyNumber_ToBase(v, 16);  // no digit limit in base 16
+    if (hex == NULL) {
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(hex, &n);
+    int r = s == NULL || cbuf_tag(b, 'I') < 0 || cbuf_u64(b, (uint64_t)n) < 0 ||
+                    cbuf_put(b, s, (size_t)n) < 0
+                ? -1
+                : 0;
+    Py_DECREF(hex);
+    return r;
+}
+
+/* A float key: integral values are the int they equal. */
+static int
+canon_double(cbuf *b, double d)
+{
+    if (isfinite(d) && d == floor(d)) {
+        if (fabs(d) < 9.2e18) {
+            int64_t x = (int64_t)d;
+            return cbuf_tag(b, 'i') < 0 ? -1 : cbuf_put(b, &x, sizeof(x));
+        }
+        PyObject *v = PyLong_FromDouble(d);
+        if (v == NULL) {
+            return -1;
+        }
+        int r = canon_long(b, v);
+        Py_DECREF(v);
+        return r;
+    }
+    if (isnan(d)) {
+        d = NAN;  // one NaN (dicts match NaN keys only by identity)
+    }
+    return cbuf_tag(b, 'f') < 0 ? -1 : cbuf_put(b, &d, sizeof(d));
+}
+
+static int canon(cbuf *b, PyObject *key, int depth);
+
+/* Order-independent: the members' encodings, sorted. */
+static int
+cbuf_cmp(const void *a, const void *b)
+{
+    const cbuf *x = *(cbuf *const *)a, *y = *(cbuf *const *)b;
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+    return memcmp(x->p, y->p, x->len);
+}
+
+static int
+canon_frozenset(cbuf *b, PyObject *key, int depth)
+{
+    Py_ssize_t n = PySet_GET_SIZE(key);
+    // Sorted through pointers: a cbuf may point into itself.
+    cbuf *parts = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(cbuf));
+    cbuf **order = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(cbuf *));
+    if (parts == NULL || order == NULL) {
+        PyMem_Free(parts);
+        PyMem_Free(order);
+        PyErr_NoMemory();
+        return -1;
+    }
+    int r = -1;
+    Py_ssize_t i = 0;
+    PyObject *item;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        cbuf_init(&parts[j]);
+        order[j] = &parts[j];
+    }
+    PyObject *it = PyObject_GetIter(key);
+    if (it == NULL) {
+        goto done;
+    }
+    while ((item = PyIter_Next(it)) != NULL) {
+        int bad = i >= n || canon(&parts[i++], item, depth + 1) < 0;
+        Py_DECREF(item);
+        if (bad) {
+            Py_DECREF(it);
+            goto done;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        goto done;
+    }
+    qsort(order, (size_t)n, sizeof(cbuf *), cbuf_cmp);
+    if (cbuf_tag(b, 'z') < 0 || cbuf_u64(b, (uint64_t)n) < 0) {
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        if (cbuf_u64(b, order[i]->len) < 0 ||
+            cbuf_put(b, order[i]->p, order[i]->len) < 0) {
+            goto done;
+        }
+    }
+    r = 0;
+done:
+    for (Py_ssize_t j = 0; j < n; j++) {
+        cbuf_fini(&parts[j]);
+    }
+    PyMem_Free(parts);
+    PyMem_Free(order);
+    return r;
+}
+
+/* Append key's canonical encoding.  0, or -1 with TypeError (unhashable,
+ * as a dict raises), NotShareableError or MemoryError. */
+static int
+canon(cbuf *b, PyObject *key, int depth)
+{
+    PyTypeObject *tp = Py_TYPE(key);
+    if (depth > SBI_MAX_DEPTH) {
+        PyErr_SetString(PyExc_RecursionError, "key nested too deeply");
+        return -1;
+    }
+    if (key == Py_None) {
+        return cbuf_tag(b, 'N');
+    }
+    if (tp == &PyUnicode_Type) {
+        char kind = (char)PyUnicode_KIND(key);
+        size_t n = (size_t)PyUnicode_GET_LENGTH(key) * (size_t)kind;
+        return cbuf_tag(b, 's') < 0 || cbuf_tag(b, kind) < 0 ||
+                       cbuf_u64(b, n) < 0 ||
+                       cbuf_put(b, PyUnicode_DATA(key), n) < 0
+                   ? -1
+                   : 0;
+    }
+    if (tp == &PyLong_Type || tp == &PyBool_Type) {
+        return canon_long(b, key);
+    }
+    if (tp == &PyFloat_Type) {
+        return canon_double(b, PyFloat_AS_DOUBLE(key));
+    }
+    if (tp == &PyComplex_Type) {
+        double re = PyComplex_RealAsDouble(key);
+        double im = PyComplex_ImagAsDouble(key);
+        if (im == 0) {
+            return canon_double(b, re);
+        }
+        double d[2] = {re == 0 ? 0.0 : re, im};  // -0.0 == 0.0
+        if (isnan(d[0])) {
+            d[0] = NAN;
+        }
+        if (isnan(d[1])) {
+            d[1] = NAN;
+        }
+        return cbuf_tag(b, 'c') < 0 ? -1 : cbuf_put(b, d, sizeof(d));
+    }
+    if (tp == &PyBytes_Type) {
+        size_t n = (size_t)PyBytes_GET_SIZE(key);
+        return cbuf_tag(b, 'b') < 0 || cbuf_u64(b, n) < 0 ||
+                       cbuf_put(b, PyBytes_AS_STRING(key), n) < 0
+                   ? -1
+                   : 0;
+    }
+    if (tp == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(key);
+        if (cbuf_tag(b, 't') < 0 || cbuf_u64(b, (uint64_t)n) < 0) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (canon(b, PyTuple_GET_ITEM(key, i), depth + 1) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (tp == &PyFrozenSet_Type) {
+        return canon_frozenset(b, key, depth);
+    }
+    int64_t id;
+    int kind = sbi_xidata_handle_of(key, &id);
+    if (kind >= 0 && PyObject_HashNotImplemented != tp->tp_hash) {
+        return cbuf_tag(b, 'h') < 0 || cbuf_tag(b, (char)kind) < 0 ||
+                       cbuf_put(b, &id, sizeof(id)) < 0
+                   ? -1
+                   : 0;
+    }
+    if (PyObject_Hash(key) == -1) {
+        return -1;  // TypeError: unhashable type, as a dict says
+    }
+    sbi_state *st = sbi_state_current();
+    PyErr_Format(st != NULL ? st->NotShareableError : PyExc_TypeError,
+                 "SharedDict keys must be None, bool, int, float, complex, "
+                 "str, bytes, tuples or frozensets of these, or shareable "
+                 "objects (queues, sync primitives), not '%.200s'",
+                 tp->tp_name);
+    return -1;
+}
+
+/* FNV-1a, then a final mix so that the low bits (the first probe) depend
+ * on every byte. */
+static uint64_t
+canon_hash(const char *p, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)p[i]) * UINT64_C(0x100000001b3);
+    }
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    return h;
+}
+
+/* key's canonical form in b, and k pointing at it. */
+static int
+make_key(PyObject *key, cbuf *b, sbi_shd_key *k)
+{
+    cbuf_init(b);
+    if (canon(b, key, 0) < 0) {
+        cbuf_fini(b);
+        return -1;
+    }
+    k->data = b->p;
+    k->len = b->len;
+    k->hash = canon_hash(b->p, b->len);
+    return 0;
+}
+
+/* =====================================================================
+ * Values
+ */
+
+/* obj as a new blob; NotShareableError names what and key. */
+static sbi_blob *
+blob_of(PyObject *obj, PyObject *key, const char *what)
+{
+    sbi_xidata *xd = sbi_xidata_new(obj, SBI_XI_DATA);
+    if (xd == NULL) {
+        PyObject *exc = PyErr_GetRaisedException();
+        sbi_state *st = sbi_state_current();  // needs no exception set
+        if (st != NULL && PyErr_GivenExceptionMatches(exc, st->NotShareableError)) {
+            PyErr_Format(st->NotShareableError,
+                         "cannot store the %s %R in a SharedDict: %S", what,
+                         key, exc);
+            Py_DECREF(exc);
+        }
+        else {
+            PyErr_Clear();
+            PyErr_SetRaisedException(exc);
+        }
+        return NULL;
+    }
+    sbi_blob *b = sbi_blob_new(xd);
+    if (b == NULL) {
+        PyErr_NoMemory();
+    }
+    return b;
+}
+
+/* A new object for blob b in the current interpreter. */
+static PyObject *
+blob_load(const sbi_blob *b)
+{
+    return sbi_xidata_load(b->xd, NULL);
+}
+
+/* =====================================================================
+ * The type
+ */
+typedef struct {
+    PyObject_HEAD
+    sbi_shdict *d;  // one reference, owned
+    PyObject *weakreflist;
+} SharedDictObject;
+
+#define SD(op) (((SharedDictObject *)(op))->d)
+
+static void SharedDict_dealloc(PyObject *op);
+
+static PyObject *
+shdict_object_new(sbi_state *st, sbi_shdict *d, PyObject *key)
+{
+    SharedDictObject *self = PyObject_New(SharedDictObject, st->SharedDictType);
+    if (self == NULL) {
+        sbi_shdict_decref(d);
+        return NULL;
+    }
+    self->d = d;
+    self->weakreflist = NULL;
+    if (sbi_state_cache_put(st->shared_cache, key, (PyObject *)self) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *
+shdict_object_get(sbi_state *st, int64_t id)
+{
+    PyObject *key = PyLong_FromLongLong(id);
+    if (key == NULL) {
+        return NULL;
+    }
+    int err;
+    PyObject *obj = sbi_state_cache_get(st->shared_cache, key, &err);
+    if (obj == NULL && err == 0) {
+        sbi_shdict *d = sbi_shdict_bind(id);
+        if (d == NULL) {
+            sbi_state_raise(st, SBI_ERR_SHARED_NOT_FOUND, id, NULL);
+        }
+        else {
+            obj = shdict_object_new(st, d, key);
+        }
+    }
+    Py_DECREF(key);
+    return obj;
+}
+
+static void
+SharedDict_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject *exc = PyErr_GetRaisedException();
+    if (((SharedDictObject *)op)->weakreflist != NULL) {
+        PyObject_ClearWeakRefs(op);
+    }
+    sbi_shdict *d = SD(op);
+    sbi_state *st = PyType_GetModuleState(tp);
+    if (st != NULL && st->shared_cache != NULL && d != NULL) {
+        sbi_state_cache_forget(st->shared_cache, sbi_shdict_id(d));
+    }
+    tp->tp_free(op);
+    if (d != NULL) {
+        sbi_shdict_decref(d);
+    }
+    Py_DECREF(tp);
+    PyErr_SetRaisedException(exc);
+}
+
+/* ---------------------------------------------------------------------
+ * Reading
+ */
+
+/* The value for key: a new reference; NULL with KeyError (if missing is
+ * NULL) or another exception; missing (new reference) if absent. */
+static PyObject *
+shdict_lookup(PyObject *op, PyObject *key, PyObject *missing)
+{
+    cbuf b;
+    sbi_shd_key k;
+    if (make_key(key, &b, &k) < 0) {
+        return NULL;
+    }
+    sbi_blob *v = NULL;
+    int found = sbi_shdict_get(SD(op), &k, &v);
+    cbuf_fini(&b);
+    if (!found) {
+        if (missing == NULL) {
+            PyErr_SetObject(PyExc_KeyError, key);
+            return NULL;
+        }
+        return Py_NewRef(missing);
+    }
+    PyObject *obj = blob_load(v);
+    sbi_blob_decref(v);
+    return obj;
+}
+
+static PyObject *
+SharedDict_subscript(PyObject *op, PyObject *key)
+{
+    return shdict_lookup(op, key, NULL);
+}
+
+static int
+SharedDict_contains(PyObject *op, PyObject *key)
+{
+    cbuf b;
+    sbi_shd_key k;
+    if (make_key(key, &b, &k) < 0) {
+        return -1;
+    }
+    sbi_blob *v = NULL;
+    int found = sbi_shdict_get(SD(op), &k, &v);
+    cbuf_fini(&b);
+    sbi_blob_decref(v);
+    return found;
+}
+
+static Py_ssize_t
+SharedDict_length(PyObject *op)
+{
+    return sbi_shdict_len(SD(op));
+}
+
+/* A dict with a copy of every pair (keys only, with None values, if
+ * values is false). */
+static PyObject *
+shdict_copy(PyObject *op, int values)
+{
+    sbi_blob **ks = NULL, **vs = NULL;
+    Py_ssize_t n = 0;
+    if (sbi_shdict_snapshot(SD(op), &ks, values ? &vs : NULL, &n) < 0) {
+        return PyErr_NoMemory();
+    }
+    PyObject *dict = PyDict_New();
+    for (Py_ssize_t i = 0; dict != NULL && i < n; i++) {
+        PyObject *k = blob_load(ks[i]);
+        PyObject *v = k == NULL ? NULL : values ? blob_load(vs[i]) : Py_NewRef(Py_None);
+        if (v == NULL || PyDict_SetItem(dict, k, v) < 0) {
+            Py_CLEAR(dict);
+        }
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    sbi_shdict_free_snapshot(ks, vs, n);
+    return dict;
+}
+
+static PyObject *
+SharedDict_copy(PyObject *op, PyObject *unused)
+{
+    return shdict_copy(op, 1);
+}
+
+/* keys(), values(), items(): views of a snapshot (a dict copy). */
+static PyObject *
+shdict_view(PyObject *op, const char *which, int values)
+{
+    PyObject *dict = shdict_copy(op, values);
+    if (dict == NULL) {
+        return NULL;
+    }
+    PyObject *view = PyObject_CallMethod(dict, which, NULL);
+    Py_DECREF(dict);
+    return view;
+}
+
+static PyObject *
+SharedDict_keys(PyObject *op, PyObject *unused)
+{
+    return shdict_view(op, "keys", 0);
+}
+
+static PyObject *
+SharedDict_values(PyObject *op, PyObject *unused)
+{
+    return shdict_view(op, "values", 1);
+}
+
+static PyObject *
+SharedDict_items(PyObject *op, PyObject *unused)
+{
+    return shdict_view(op, "items", 1);
+}
+
+static PyObject *
+SharedDict_iter(PyObject *op)
+{
+    PyObject *keys = shdict_copy(op, 0);
+    if (keys == NULL) {
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(keys);
+    Py_DECREF(keys);
+    return it;
+}
+
+static PyObject *
+SharedDict_get(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        return PyErr_Format(PyExc_TypeError,
+                            "get expected 1 or 2 arguments, got %zd", nargs);
+    }
+    return shdict_lookup(op, args[0], nargs > 1 ? args[1] : Py_None);
+}
+
+/* ---------------------------------------------------------------------
+ * Writing
+ */
+
+/* Store value under key as how says (sbi_shdict_store()); *old as
+ * there.  Returns what sbi_shdict_store() returns, or -1 with an
+ * exception. */
+static int
+shdict_store(PyObject *op, PyObject *key, sbi_blob *value, sbi_shd_how how,
+             const sbi_blob *expect, sbi_blob **old)
+{
+    cbuf b;
+    sbi_shd_key k;
+    if (make_key(key, &b, &k) < 0) {
+        return -1;
+    }
+    int r = sbi_shdict_store(SD(op), &k, NULL, value, how, expect, old);
+    if (r == SBI_SHD_NEED_KEY) {
+        sbi_blob *kb = blob_of(key, key, "key");
+        if (kb == NULL) {
+            cbuf_fini(&b);
+            return -1;
+        }
+        r = sbi_shdict_store(SD(op), &k, kb, value, how, expect, old);
+        sbi_blob_decref(kb);
+    }
+    cbuf_fini(&b);
+    if (r < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return r;
+}
+
+static int
+SharedDict_ass_subscript(PyObject *op, PyObject *key, PyObject *value)
+{
+    if (value == NULL) {
+        cbuf b;
+        sbi_shd_key k;
+        if (make_key(key, &b, &k) < 0) {
+            return -1;
+        }
+        int found = sbi_shdict_pop(SD(op), &k, NULL, NULL);
+        cbuf_fini(&b);
+        if (!found) {
+            PyErr_SetObject(PyExc_KeyError, key);
+            return -1;
+        }
+        return 0;
+    }
+    sbi_blob *v = blob_of(value, key, "value for key");
+    if (v == NULL) {
+        return -1;
+    }
+    int r = shdict_store(op, key, v, SBI_SHD_SET, NULL, NULL);
+    sbi_blob_decref(v);
+    return r < 0 ? -1 : 0;
+}
+
+/* pop(key[, default]) */
+static PyObject *
+SharedDict_pop(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        return PyErr_Format(PyExc_TypeError,
+                            "pop expected 1 or 2 arguments, got %zd", nargs);
+    }
+    cbuf b;
+    sbi_shd_key k;
+    if (make_key(args[0], &b, &k) < 0) {
+        return NULL;
+    }
+    sbi_blob *v = NULL;
+    int found = sbi_shdict_pop(SD(op), &k, NULL, &v);
+    cbuf_fini(&b);
+    if (!found) {
+        if (nargs > 1) {
+            return Py_NewRef(args[1]);
+        }
+        PyErr_SetObject(PyExc_KeyError, args[0]);
+        return NULL;
+    }
+    PyObject *obj = blob_load(v);
+    sbi_blob_decref(v);
+    return obj;
+}
+
+static PyObject *
+SharedDict_popitem(PyObject *op, PyObject *unused)
+{
+    sbi_blob *kb = NULL, *vb = NULL;
+    if (!sbi_shdict_popitem(SD(op), &kb, &vb)) {
+        PyErr_SetString(PyExc_KeyError, "popitem(): dictionary is empty");
+        return NULL;
+    }
+    PyObject *k = blob_load(kb);
+    PyObject *v = k != NULL ? blob_load(vb) : NULL;
+    sbi_blob_decref(kb);
+    sbi_blob_decref(vb);
+    PyObject *pair = v != NULL ? PyTuple_Pack(2, k, v) : NULL;
+    Py_XDECREF(k);
+    Py_XDECREF(v);
+    return pair;
+}
+
+/* setdefault(key, default=None) */
+static PyObject *
+SharedDict_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        return PyErr_Format(PyExc_TypeError,
+                            "setdefault expected 1 or 2 arguments, got %zd",
+                            nargs);
+    }
+    PyObject *dflt = nargs > 1 ? args[1] : Py_None;
+    sbi_blob *v = blob_of(dflt, args[0], "value for key");
+    if (v == NULL) {
+        return NULL;
+    }
+    sbi_blob *old = NULL;
+    int r = shdict_store(op, args[0], v, SBI_SHD_SETDEFAULT, NULL, &old);
+    sbi_blob_decref(v);
+    if (r < 0) {
+        return NULL;
+    }
+    if (r == 1) {
+        return Py_NewRef(dflt);
+    }
+    PyObject *obj = blob_load(old);
+    sbi_blob_decref(old);
+    return obj;
+}
+
+static PyObject *
+SharedDict_clear(PyObject *op, PyObject *unused)
+{
+    sbi_shdict_clear(SD(op));
+    Py_RETURN_NONE;
+}
+
+/* Append the pairs of update()'s positional argument to pairs (a list
+ * of 2-tuples), as dict.update() reads it.  0, or -1 with an exception. */
+static int
+update_pairs(PyObject *pairs, PyObject *other)
+{
+    PyObject *keys = NULL, *it = NULL, *item = NULL;
+    int r = -1;
+    if (PyDict_Check(other)) {
+        PyObject *items = PyDict_Items(other);
+        if (items == NULL) {
+            return -1;
+        }
+        r = PyList_SetSlice(pairs, PyList_GET_SIZE(pairs),
+                            PyList_GET_SIZE(pairs), items);
+        Py_DECREF(items);
+        return r;
+    }
+    keys = PyObject_GetAttrString(other, "keys");
+    if (keys != NULL) {
+        Py_SETREF(keys, PyObject_CallNoArgs(keys));
+        it = keys != NULL ? PyObject_GetIter(keys) : NULL;
+        if (it == NULL) {
+            goto done;
+        }
+        PyObject *k;
+        while ((k = PyIter_Next(it)) != NULL) {
+            PyObject *v = PyObject_GetItem(other, k);
+            PyObject *pair = v != NULL ? PyTuple_Pack(2, k, v) : NULL;
+            Py_DECREF(k);
+            Py_XDECREF(v);
+            if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+                Py_XDECREF(pair);
+                goto done;
+            }
+            Py_DECREF(pair);
+        }
+        r = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        goto done;
+    }
+    PyErr_Clear();
+    it = PyObject_GetIter(other);
+    if (it == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; (item = PyIter_Next(it)) != NULL; i++) {
+        PyObject *fast = PySequence_Fast(item, "");
+        if (fast == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Format(PyExc_TypeError,
+                             "cannot convert dictionary update sequence "
+                             "element #%zd to a sequence",
+                             i);
+            }
+            goto done;
+        }
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+        if (n != 2) {
+            Py_DECREF(fast);
+            PyErr_Format(PyExc_ValueError,
+                         "dictionary update sequence element #%zd has length "
+                         "%zd; 2 is required",
+                         i, n);
+            goto done;
+        }
+        PyObject *pair =
+            PyTuple_Pack(2, PySequence_Fast_GET_ITEM(fast, 0),
+                         PySequence_Fast_GET_ITEM(fast, 1));
+        Py_DECREF(fast);
+        if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+            Py_XDECREF(pair);
+            goto done;
+        }
+        Py_DECREF(pair);
+        Py_CLEAR(item);
+    }
+    r = PyErr_Occurred() ? -1 : 0;
+done:
+    Py_XDECREF(item);
+    Py_XDECREF(it);
+    Py_XDECREF(keys);
+    return r;
+}
+
+/* Store every pair of the list at once (one atomic update). */
+static int
+shdict_store_pairs(PyObject *op, PyObject *pairs)
+{
+    Py_ssize_t n = PyList_GET_SIZE(pairs);
+    if (n == 0) {
+        return 0;
+    }
+    int r = -1;
+    sbi_shd_key *k = PyMem_Calloc((size_t)n, sizeof(*k));
+    sbi_blob **kb = PyMem_Calloc((size_t)n, sizeof(*kb));
+    sbi_blob **vb = PyMem_Calloc((size_t)n, sizeof(*vb));
+    char **canons = PyMem_Calloc((size_t)n, sizeof(*canons));
+    if (k == NULL || kb == NULL || vb == NULL || canons == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(pairs, i);  // borrowed
+        PyObject *key = PyTuple_GET_ITEM(pair, 0);
+        PyObject *value = PyTuple_GET_ITEM(pair, 1);
+        cbuf b;
+        if (make_key(key, &b, &k[i]) < 0) {
+            goto done;
+        }
+        canons[i] = PyMem_Malloc(b.len > 0 ? b.len : 1);
+        if (canons[i] == NULL) {
+            cbuf_fini(&b);
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(canons[i], b.p, b.len);
+        k[i].data = canons[i];
+        cbuf_fini(&b);
+        kb[i] = blob_of(key, key, "key");
+        if (kb[i] == NULL) {
+            goto done;
+        }
+        vb[i] = blob_of(value, key, "value for key");
+        if (vb[i] == NULL) {
+            goto done;
+        }
+    }
+    if (sbi_shdict_store_many(SD(op), n, k, kb, vb) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    r = 0;
+done:
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (kb != NULL) {
+            sbi_blob_decref(kb[i]);
+        }
+        if (vb != NULL) {
+            sbi_blob_decref(vb[i]);
+        }
+        if (canons != NULL) {
+            PyMem_Free(canons[i]);
+        }
+    }
+    PyMem_Free(k);
+    PyMem_Free(kb);
+    PyMem_Free(vb);
+    PyMem_Free(canons);
+    return r;
+}
+
+/* update([other], /, **kwargs), as dict.update(), atomically. */
+static int
+shdict_update(PyObject *op, PyObject *other, PyObject *kwargs)
+{
+    PyObject *pairs = PyList_New(0);
+    if (pairs == NULL) {
+        return -1;
+    }
+    int r = 0;
+    if (other != NULL) {
+        r = update_pairs(pairs, other);
+    }
+    if (r == 0 && kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        r = update_pairs(pairs, kwargs);
+    }
+    if (r == 0) {
+        r = shdict_store_pairs(op, pairs);
+    }
+    Py_DECREF(pairs);
+    return r;
+}
+
+static PyObject *
+SharedDict_update(PyObject *op, PyObject *args, PyObject *kwargs)
+{
+    PyObject *other = NULL;
+    if (!PyArg_UnpackTuple(args, "update", 0, 1, &other)) {
+        return NULL;
+    }
+    if (shdict_update(op, other, kwargs) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* incr(key, delta=1, default=0): read, add, compare-and-store, until no
+ * other thread changed the value in between. */
+static PyObject *
+SharedDict_incr(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
+                PyObject *kwnames)
+{
+    static const char *const names[] = {"key", "delta", "default"};
+    PyObject *vals[3] = {NULL, NULL, NULL};
+    if (sbi_state_parse_args("incr", args, nargs, kwnames, names, 3, 1, 3,
+                             vals) < 0)
+    {
+        return NULL;
+    }
+    PyObject *key = vals[0];
+    PyObject *delta = vals[1];
+    PyObject *dflt = vals[2];
+    PyObject *one = NULL, *zero = NULL;
+    if (delta == NULL) {
+        delta = one = PyLong_FromLong(1);
+    }
+    if (dflt == NULL) {
+        dflt = zero = PyLong_FromLong(0);
+    }
+    PyObject *result = NULL;
+    cbuf b;
+    sbi_shd_key k;
+    sbi_blob *kb = NULL;
+    if (delta == NULL || dflt == NULL || make_key(key, &b, &k) < 0) {
+        Py_XDECREF(one);
+        Py_XDECREF(zero);
+        return NULL;
+    }
+    for (;;) {
+        sbi_blob *cur = NULL;
+        PyObject *curobj;
+        if (sbi_shdict_get(SD(op), &k, &cur)) {
+            curobj = blob_load(cur);
+        }
+        else {
+            curobj = Py_NewRef(dflt);
+        }
+        if (curobj == NULL) {
+            sbi_blob_decref(cur);
+            break;
+        }
+        PyTypeObject *ct = Py_TYPE(curobj), *dt = Py_TYPE(delta);
+        if (!(ct == &PyLong_Type || ct == &PyFloat_Type ||
+              ct == &PyComplex_Type || ct == &PyBool_Type) ||
+            !(dt == &PyLong_Type || dt == &PyFloat_Type ||
+              dt == &PyComplex_Type || dt == &PyBool_Type))
+        {
+            PyErr_Format(PyExc_TypeError,
+                         "incr() adds numbers: the value for key %R is "
+                         "'%.100s' and delta is '%.100s'",
+                         key, ct->tp_name, dt->tp_name);
+            Py_DECREF(curobj);
+            sbi_blob_decref(cur);
+            break;
+        }
+        PyObject *sum = PyNumber_Add(curobj, delta);
+        Py_DECREF(curobj);
+        sbi_blob *nb = sum != NULL ? blob_of(sum, key, "value for key") : NULL;
+        if (nb == NULL) {
+            Py_XDECREF(sum);
+            sbi_blob_decref(cur);
+            break;
+        }
+        int r = sbi_shdict_store(SD(op), &k, kb, nb, SBI_SHD_CAS, cur, NULL);
+        if (r == SBI_SHD_NEED_KEY) {
+            kb = blob_of(key, key, "key");
+            r = kb == NULL ? -1
+                           : sbi_shdict_store(SD(op), &k, kb, nb, SBI_SHD_CAS,
+                                              cur, NULL);
+            if (r < 0 && kb != NULL) {
+                PyErr_NoMemory();
+            }
+        }
+        else if (r < 0) {
+            PyErr_NoMemory();
+        }
+        sbi_blob_decref(nb);
+        sbi_blob_decref(cur);
+        if (r == 1) {
+            result = sum;
+            break;
+        }
+        Py_DECREF(sum);
+        if (r < 0) {
+            break;
+        }
+        // Changed meanwhile: read again.
+    }
+    sbi_blob_decref(kb);
+    cbuf_fini(&b);
+    Py_XDECREF(one);
+    Py_XDECREF(zero);
+    return result;
+}
+
+/* ---------------------------------------------------------------------
+ * The rest of the object protocol
+ */
+static PyObject *
+SharedDict_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    PyObject *other = NULL;
+    if (!PyArg_UnpackTuple(args, "SharedDict", 0, 1, &other)) {
+        return NULL;
+    }
+    sbi_state *st = sbi_state_from_type(tp);
+    sbi_shdict *d = sbi_shdict_new();
+    if (d == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyObject *key = PyLong_FromLongLong(sbi_shdict_id(d));
+    if (key == NULL) {
+        sbi_shdict_decref(d);
+        return NULL;
+    }
+    PyObject *self = shdict_object_new(st, d, key);
+    Py_DECREF(key);
+    if (self != NULL && shdict_update(self, other, kwargs) < 0) {
+        Py_CLEAR(self);
+    }
+    return self;
+}
+
+static PyObject *
+SharedDict_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if (op != Py_EQ && op != Py_NE) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int same_type = Py_TYPE(b) == Py_TYPE(a);
+    if (!same_type && !PyDict_Check(b)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (same_type && SD(a) == SD(b)) {
+        return PyBool_FromLong(op == Py_EQ);
+    }
+    PyObject *x = shdict_copy(a, 1);
+    PyObject *y = same_type ? shdict_copy(b, 1) : Py_NewRef(b);
+    PyObject *r = x != NULL && y != NULL ? PyObject_RichCompare(x, y, op)
+                                         : NULL;
+    Py_XDECREF(x);
+    Py_XDECREF(y);
+    return r;
+}
+
+static PyObject *
+SharedDict_repr(PyObject *op)
+{
+    int rc = Py_ReprEnter(op);
+    if (rc != 0) {
+        return rc > 0 ? PyUnicode_FromString("SharedDict({...})") : NULL;
+    }
+    PyObject *copy = shdict_copy(op, 1);
+    PyObject *r = copy != NULL ? PyUnicode_FromFormat("SharedDict(%R)", copy)
+                               : NULL;
+    Py_XDECREF(copy);
+    Py_ReprLeave(op);
+    return r;
+}
+
+static PyObject *
+SharedDict_get_id(PyObject *op, void *closure)
+{
+    return PyLong_FromLongLong(sbi_shdict_id(SD(op)));
+}
+
+static PyObject *
+SharedDict_reduce(PyObject *op, PyObject *unused)
+{
+    return PyErr_Format(PyExc_TypeError,
+                        "cannot pickle 'SharedDict' object: pass it to "
+                        "call(), prepare_main() or a queue as it is, or "
+                        "pickle its copy()");
+}
+
+static PyMethodDef SharedDict_methods[] = {
+    {"get", _PyCFunction_CAST(SharedDict_get), METH_FASTCALL,
+     PyDoc_STR("get($self, key, default=None, /)\n--\n\n"
+               "A copy of the value for key if there is one, else default.")},
+    {"pop", _PyCFunction_CAST(SharedDict_pop), METH_FASTCALL,
+     PyDoc_STR("pop($self, key, default=<unrepresentable>, /)\n--\n\n"
+               "Remove key and return (a copy of) its value; default, or\n"
+               "KeyError, if it is not there.")},
+    {"popitem", SharedDict_popitem, METH_NOARGS,
+     PyDoc_STR("popitem($self, /)\n--\n\n"
+               "Remove and return the last (key, value) pair stored.")},
+    {"setdefault", _PyCFunction_CAST(SharedDict_setdefault), METH_FASTCALL,
+     PyDoc_STR("setdefault($self, key, default=None, /)\n--\n\n"
+               "The value for key; if there is none, store default and\n"
+               "return it (one atomic step).")},
+    {"update", _PyCFunction_CAST(SharedDict_update),
+     METH_VARARGS | METH_KEYWORDS,
+     PyDoc_STR("update($self, other=(), /, **kwargs)\n--\n\n"
+               "Store the pairs of other and kwargs, as dict.update(), in\n"
+               "one atomic step.")},
+    {"clear", SharedDict_clear, METH_NOARGS,
+     PyDoc_STR("clear($self, /)\n--\n\nRemove every pair.")},
+    {"copy", SharedDict_copy, METH_NOARGS,
+     PyDoc_STR("copy($self, /)\n--\n\nA plain dict with a copy of every "
+               "pair.")},
+    {"keys", SharedDict_keys, METH_NOARGS,
+     PyDoc_STR("keys($self, /)\n--\n\nThe keys, as a snapshot (a view of a "
+               "copy).")},
+    {"values", SharedDict_values, METH_NOARGS,
+     PyDoc_STR("values($self, /)\n--\n\nThe values, as a snapshot.")},
+    {"items", SharedDict_items, METH_NOARGS,
+     PyDoc_STR("items($self, /)\n--\n\nThe (key, value) pairs, as a "
+               "snapshot.")},
+    {"incr", _PyCFunction_CAST(SharedDict_incr), METH_FASTCALL | METH_KEYWORDS,
+     PyDoc_STR("incr($self, /, key, delta=1, default=0)\n--\n\n"
+               "Add delta to the number stored under key (default if there\n"
+               "is none) and return the new value, atomically.")},
+    {"__reduce__", SharedDict_reduce, METH_NOARGS, NULL},
+    {NULL, NULL},
+};
+
+static PyGetSetDef SharedDict_getset[] = {
+    {"id", SharedDict_get_id, NULL, PyDoc_STR("The dict's id."), NULL},
+    {NULL},
+};
+
+static PyMemberDef SharedDict_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET,
+     offsetof(SharedDictObject, weakreflist), Py_READONLY},
+    {NULL},
+};
+
+PyDoc_STRVAR(
+    SharedDict_doc,
+    "SharedDict(other=(), /, **kwargs)\n--\n\n"
+    "A dict shared by every interpreter of the process.\n\n"
+    "Keys and values are what call() sends natively (None, bool, int,\n"
+    "float, complex, str, bytes, bytearray, tuple, list, dict, set,\n"
+    "frozenset, and shareable objects such as queues, sync primitives and\n"
+    "other SharedDicts); they are copied in and out, so mutating a value\n"
+    "read from it changes nothing shared.  Each operation is atomic across\n"
+    "all threads of all interpreters.  Pass it to call(), prepare_main()\n"
+    "or a queue and the other interpreter gets an object for the same\n"
+    "dict.");
+
+static PyType_Slot SharedDict_slots[] = {
+    {Py_tp_new, SharedDict_new},
+    {Py_tp_dealloc, SharedDict_dealloc},
+    {Py_tp_repr, SharedDict_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_richcompare, SharedDict_richcompare},
+    {Py_tp_iter, SharedDict_iter},
+    {Py_tp_methods, SharedDict_methods},
+    {Py_tp_getset, SharedDict_getset},
+    {Py_tp_members, SharedDict_members},
+    {Py_tp_doc, (void *)SharedDict_doc},
+    {Py_mp_length, SharedDict_length},
+    {Py_mp_subscript, SharedDict_subscript},
+    {Py_mp_ass_subscript, SharedDict_ass_subscript},
+    {Py_sq_contains, SharedDict_contains},
+    {0, NULL},
+};
+
+static PyType_Spec SharedDict_spec = {
+    .name = "subinterpreters.SharedDict",
+    .basicsize = sizeof(SharedDictObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_MAPPING,
+    .slots = SharedDict_slots,
+};
+
+/* =====================================================================
+ * The handle kind (registered with xidata.c)
+ */
+static int
+shdict_handle_check(PyObject *obj, int64_t *id)
+{
+    if (Py_TYPE(obj)->tp_dealloc != SharedDict_dealloc) {
+        return 0;
+    }
+    *id = sbi_shdict_id(SD(obj));
+    return 1;
+}
+
+static PyObject *
+shdict_handle_object(int64_t id)
+{
+    sbi_state *st = sbi_state_current();
+    if (st == NULL) {
+        return NULL;
+    }
+    return shdict_object_get(st, id);
+}
+
+int
+sbi_shdict_type_init(PyObject *m, sbi_state *st)
+{
+    st->SharedDictType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &SharedDict_spec, NULL);
+    if (st->SharedDictType == NULL ||
+        PyModule_AddType(m, st->SharedDictType) < 0)
+    {
+        return -1;
+    }
+    if (st->shared_cache == NULL) {
+        st->shared_cache = PyDict_New();
+        if (st->shared_cache == NULL) {
+            return -1;
+        }
+    }
+    static const sbi_handle_kind shdict_handle = {
+        shdict_handle_check, sbi_shared_handle_bind, sbi_shared_handle_release,
+        shdict_handle_object};
+    return sbi_xidata_register_handle(&shdict_handle) < 0 ? -1 : 0;
+}
