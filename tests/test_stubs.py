@@ -34,6 +34,16 @@ SAMPLE = textwrap.dedent("""
         pass
     except interpreters.ExecutionFailed as exc:
         info = exc.excinfo
+    lock = interpreters.sync.Lock()
+    with lock:
+        held: bool = lock.locked()
+    ev = interpreters.sync.Event()
+    was_set: bool = ev.wait(0.1)
+    barrier = interpreters.sync.Barrier(2, timeout=1.0)
+    d = interpreters.SharedDict(a=1)
+    d["b"] = [1, 2]
+    total = d.incr("n", 2)
+    plain: dict = d.copy()
     interp.close()
 """)
 
@@ -54,7 +64,7 @@ def run_mypy(tmp_path, source):
 
 def test_stubs_are_installed():
     pkg = os.path.dirname(subinterpreters.__file__)
-    for name in ('__init__.pyi', '_core.pyi', 'py.typed'):
+    for name in ('__init__.pyi', '_core.pyi', 'sync.pyi', 'py.typed'):
         assert os.path.exists(os.path.join(pkg, name)), name
 
 

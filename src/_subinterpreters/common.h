@@ -68,7 +68,9 @@
     "Semaphore released too many times")                                      \
   X(BARRIER_BROKEN, -24, BrokenBarrierError, RuntimeError, "")                \
   X(SHARED_NOT_FOUND, -25, InterpreterError, InterpreterError,                \
-    "shared object {id} not found")
+    "shared object {id} not found")                                           \
+  X(SYNC_OVERFLOW, -26, OverflowError, OverflowError,                         \
+    "semaphore value would overflow")
 
 typedef enum {
     SBI_OK = 0,

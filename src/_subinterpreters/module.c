@@ -157,6 +157,7 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->ItemInterpreterDestroyed);
     Py_VISIT(st->RuntimeError);
     Py_VISIT(st->ValueError);
+    Py_VISIT(st->OverflowError);
     Py_VISIT(st->BrokenBarrierError);
     /* heap types */
     Py_VISIT(st->InterpreterType);
@@ -190,6 +191,7 @@ module_clear(PyObject *m)
     Py_CLEAR(st->ItemInterpreterDestroyed);
     Py_CLEAR(st->RuntimeError);
     Py_CLEAR(st->ValueError);
+    Py_CLEAR(st->OverflowError);
     Py_CLEAR(st->BrokenBarrierError);
     /* heap types */
     Py_CLEAR(st->InterpreterType);

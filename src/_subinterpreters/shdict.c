@@ -394,7 +394,7 @@ sbi_shdict_store_many(sbi_shdict *d, Py_ssize_t n, const sbi_shd_key *k,
     sbi_mutex_lock_any(&d->mutex);
     // Room first, so that nothing fails half-way.
     int err = 0;
-    if (d->nentries + n > d->capentries) {
+    if (d->nentries + n > d->capentries || d->fill + n > d->capentries) {
         err = rebuild(d, d->len + n);
     }
     for (Py_ssize_t i = 0; err == 0 && i < n; i++) {
@@ -405,9 +405,9 @@ sbi_shdict_store_many(sbi_shdict *d, Py_ssize_t n, const sbi_shd_key *k,
             d->entries[ix].value = values[i];
         }
         else {
+            // Room was made above: only the copy of the canonical key
+            // can fail here (then the pairs before it stay stored).
             err = insert(d, &k[i], keys[i], values[i]);
-            // Only the canonical copy can fail here; a partial update
-            // is reported as failed but what was stored stays.
         }
     }
     sbi_mutex_unlock(&d->mutex);

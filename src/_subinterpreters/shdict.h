@@ -3,8 +3,8 @@
  * (xidata.h, SBI_XI_DATA mode), shared by id (shared.h).
  *
  * Keys are looked up by their canonical form (sbi_shd_key): bytes equal
- * exactly when the Python keys are equal (1 == 1.0 == True), made by the
- * Python layer.  The key as first stored is kept apart, for reading back.
+ * exactly when the Python keys are equal (1 == 1.0 == True; all NaNs are
+ * one key), made by the Python layer.  The key as first stored is kept apart, for reading back.
  *
  * Values are held in counted blobs, so that a reader takes a reference
  * under the lock and decodes after letting go of it.  Every function
@@ -72,7 +72,8 @@ int sbi_shdict_store(sbi_shdict *d, const sbi_shd_key *k, sbi_blob *key,
                      sbi_blob **old);
 
 /* Store n pairs at once, as SBI_SHD_SET with every key given.  Returns 0
- * or SBI_ERR_NOMEM (then nothing was stored). */
+ * or SBI_ERR_NOMEM (then nothing was stored, unless the memory ran out
+ * copying a key: then the pairs before it were). */
 int sbi_shdict_store_many(sbi_shdict *d, Py_ssize_t n, const sbi_shd_key *k,
                           sbi_blob *const *keys, sbi_blob *const *values);
 

@@ -29,12 +29,14 @@ typedef struct {
     char *p;
     size_t len;
     size_t cap;
+    size_t *nodes;  // objects encoded for the whole key (shared count)
     char stack[128];
 } cbuf;
 
 static void
 cbuf_init(cbuf *b)
 {
+    b->nodes = NULL;
     b->p = b->stack;
     b->len = 0;
     b->cap = sizeof(b->stack);
@@ -166,6 +168,7 @@ canon_frozenset(cbuf *b, PyObject *key, int depth)
     PyObject *item;
     for (Py_ssize_t j = 0; j < n; j++) {
         cbuf_init(&parts[j]);
+        parts[j].nodes = b->nodes;
         order[j] = &parts[j];
     }
     PyObject *it = PyObject_GetIter(key);
@@ -210,8 +213,9 @@ static int
 canon(cbuf *b, PyObject *key, int depth)
 {
     PyTypeObject *tp = Py_TYPE(key);
-    if (depth > SBI_MAX_DEPTH) {
-        PyErr_SetString(PyExc_RecursionError, "key nested too deeply");
+    if (depth > SBI_MAX_DEPTH || ++*b->nodes > SBI_DATA_MAX_NODES) {
+        PyErr_SetString(PyExc_RecursionError,
+                        "key nested too deeply or too large");
         return -1;
     }
     if (key == Py_None) {
@@ -308,7 +312,9 @@ canon_hash(const char *p, size_t n)
 static int
 make_key(PyObject *key, cbuf *b, sbi_shd_key *k)
 {
+    size_t nodes = 0;
     cbuf_init(b);
+    b->nodes = &nodes;
     if (canon(b, key, 0) < 0) {
         cbuf_fini(b);
         return -1;
@@ -317,6 +323,26 @@ make_key(PyObject *key, cbuf *b, sbi_shd_key *k)
     k->len = b->len;
     k->hash = canon_hash(b->p, b->len);
     return 0;
+}
+
+/* make_key() for reading: a key that cannot be stored is absent.
+ * Returns 0 (k made), 1 (absent: no exception) or -1 with an
+ * exception. */
+static int
+make_read_key(PyObject *key, cbuf *b, sbi_shd_key *k)
+{
+    if (make_key(key, b, k) == 0) {
+        return 0;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    sbi_state *st = sbi_state_current();
+    if (st != NULL && PyErr_GivenExceptionMatches(exc, st->NotShareableError)) {
+        Py_DECREF(exc);
+        return 1;
+    }
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+    return -1;
 }
 
 /* =====================================================================
@@ -402,7 +428,14 @@ shdict_object_get(sbi_state *st, int64_t id)
             sbi_state_raise(st, SBI_ERR_SHARED_NOT_FOUND, id, NULL);
         }
         else {
-            obj = shdict_object_new(st, d, key);
+            // Binding may have let go of the GIL (see sync_type.c).
+            obj = sbi_state_cache_get(st->shared_cache, key, &err);
+            if (obj != NULL || err < 0) {
+                sbi_shdict_decref(d);
+            }
+            else {
+                obj = shdict_object_new(st, d, key);
+            }
         }
     }
     Py_DECREF(key);
@@ -441,12 +474,15 @@ shdict_lookup(PyObject *op, PyObject *key, PyObject *missing)
 {
     cbuf b;
     sbi_shd_key k;
-    if (make_key(key, &b, &k) < 0) {
+    int r = make_read_key(key, &b, &k);
+    if (r < 0) {
         return NULL;
     }
     sbi_blob *v = NULL;
-    int found = sbi_shdict_get(SD(op), &k, &v);
-    cbuf_fini(&b);
+    int found = r == 0 && sbi_shdict_get(SD(op), &k, &v);
+    if (r == 0) {
+        cbuf_fini(&b);
+    }
     if (!found) {
         if (missing == NULL) {
             PyErr_SetObject(PyExc_KeyError, key);
@@ -470,8 +506,9 @@ SharedDict_contains(PyObject *op, PyObject *key)
 {
     cbuf b;
     sbi_shd_key k;
-    if (make_key(key, &b, &k) < 0) {
-        return -1;
+    int r = make_read_key(key, &b, &k);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
     }
     sbi_blob *v = NULL;
     int found = sbi_shdict_get(SD(op), &k, &v);
@@ -609,11 +646,14 @@ SharedDict_ass_subscript(PyObject *op, PyObject *key, PyObject *value)
     if (value == NULL) {
         cbuf b;
         sbi_shd_key k;
-        if (make_key(key, &b, &k) < 0) {
+        int r = make_read_key(key, &b, &k);
+        if (r < 0) {
             return -1;
         }
-        int found = sbi_shdict_pop(SD(op), &k, NULL, NULL);
-        cbuf_fini(&b);
+        int found = r == 0 && sbi_shdict_pop(SD(op), &k, NULL, NULL);
+        if (r == 0) {
+            cbuf_fini(&b);
+        }
         if (!found) {
             PyErr_SetObject(PyExc_KeyError, key);
             return -1;
@@ -639,12 +679,15 @@ SharedDict_pop(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     cbuf b;
     sbi_shd_key k;
-    if (make_key(args[0], &b, &k) < 0) {
+    int r = make_read_key(args[0], &b, &k);
+    if (r < 0) {
         return NULL;
     }
     sbi_blob *v = NULL;
-    int found = sbi_shdict_pop(SD(op), &k, NULL, &v);
-    cbuf_fini(&b);
+    int found = r == 0 && sbi_shdict_pop(SD(op), &k, NULL, &v);
+    if (r == 0) {
+        cbuf_fini(&b);
+    }
     if (!found) {
         if (nargs > 1) {
             return Py_NewRef(args[1]);
@@ -685,6 +728,13 @@ SharedDict_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
                             nargs);
     }
     PyObject *dflt = nargs > 1 ? args[1] : Py_None;
+    // Read first: a default that cannot be stored is no error when the
+    // key is there.
+    PyObject *found = shdict_lookup(op, args[0], NULL);
+    if (found != NULL || !PyErr_ExceptionMatches(PyExc_KeyError)) {
+        return found;
+    }
+    PyErr_Clear();
     sbi_blob *v = blob_of(dflt, args[0], "value for key");
     if (v == NULL) {
         return NULL;

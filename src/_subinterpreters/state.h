@@ -24,6 +24,7 @@ typedef struct {
     PyObject *ItemInterpreterDestroyed;
     PyObject *RuntimeError;        // the builtins, for the error table
     PyObject *ValueError;
+    PyObject *OverflowError;
     PyObject *BrokenBarrierError;  // threading's, loaded on first need
 
     /* heap types */

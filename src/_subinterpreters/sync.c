@@ -161,11 +161,18 @@ typedef int (*sync_ready_fn)(sbi_sync *s, void *arg);
 static int
 sync_wait(sbi_sync *s, sync_ready_fn ready, void *arg, int64_t deadline)
 {
+    // On the heap: a thread that CPython ends inside
+    // Py_END_ALLOW_THREADS (daemon threads at finalisation, 3.12/3.13)
+    // leaves it registered, and kicks must not write to a dead stack.
+    sbi_wake *w = PyMem_RawMalloc(sizeof(*w));
+    if (w == NULL) {
+        return SBI_ERR_NOMEM;
+    }
+    int r;
     for (;;) {
-        sbi_wake w;
-        int r = sbi_wake_begin(&w, &s->mutex, &s->cond);
+        r = sbi_wake_begin(w, &s->mutex, &s->cond);
         if (r < 0) {
-            return r;
+            break;
         }
         int armed = sbi_sigint_wait_begin();
         if (PyErr_CheckSignals() < 0 || Py_MakePendingCalls() < 0 ||
@@ -182,7 +189,7 @@ sync_wait(sbi_sync *s, sync_ready_fn ready, void *arg, int64_t deadline)
                 if (r != 0) {
                     break;
                 }
-                if (w.kicked) {
+                if (w->kicked) {
                     r = SYNC_KICKED;
                     break;
                 }
@@ -200,13 +207,16 @@ sync_wait(sbi_sync *s, sync_ready_fn ready, void *arg, int64_t deadline)
         if (armed) {
             sbi_sigint_wait_end();
         }
-        sbi_wake_end(&w);
+        sbi_wake_end(w);
         if (r != SYNC_KICKED) {
-            return r == SYNC_TIMED_OUT ? 0 : r;
+            r = r == SYNC_TIMED_OUT ? 0 : r;
+            break;
         }
         // Kicked: the next round finds out why (closing, a signal, an
         // interrupt), or waits again if it was for nothing.
     }
+    PyMem_RawFree(w);
+    return r;
 }
 
 /* Wake the waiters of s after a change (needs s->mutex). */
@@ -292,8 +302,11 @@ sbi_sync_release(sbi_sync *s, Py_ssize_t n)
         break;
     case SBI_SYNC_SEMAPHORE:
     case SBI_SYNC_BOUNDED_SEMAPHORE:
-        if (s->u.sem.bound >= 0 && s->u.sem.value + n > s->u.sem.bound) {
-            err = SBI_ERR_SYNC_OVER_RELEASE;
+        if (s->u.sem.bound >= 0 ? n > s->u.sem.bound - s->u.sem.value
+                                : n > PY_SSIZE_T_MAX - s->u.sem.value)
+        {
+            err = s->u.sem.bound >= 0 ? SBI_ERR_SYNC_OVER_RELEASE
+                                      : SBI_ERR_SYNC_OVERFLOW;
             break;
         }
         s->u.sem.value += n;
@@ -478,26 +491,30 @@ sbi_sync_cond_wait(sbi_sync *s, int64_t deadline)
         return SBI_ERR_SYNC_WAIT_NOT_OWNED;
     }
     // Queued before the lock is let go: a notify() made by whoever takes
-    // the lock next reaches this waiter.
-    sbi_cwaiter w = {NULL, 0};
+    // the lock next reaches this waiter.  On the heap, as sync_wait()'s
+    // record is.
+    sbi_cwaiter *w = PyMem_RawCalloc(1, sizeof(*w));
+    if (w == NULL) {
+        return SBI_ERR_NOMEM;
+    }
     sbi_mutex_lock_py(&s->mutex);
     if (s->u.cond.tail != NULL) {
-        s->u.cond.tail->next = &w;
+        s->u.cond.tail->next = w;
     }
     else {
-        s->u.cond.head = &w;
+        s->u.cond.head = w;
     }
-    s->u.cond.tail = &w;
+    s->u.cond.tail = w;
     sbi_mutex_unlock(&s->mutex);
 
     uint64_t depth = lock_release_all(lock);
     int r = 0;
     if (deadline < 0 || deadline > sbi_monotonic_ns()) {
-        r = sync_wait(s, cwaiter_ready, &w, deadline);
+        r = sync_wait(s, cwaiter_ready, w, deadline);
     }
     if (r != 1) {
         sbi_mutex_lock_py(&s->mutex);
-        if (w.notified) {
+        if (w->notified) {
             if (r == 0) {
                 r = 1;  // notified as it timed out: not a timeout
             }
@@ -506,10 +523,11 @@ sbi_sync_cond_wait(sbi_sync *s, int64_t deadline)
             }
         }
         else {
-            cwaiter_unlink(s, &w);
+            cwaiter_unlink(s, w);
         }
         sbi_mutex_unlock(&s->mutex);
     }
+    PyMem_RawFree(w);
     lock_restore(lock, depth);
     return r;
 }
@@ -575,7 +593,7 @@ barrier_break_locked(sbi_sync *s)
 }
 
 int
-sbi_sync_barrier_wait(sbi_sync *s, int64_t deadline,
+sbi_sync_barrier_wait(sbi_sync *s, int64_t timeout_ns,
                       int (*run_action)(const sbi_xidata *action),
                       Py_ssize_t *index)
 {
@@ -591,6 +609,8 @@ sbi_sync_barrier_wait(sbi_sync *s, int64_t deadline,
         return r;
     }
     int last = entry.last;
+    // The timeout counts from here, as threading's _wait() does.
+    int64_t deadline = timeout_ns < 0 ? -1 : sbi_monotonic_ns() + timeout_ns;
     if (last) {
         r = 1;
         if (s->u.barrier.action != NULL &&
@@ -598,18 +618,27 @@ sbi_sync_barrier_wait(sbi_sync *s, int64_t deadline,
             r = SBI_ERR_PYEXC;
         }
         sbi_mutex_lock_py(&s->mutex);
-        if (r == 1) {
+        if (r != 1) {
+            barrier_break_locked(s);
+        }
+        else if (s->u.barrier.state == BARRIER_RELEASING) {
             s->u.barrier.state = BARRIER_DRAINING;
             sync_wake(s);
         }
         else {
+            // abort() (or reset()) came while the action ran: threading's
+            // would have waited for the action, then broken the barrier.
             barrier_break_locked(s);
+            r = SBI_ERR_BARRIER_BROKEN;
         }
         sbi_mutex_unlock(&s->mutex);
     }
     else {
         r = sync_wait(s, barrier_released_ready, NULL, deadline);
         sbi_mutex_lock_py(&s->mutex);
+        if (r == 0 && barrier_released_ready(s, NULL)) {
+            r = 1;  // released (or reset) after the timeout's last look
+        }
         if (r == 0 && s->u.barrier.state == BARRIER_RELEASING) {
             // Timed out while the action runs: threading's waiter could
             // not even take the lock back by then; wait for the outcome.

@@ -97,7 +97,8 @@ sbi_sync *sbi_sync_of(sbi_shared *o);
 
 /* Lock, RLock, semaphores.  acquire: 1 / 0 / error (see above).
  * release: 0, or SBI_ERR_SYNC_UNLOCKED (Lock), SBI_ERR_SYNC_NOT_OWNED
- * (RLock), SBI_ERR_SYNC_OVER_RELEASE (BoundedSemaphore); n > 0 is the
+ * (RLock), SBI_ERR_SYNC_OVER_RELEASE (BoundedSemaphore),
+ * SBI_ERR_SYNC_OVERFLOW (Semaphore past PY_SSIZE_T_MAX); n > 0 is the
  * semaphores' count and 1 for the locks. */
 int sbi_sync_acquire(sbi_sync *s, int blocking, int64_t deadline);
 int sbi_sync_release(sbi_sync *s, Py_ssize_t n);
@@ -115,16 +116,18 @@ int sbi_sync_event_wait(sbi_sync *s, int64_t deadline);
 
 /* Condition: wait() (1 notified, 0 timed out, or an error; also
  * SBI_ERR_SYNC_WAIT_NOT_OWNED) and notify(n) (0, or
- * SBI_ERR_SYNC_NOTIFY_NOT_OWNED); n < 0 notifies everyone. */
+ * SBI_ERR_SYNC_NOTIFY_NOT_OWNED); n < 0 notifies everyone (notify_all;
+ * the Python layer refuses a negative n). */
 int sbi_sync_cond_wait(sbi_sync *s, int64_t deadline);
 int sbi_sync_cond_notify(sbi_sync *s, Py_ssize_t n);
 
 /* Barrier wait(): returns 1 with *index set, or SBI_ERR_BARRIER_BROKEN
- * or another error.  The thread completing the barrier calls
+ * or another error.  timeout_ns (< 0: none) counts from when the caller
+ * is let in (after a previous round drained).  The thread completing the barrier calls
  * run_action(arg) with the barrier's action (GIL held, no lock of ours
  * held); it returns 0, or -1 with an exception set (the barrier breaks
  * and the error is returned as SBI_ERR_PYEXC). */
-int sbi_sync_barrier_wait(sbi_sync *s, int64_t deadline,
+int sbi_sync_barrier_wait(sbi_sync *s, int64_t timeout_ns,
                           int (*run_action)(const sbi_xidata *action),
                           Py_ssize_t *index);
 void sbi_sync_barrier_reset(sbi_sync *s);

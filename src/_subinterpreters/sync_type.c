@@ -57,20 +57,31 @@ sync_raise(sbi_state *st, int err, int64_t id)
     return sbi_state_raise(st, err, id, NULL);
 }
 
-/* A timeout in seconds, as threading's C locks read it: an int or a
- * float.  0, or -1 with TypeError / ValueError (NaN). */
+/* Lock.acquire()'s timeout, as threading's C locks read it: a float, or
+ * an integer (anything with __index__).  0, or -1 with TypeError /
+ * ValueError (NaN). */
 static int
-timeout_seconds(PyObject *obj, double *t)
+lock_timeout_seconds(PyObject *obj, double *t)
 {
-    if (!PyFloat_Check(obj) && !PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError,
-                     "'%.200s' object cannot be interpreted as an integer",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
+    if (PyFloat_Check(obj)) {
+        *t = PyFloat_AS_DOUBLE(obj);
     }
-    *t = PyFloat_AsDouble(obj);
-    if (*t == -1.0 && PyErr_Occurred()) {
-        return -1;
+    else {
+        PyObject *i = PyNumber_Index(obj);
+        if (i == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Format(PyExc_TypeError,
+                             "'%.200s' object cannot be interpreted as an "
+                             "integer",
+                             Py_TYPE(obj)->tp_name);
+            }
+            return -1;
+        }
+        *t = PyLong_AsDouble(i);
+        Py_DECREF(i);
+        if (*t == -1.0 && PyErr_Occurred()) {
+            return -1;
+        }
     }
     if (isnan(*t)) {
         PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
@@ -82,6 +93,8 @@ timeout_seconds(PyObject *obj, double *t)
 /* Timeouts of 31 years or more wait without a limit. */
 #define SYNC_FOREVER 1e9
 
+/* t seconds from now as a deadline (-1: none); t <= 0 (or NaN, which
+ * threading's Python-level waits treat as not waiting): now. */
 static int64_t
 deadline_after(double t)
 {
@@ -97,7 +110,7 @@ static int
 lock_deadline(int blocking, PyObject *timeout, int64_t *deadline)
 {
     double t = -1;
-    if (timeout != NULL && timeout_seconds(timeout, &t) < 0) {
+    if (timeout != NULL && lock_timeout_seconds(timeout, &t) < 0) {
         return -1;
     }
     if (!blocking && t != -1) {
@@ -120,19 +133,33 @@ lock_deadline(int blocking, PyObject *timeout, int64_t *deadline)
 
 /* A timeout=None argument of the threading classes written in Python
  * (Event.wait(), Condition.wait(), Semaphore.acquire(), Barrier.wait()):
- * None waits without a limit, a negative timeout does not wait. */
+ * None (*t = -1) waits without a limit; any real number is accepted, and
+ * a negative one (or NaN) does not wait (*t = 0). */
 static int
-wait_deadline(PyObject *timeout, int64_t *deadline)
+wait_seconds(PyObject *timeout, double *t)
 {
-    *deadline = -1;
+    *t = -1;
     if (timeout == NULL || timeout == Py_None) {
         return 0;
     }
-    double t;
-    if (timeout_seconds(timeout, &t) < 0) {
+    PyObject *f = PyNumber_Float(timeout);
+    if (f == NULL) {
         return -1;
     }
-    *deadline = deadline_after(t);
+    double v = PyFloat_AS_DOUBLE(f);
+    Py_DECREF(f);
+    *t = v > 0 ? v : 0;  // NaN compares false: 0
+    return 0;
+}
+
+static int
+wait_deadline(PyObject *timeout, int64_t *deadline)
+{
+    double t;
+    if (wait_seconds(timeout, &t) < 0) {
+        return -1;
+    }
+    *deadline = t < 0 ? -1 : deadline_after(t);
     return 0;
 }
 
@@ -201,7 +228,15 @@ sync_object_get(sbi_state *st, int64_t id)
             sync_raise(st, SBI_ERR_SHARED_NOT_FOUND, id);
         }
         else {
-            obj = sync_object_new(st, s, key);
+            // Binding may have let go of the GIL: another thread of this
+            // interpreter may have made the object meanwhile.
+            obj = sbi_state_cache_get(st->shared_cache, key, &err);
+            if (obj != NULL || err < 0) {
+                sbi_sync_decref(s);
+            }
+            else {
+                obj = sync_object_new(st, s, key);
+            }
         }
     }
     Py_DECREF(key);
@@ -591,16 +626,13 @@ Event_is_set(PyObject *op, PyObject *unused)
 /* Parse a lone timeout=None argument into a deadline. */
 static int
 parse_timeout(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-              PyObject *kwnames, int64_t *deadline, PyObject **timeout)
+              PyObject *kwnames, int64_t *deadline)
 {
     static const char *const names[] = {"timeout"};
     PyObject *vals[1] = {NULL};
     if (sbi_state_parse_args(fname, args, nargs, kwnames, names, 1, 0, 1,
                              vals) < 0) {
         return -1;
-    }
-    if (timeout != NULL) {
-        *timeout = vals[0];
     }
     return wait_deadline(vals[0], deadline);
 }
@@ -610,7 +642,7 @@ Event_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
            PyObject *kwnames)
 {
     int64_t deadline;
-    if (parse_timeout("wait", args, nargs, kwnames, &deadline, NULL) < 0) {
+    if (parse_timeout("wait", args, nargs, kwnames, &deadline) < 0) {
         return NULL;
     }
     sbi_sync *s = SyncObject_CAST(op)->s;
@@ -677,7 +709,7 @@ Condition_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
                PyObject *kwnames)
 {
     int64_t deadline;
-    if (parse_timeout("wait", args, nargs, kwnames, &deadline, NULL) < 0) {
+    if (parse_timeout("wait", args, nargs, kwnames, &deadline) < 0) {
         return NULL;
     }
     sbi_sync *s = SyncObject_CAST(op)->s;
@@ -812,11 +844,8 @@ Barrier_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     sbi_sync_args a = {.parties = parties, .timeout = -1};
-    if (timeout != Py_None) {
-        if (timeout_seconds(timeout, &a.timeout) < 0) {
-            return NULL;
-        }
-        a.timeout = a.timeout < 0 ? 0 : a.timeout;
+    if (wait_seconds(timeout, &a.timeout) < 0) {
+        return NULL;
     }
     if (action != Py_None) {
         if (!PyCallable_Check(action)) {
@@ -851,19 +880,22 @@ static PyObject *
 Barrier_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
              PyObject *kwnames)
 {
-    int64_t deadline;
-    PyObject *timeout = NULL;
-    if (parse_timeout("wait", args, nargs, kwnames, &deadline, &timeout) <
-        0)
+    static const char *const names[] = {"timeout"};
+    PyObject *vals[1] = {NULL};
+    double t;
+    if (sbi_state_parse_args("wait", args, nargs, kwnames, names, 1, 0, 1,
+                             vals) < 0 ||
+        wait_seconds(vals[0], &t) < 0)
     {
         return NULL;
     }
     sbi_sync *s = SyncObject_CAST(op)->s;
-    if ((timeout == NULL || timeout == Py_None) && s->u.barrier.timeout >= 0) {
-        deadline = deadline_after(s->u.barrier.timeout);
+    if (t < 0) {
+        t = s->u.barrier.timeout;  // None: the barrier's default
     }
+    int64_t timeout_ns = t < 0 || t >= SYNC_FOREVER ? -1 : (int64_t)(t * 1e9);
     Py_ssize_t index = 0;
-    int r = sbi_sync_barrier_wait(s, deadline, barrier_run_action, &index);
+    int r = sbi_sync_barrier_wait(s, timeout_ns, barrier_run_action, &index);
     if (r < 0) {
         return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
     }
@@ -1086,6 +1118,7 @@ sbi_sync_type_init(PyObject *m, sbi_state *st)
     }
     st->RuntimeError = Py_NewRef(PyExc_RuntimeError);
     st->ValueError = Py_NewRef(PyExc_ValueError);
+    st->OverflowError = Py_NewRef(PyExc_OverflowError);
     static const sbi_handle_kind sync_handle = {
         sync_handle_check, sbi_shared_handle_bind, sbi_shared_handle_release,
         sync_handle_object};

@@ -89,6 +89,11 @@
  * the whole value instead (pickle also handles cycles). */
 #define SBI_MAX_DEPTH 200
 
+/* SharedDict keys and values: at most this many objects in one value
+ * (a value sharing its parts is copied once per reference, so a small
+ * but deeply shared one could otherwise take forever). */
+#define SBI_DATA_MAX_NODES ((size_t)10 * 1000 * 1000)
+
 /* The smallest payload worth borrowing instead of copying (below it a
  * copy costs less than pinning its owner). */
 #define SBI_BORROW_MIN ((size_t)64 * 1024)

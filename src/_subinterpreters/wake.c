@@ -9,22 +9,27 @@
  */
 #include "wake.h"
 
-/* Interpreters being closed: a handful at a time. */
+/* Interpreters being closed: a handful at a time.  A slot holds cid + 1
+ * (0 is the main interpreter's id), 0 when free. */
 #define WAKE_CLOSING_MAX 16
+#define WAKE_FREE 0
 
 static struct {
     sbi_mutex mutex;
     sbi_wake *head;                     // mutex
-    int64_t closing[WAKE_CLOSING_MAX];  // mutex; 0: free slot
-    int nclosing;                       // atomic; how many slots are used
+    int64_t closing[WAKE_CLOSING_MAX];  // mutex: cid + 1, or WAKE_FREE
+    int nclosing;                       // mutex: slots in use
 } wake = {.mutex = SBI_MUTEX_INIT};
 
 /* needs lock */
 static int
 closing_locked(int64_t cid)
 {
+    if (wake.nclosing == 0) {
+        return 0;
+    }
     for (int i = 0; i < WAKE_CLOSING_MAX; i++) {
-        if (wake.closing[i] == cid) {
+        if (wake.closing[i] == cid + 1) {
             return 1;
         }
     }
@@ -40,7 +45,7 @@ sbi_wake_begin(sbi_wake *w, sbi_mutex *mutex, sbi_cond *cond)
     w->cond = cond;
     w->kicked = 0;
     sbi_mutex_lock_py(&wake.mutex);
-    if (wake.nclosing > 0 && closing_locked(w->cid)) {
+    if (closing_locked(w->cid)) {
         sbi_mutex_unlock(&wake.mutex);
         return SBI_ERR_INTERP_CLOSING;
     }
@@ -92,7 +97,7 @@ sbi_wake_set_closing(int64_t cid, int closing)
     sbi_mutex_lock_any(&wake.mutex);
     int slot = -1;
     for (int i = 0; i < WAKE_CLOSING_MAX; i++) {
-        if (wake.closing[i] == (closing ? 0 : cid)) {
+        if (wake.closing[i] == (closing ? WAKE_FREE : cid + 1)) {
             slot = i;
             break;
         }
@@ -102,7 +107,7 @@ sbi_wake_set_closing(int64_t cid, int closing)
         // WAKE_CLOSING_MAX), waits are still kicked once; only a wait
         // begun after this one is not refused.
         if (slot >= 0 && !closing_locked(cid)) {
-            wake.closing[slot] = cid;
+            wake.closing[slot] = cid + 1;
             wake.nclosing++;
         }
         for (sbi_wake *w = wake.head; w != NULL; w = w->next) {
@@ -112,7 +117,7 @@ sbi_wake_set_closing(int64_t cid, int closing)
         }
     }
     else if (slot >= 0) {
-        wake.closing[slot] = 0;
+        wake.closing[slot] = WAKE_FREE;
         wake.nclosing--;
     }
     sbi_mutex_unlock(&wake.mutex);
@@ -133,7 +138,7 @@ sbi_wake_after_fork(void)
     (void)sbi_mutex_init(&wake.mutex);
     wake.head = NULL;
     for (int i = 0; i < WAKE_CLOSING_MAX; i++) {
-        wake.closing[i] = 0;
+        wake.closing[i] = WAKE_FREE;
     }
     wake.nclosing = 0;
 }

@@ -37,7 +37,10 @@ void sbi_wake_kick_thread(unsigned long tid);
 
 /* Interpreter cid starts closing (closing=1): kick its waits and refuse
  * new ones (sbi_wake_begin()) until it is done (closing=0).  Any thread;
- * no lock of ours held.  Returns whether cid is closing now. */
+ * no lock of ours held.  A thread of cid whose wait is refused may still
+ * be running threading's atexit hooks or winding down: it gets
+ * InterpreterError from a contended wait, which is what lets close()
+ * join it. */
 void sbi_wake_set_closing(int64_t cid, int closing);
 
 /* Is interpreter cid closing?  Any thread. */

@@ -161,6 +161,7 @@ typedef struct {
     int borrows;      // a blob was borrowed
     int too_deep;     // SBI_MAX_DEPTH exceeded, or a container seen
                       // twice: FULL mode pickles the whole value
+    size_t nodes;     // DATA mode: objects encoded so far
     PyObject **seen;  // FULL mode: containers encoded so far
     size_t capseen;   // (open addressing; borrowed pointers)
     size_t nseen;
@@ -845,6 +846,14 @@ static int
 encode(writer *w, PyObject *obj, int depth)
 {
     PyTypeObject *tp = Py_TYPE(obj);
+    if (w->mode == SBI_XI_DATA && ++w->nodes > SBI_DATA_MAX_NODES) {
+        PyObject *t = not_shareable_type();
+        if (t != NULL) {
+            PyErr_Format(t, "value too large to store: more than %zu objects",
+                         SBI_DATA_MAX_NODES);
+        }
+        return -1;
+    }
     if (depth > SBI_MAX_DEPTH) {
         w->too_deep = 1;
         PyErr_SetString(PyExc_RecursionError,

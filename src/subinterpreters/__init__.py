@@ -29,6 +29,8 @@ __all__ = [
     'SharedDict',
 ]
 
+from . import sync  # noqa: E402  (subinterpreters.sync.Lock, ...)
+
 import collections.abc as _abc
 _abc.MutableMapping.register(SharedDict)
 del _abc

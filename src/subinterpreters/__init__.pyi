@@ -9,6 +9,7 @@ from ._core import (
     NotShareableError as NotShareableError,
     QueueError as QueueError,
     QueueNotFoundError as QueueNotFoundError,
+    SharedDict as SharedDict,
     create as create,
     get_current as get_current,
     get_main as get_main,
@@ -24,6 +25,7 @@ from ._queues import (
     QueueFull as QueueFull,
     create_queue as create_queue,
 )
+from . import sync as sync
 from .executor import (
     BrokenInterpreterPool as BrokenInterpreterPool,
     InterpreterPoolExecutor as InterpreterPoolExecutor,
