@@ -226,10 +226,28 @@ reset_after_fork(void)
     sbi_lifecycle_after_fork();
 }
 
+/* Around fork(): shared objects (sync primitives, SharedDicts) are used
+ * by threads of the main interpreter even while the fork guard allows a
+ * fork; their locks are held across it so that the child never sees one
+ * half-updated (wake.c's first: the lock order). */
+static void
+fork_prepare(void)
+{
+    sbi_wake_fork_lock();
+    sbi_shared_fork_lock();
+}
+
+static void
+fork_parent(void)
+{
+    sbi_shared_fork_unlock();
+    sbi_wake_fork_unlock();
+}
+
 static void
 register_fork_handler(void)
 {
-    (void)pthread_atfork(NULL, NULL, reset_after_fork);
+    (void)pthread_atfork(fork_prepare, fork_parent, reset_after_fork);
 }
 
 void

@@ -162,14 +162,34 @@ sbi_shared_count(const sbi_shared_type *type)
 }
 
 void
+sbi_shared_fork_lock(void)
+{
+    sbi_mutex_lock(&shared.mutex);
+    for (size_t i = 0; i < shared.nbuckets; i++) {
+        for (sbi_shared *o = shared.buckets[i]; o != NULL; o = o->next) {
+            sbi_mutex_lock(o->type->mutex_of(o));
+        }
+    }
+}
+
+void
+sbi_shared_fork_unlock(void)
+{
+    for (size_t i = 0; i < shared.nbuckets; i++) {
+        for (sbi_shared *o = shared.buckets[i]; o != NULL; o = o->next) {
+            sbi_mutex_unlock(o->type->mutex_of(o));
+        }
+    }
+    sbi_mutex_unlock(&shared.mutex);
+}
+
+void
 sbi_shared_after_fork(void)
 {
     (void)sbi_mutex_init(&shared.mutex);
     for (size_t i = 0; i < shared.nbuckets; i++) {
         for (sbi_shared *o = shared.buckets[i]; o != NULL; o = o->next) {
-            if (o->type->after_fork != NULL) {
-                o->type->after_fork(o);
-            }
+            o->type->after_fork(o);
         }
     }
 }

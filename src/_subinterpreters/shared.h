@@ -20,8 +20,10 @@ typedef struct {
     /* Free o and everything it holds.  Any thread, with or without a
      * thread state; no lock held. */
     void (*destroy)(sbi_shared *o);
-    /* In the child of fork(): reset o's own locks (their holders may not
-     * exist there).  May be NULL. */
+    /* The lock guarding o's state, held across fork() by
+     * sbi_shared_fork_lock(); in the child, after_fork() resets it (and
+     * what the threads that are gone left: their waits). */
+    sbi_mutex *(*mutex_of)(sbi_shared *o);
     void (*after_fork)(sbi_shared *o);
 } sbi_shared_type;
 
@@ -55,6 +57,12 @@ void sbi_shared_handle_release(int64_t id);
 
 /* How many objects of type exist (for leak tests); NULL: all. */
 Py_ssize_t sbi_shared_count(const sbi_shared_type *type);
+
+/* Before fork(): take the registry lock and every object's; in the
+ * parent after it: let go of them.  No thread state needed (nobody holds
+ * these while waiting for a GIL). */
+void sbi_shared_fork_lock(void);
+void sbi_shared_fork_unlock(void);
 
 /* In the child of fork(): reset the registry lock and every object's
  * (type->after_fork). */

@@ -73,10 +73,11 @@ sbi_blob_decref(sbi_blob *b)
  * Creation and destruction
  */
 static void shdict_destroy(sbi_shared *o);
+static sbi_mutex *shdict_mutex_of(sbi_shared *o);
 static void shdict_after_fork(sbi_shared *o);
 
 static const sbi_shared_type shdict_type = {"SharedDict", shdict_destroy,
-                                            shdict_after_fork};
+                                            shdict_mutex_of, shdict_after_fork};
 
 sbi_shdict *
 sbi_shdict_new(void)
@@ -119,6 +120,12 @@ shdict_destroy(sbi_shared *o)
     PyMem_RawFree(d->index);
     sbi_mutex_fini(&d->mutex);
     PyMem_RawFree(d);
+}
+
+static sbi_mutex *
+shdict_mutex_of(sbi_shared *o)
+{
+    return &((sbi_shdict *)o)->mutex;
 }
 
 static void

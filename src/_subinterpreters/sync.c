@@ -40,10 +40,11 @@ struct sbi_cwaiter {
  * Creation and destruction
  */
 static void sync_destroy(sbi_shared *o);
+static sbi_mutex *sync_mutex_of(sbi_shared *o);
 static void sync_after_fork(sbi_shared *o);
 
 static const sbi_shared_type sync_type = {"sync primitive", sync_destroy,
-                                          sync_after_fork};
+                                          sync_mutex_of, sync_after_fork};
 
 sbi_sync *
 sbi_sync_new(sbi_sync_kind kind, const sbi_sync_args *args)
@@ -113,8 +114,14 @@ sync_destroy(sbi_shared *o)
     PyMem_RawFree(s);
 }
 
+static sbi_mutex *
+sync_mutex_of(sbi_shared *o)
+{
+    return &((sbi_sync *)o)->mutex;
+}
+
 /* In a forked child only the forking thread exists: whoever waited is
- * gone (a Condition's waiter records were on their stacks). */
+ * gone (a Condition's queued waiters are leaked with their threads). */
 static void
 sync_after_fork(sbi_shared *o)
 {

@@ -133,6 +133,18 @@ sbi_wake_is_closing(int64_t cid)
 }
 
 void
+sbi_wake_fork_lock(void)
+{
+    sbi_mutex_lock(&wake.mutex);
+}
+
+void
+sbi_wake_fork_unlock(void)
+{
+    sbi_mutex_unlock(&wake.mutex);
+}
+
+void
 sbi_wake_after_fork(void)
 {
     (void)sbi_mutex_init(&wake.mutex);

@@ -46,6 +46,11 @@ void sbi_wake_set_closing(int64_t cid, int closing);
 /* Is interpreter cid closing?  Any thread. */
 int sbi_wake_is_closing(int64_t cid);
 
+/* Held across fork() (before fork: lock; in the parent after: unlock);
+ * in the child, sbi_wake_after_fork() makes a fresh one. */
+void sbi_wake_fork_lock(void);
+void sbi_wake_fork_unlock(void);
+
 /* In the child of fork(): the waiters are gone with their threads. */
 void sbi_wake_after_fork(void);
 
