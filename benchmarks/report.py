@@ -208,6 +208,25 @@ TARGETS = [
     ('rss_idle', 'RSS per idle interpreter <= 1.0x backport', _t_rss_idle),
     ('rss_cycles', 'RSS kept after create+close cycles <= 0.1x backport',
      _t_rss_cycles),
+    ('sync_lock', 'sync.Lock acquire+release <= 2x threading.Lock',
+     lambda r: _ratio_target(r, 'sync_lock', 'ours', 'threads', 2.0,
+                             'threading.Lock')),
+    ('event_pingpong', 'sync.Event ping-pong across interpreters <= 1x '
+     'threading.Event across threads',
+     lambda r: _ratio_target(r, 'event_pingpong', 'ours', 'threads', 1.0,
+                             'per round trip, threading.Event')),
+    ('shdict_get', 'SharedDict get <= 3x a Lock-guarded dict',
+     lambda r: _ratio_target(r, 'shdict_get', 'ours', 'locked', 3.0,
+                             'Lock-guarded dict')),
+    ('shdict_set', 'SharedDict set <= 3x a Lock-guarded dict',
+     lambda r: _ratio_target(r, 'shdict_set', 'ours', 'locked', 3.0,
+                             'Lock-guarded dict')),
+    ('shdict_get_manager', 'SharedDict get >= 50x Manager().dict()',
+     lambda r: _speedup_target(r, 'shdict_get', 'ours', 'manager', 50,
+                               'Manager().dict()')),
+    ('shdict_set_manager', 'SharedDict set >= 50x Manager().dict()',
+     lambda r: _speedup_target(r, 'shdict_set', 'ours', 'manager', 50,
+                               'Manager().dict()')),
 ]
 
 

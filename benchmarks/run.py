@@ -45,8 +45,8 @@ from _harness import (  # noqa: E402
     BENCH_DIR, CASES, Worker, WorkerDied, WorkerError, describe_exit,
     run_fresh)
 
-MODULES = ('bench_calls', 'bench_data', 'bench_queues', 'bench_pools',
-           'bench_memory')
+MODULES = ('bench_calls', 'bench_data', 'bench_queues', 'bench_sync',
+           'bench_pools', 'bench_memory')
 RESULTS_DIR = os.path.join(BENCH_DIR, 'results')
 REPO_DIR = os.path.dirname(BENCH_DIR)
 

@@ -166,3 +166,197 @@ class UnpicklableInTarget:
 class CallableUnpicklableInTarget(UnpicklableInTarget):
     def __call__(self):
         return 'called'
+
+
+# -- subinterpreters.sync (test_sync.py): Barrier actions.  They use this
+#    module's globals, so they travel by reference and each interpreter
+#    runs them in its own import of this module.
+
+SYNC_ACTION_LOG = []
+
+
+def sync_action():
+    """Record the id of the interpreter the action runs in."""
+    import subinterpreters
+    SYNC_ACTION_LOG.append(subinterpreters.get_current().id)
+
+
+def sync_action_log():
+    """Return this interpreter's SYNC_ACTION_LOG, and empty it."""
+    log = list(SYNC_ACTION_LOG)
+    SYNC_ACTION_LOG.clear()
+    return log
+
+
+def sync_action_fails():
+    raise SpamError('barrier action failed')
+
+
+# -- SharedDict (test_shdict.py).  Stateless: they travel as code, so an
+#    interpreter that never imported subinterpreters (or this module) can
+#    run them; they import what they need.
+
+def shd_set(d, key, value):
+    d[key] = value
+
+
+def shd_get(d, key):
+    return d[key]
+
+
+def shd_lookup(d, keys):
+    """[d[k] for k in keys], with KeyError as the string 'KeyError'."""
+    out = []
+    for k in keys:
+        try:
+            out.append(d[k])
+        except KeyError:
+            out.append('KeyError')
+    return out
+
+
+def shd_same_object(a, b):
+    return a is b
+
+
+def shd_describe(d):
+    """What the receiving interpreter sees: type name, id, items."""
+    return (type(d).__name__, d.id, list(d.items()))
+
+
+def shd_create(pairs):
+    import subinterpreters
+    return subinterpreters.SharedDict(pairs)
+
+
+def shd_create_nested():
+    import subinterpreters
+    inner = subinterpreters.SharedDict(y=2)
+    outer = subinterpreters.SharedDict(x=1, inner=inner)
+    outer['list'] = [inner, {'deep': subinterpreters.SharedDict(z=3)}]
+    return outer
+
+
+def shd_store_new_dict(outer, key):
+    """Store a SharedDict made here under outer[key]; keep no reference."""
+    import subinterpreters
+    outer[key] = subinterpreters.SharedDict(made_in=subinterpreters
+                                            .get_current().id)
+
+
+def shd_write_through_inner(outer, key, k, v):
+    outer[key][k] = v
+    return outer[key] is outer[key]
+
+
+def shd_mutate_read_value(d, key):
+    """Mutate what d[key] returned; return what d[key] holds then."""
+    v = d[key]
+    v.append('mutated')
+    return d[key]
+
+
+def shd_incr_loop(d, key, n):
+    """incr(key) n times; return the values incr() returned."""
+    return [d.incr(key) for _ in range(n)]
+
+
+def shd_churn(d, tag, n, start):
+    """After start.wait(): set n keys (tag, i), delete the even ones, pop
+    the ones divisible by 3 that are left; return the keys that should
+    remain."""
+    start.wait(120)
+    for i in range(n):
+        d[(tag, i)] = [tag, i]
+    for i in range(0, n, 2):
+        del d[(tag, i)]
+    for i in range(3, n, 6):
+        assert d.pop((tag, i)) == [tag, i]
+    return [(tag, i) for i in range(n) if i % 2 and i % 3]
+
+
+def shd_hold(d):
+    """Keep d in this interpreter's __main__ (as held_dict)."""
+    import __main__
+    __main__.held_dict = d
+    return d.id
+
+
+def shd_give_back():
+    import __main__
+    d = __main__.held_dict
+    del __main__.held_dict
+    return d
+
+
+def shd_queue_roundtrip(q):
+    """Get a SharedDict from q, write to it and put it back."""
+    d = q.get()
+    d['via_queue'] = True
+    q.put(d)
+
+
+def shd_in_threads(d, what, args, nthreads, start):
+    """Run one of the loops defined here (what: 'incr', 'setdefault',
+    'locked_rmw' or 'popitem_all') in nthreads threads of this
+    interpreter; return their results in thread order (or raise the
+    first exception one of them raised).  Every thread first waits on
+    start (a barrier shared with the other interpreters' threads), so
+    that they all run at once."""
+    import threading
+    loops = {
+        'incr': lambda key, n: [d.incr(key) for _ in range(n)],
+        'setdefault': lambda tag, n: [
+            d.setdefault(('key', j), (tag, j)) for j in range(n)],
+    }
+
+    def locked_rmw(lock, key, n):
+        races = 0
+        for _ in range(n):
+            with lock:
+                v = d[key]
+                d[key] = v + 1
+                if d[key] != v + 1:
+                    races += 1
+        return races
+
+    def popitem_all():
+        popped = []
+        while True:
+            try:
+                popped.append(d.popitem())
+            except KeyError:
+                return popped
+
+    loops['locked_rmw'] = locked_rmw
+    loops['popitem_all'] = popitem_all
+    loop = loops[what]
+    results = [None] * nthreads
+    errors = []
+
+    def run(i):
+        try:
+            start.wait(120)
+            if what == 'setdefault':
+                results[i] = loop((args[0], i), *args[1:])
+            else:
+                results[i] = loop(*args)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,))
+               for i in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def shd_acquire_value(d, key):
+    """Acquire the lock stored as d[key]; return whether d[key] (read
+    again) says it is locked."""
+    d[key].acquire()
+    return d[key].locked()

@@ -31,7 +31,9 @@ def test_list_names_every_benchmark():
     out = run_bench('--list')
     for name in ('create_close', 'exec', 'call', 'call_in_thread',
                  'bytes_in_64MiB', 'memoryview', 'queue_pingpong',
-                 'pool_tiny', 'cpu_scaling', 'rss_idle_100', 'rss_cycles'):
+                 'pool_tiny', 'cpu_scaling', 'rss_idle_100', 'rss_cycles',
+                 'sync_lock', 'event_pingpong', 'shdict_get', 'shdict_set',
+                 'shdict_incr'):
         assert name in out.split(), name
 
 
@@ -66,5 +68,39 @@ def test_quick_exec_benchmark(tmp_path):
     assert targets['pool_tiny']['status'] == 'N/A'   # not run
 
     # A partial run must leave the committed summary alone.
+    for path, mtime in before.items():
+        assert os.path.getmtime(path) == mtime, path
+
+
+SYNC_GROUPS = ['sync_lock', 'event_pingpong', 'shdict_get', 'shdict_set',
+               'shdict_incr']
+
+
+@pytest.mark.timeout(180)
+def test_quick_sync_benchmarks(tmp_path):
+    # bench_sync.py: every row (ours, threading, the Manager dict) runs,
+    # and its targets are evaluated (PASS or MISS, never N/A).
+    before = {p: os.path.getmtime(p) for p in (
+        os.path.join(REPO, 'benchmarks', 'RESULTS.md'),
+        os.path.join(REPO, 'benchmarks', 'ratios.png')) if os.path.exists(p)}
+    out = run_bench('--quick', '--only', ','.join(SYNC_GROUPS), '--out',
+                    str(tmp_path), timeout=170)
+    assert 'sync.Lock acquire+release' in out
+
+    [json_file] = [p for p in tmp_path.iterdir() if p.suffix == '.json']
+    data = json.loads(json_file.read_text())
+    assert [g['name'] for g in data['groups']] == SYNC_GROUPS
+    for g in data['groups']:
+        assert g['ref'] == 'ours'
+        for name, row in g['rows'].items():
+            assert row['error'] is None, (g['name'], name, row['error'])
+            assert row['stats']['median'] > 0, (g['name'], name)
+            assert len(row['stats']['samples']) == g['repeats']
+    targets = {t['id']: t for t in data['targets']}
+    for tid in ('sync_lock', 'event_pingpong', 'shdict_get', 'shdict_set',
+                'shdict_get_manager', 'shdict_set_manager'):
+        assert targets[tid]['status'] in ('PASS', 'MISS'), targets[tid]
+    assert targets['exec']['status'] == 'N/A'          # not run
+
     for path, mtime in before.items():
         assert os.path.getmtime(path) == mtime, path

@@ -420,4 +420,23 @@ typedef struct {
 #  define SBI_FIX_MAIN_THREAD_TSTATE_LOCK 0
 #endif
 
+/* Run Python source in namespace ns of the current interpreter: a new
+ * reference or NULL with an exception.  Not PyRun_String(): on every
+ * release it starts by clearing the runtime's "unhandled
+ * KeyboardInterrupt" flag (run_eval_code_obj() in pythonrun.c), so code
+ * run in main by an atexit hook would make a program ended by Ctrl-C
+ * exit with status 1 instead of dying by SIGINT (130 in a shell). */
+static inline PyObject *
+sbi_compat_run_string(const char *source, PyObject *ns)
+{
+    PyObject *code = Py_CompileString(source, "<subinterpreters>",
+                                      Py_file_input);
+    if (code == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyEval_EvalCode(code, ns, ns);
+    Py_DECREF(code);
+    return r;
+}
+
 #endif /* SBI_COMPAT_H */

@@ -135,7 +135,7 @@ quiet_daemon_errors(sbi_state *st)
     PyObject *ns = Py_BuildValue(
         "{sOsOsO}", "__builtins__", PyEval_GetBuiltins(), "INTERPRETER_ERROR",
         st->InterpreterError, "QUEUE_ERROR", st->QueueError);
-    PyObject *r = ns ? PyRun_String(source, Py_file_input, ns, ns) : NULL;
+    PyObject *r = ns ? sbi_compat_run_string(source, ns) : NULL;
     if (r == NULL) {
         sbi_compat_write_unraisable("quieting daemon threads at exit");
     }

@@ -286,9 +286,9 @@ canon(cbuf *b, PyObject *key, int depth)
     }
     sbi_state *st = sbi_state_current();
     PyErr_Format(st != NULL ? st->NotShareableError : PyExc_TypeError,
-                 "SharedDict keys must be None, bool, int, float, complex, "
-                 "str, bytes, tuples or frozensets of these, or shareable "
-                 "objects (queues, sync primitives), not '%.200s'",
+                 "keys must be None, bool, int, float, complex, str, bytes, "
+                 "tuples or frozensets of these, or shareable objects "
+                 "(queues, sync primitives), not '%.200s'",
                  tp->tp_name);
     return -1;
 }
@@ -317,12 +317,36 @@ make_key(PyObject *key, cbuf *b, sbi_shd_key *k)
     b->nodes = &nodes;
     if (canon(b, key, 0) < 0) {
         cbuf_fini(b);
+        PyObject *exc = PyErr_GetRaisedException();
+        sbi_state *st = sbi_state_current();  // needs no exception set
+        if (st != NULL &&
+            PyErr_GivenExceptionMatches(exc, st->NotShareableError)) {
+            // Name the whole key, not just the part that cannot be used.
+            PyErr_Format(st->NotShareableError,
+                         "cannot use %R as a SharedDict key: %S", key, exc);
+            Py_DECREF(exc);
+        }
+        else {
+            PyErr_Clear();
+            PyErr_SetRaisedException(exc);
+        }
         return -1;
     }
     k->data = b->p;
     k->len = b->len;
     k->hash = canon_hash(b->p, b->len);
     return 0;
+}
+
+/* KeyError(key), as a dict raises it (a tuple key stays one argument). */
+static void
+set_key_error(PyObject *key)
+{
+    PyObject *args = PyTuple_Pack(1, key);
+    if (args != NULL) {
+        PyErr_SetObject(PyExc_KeyError, args);
+        Py_DECREF(args);
+    }
 }
 
 /* make_key() for reading: a key that cannot be stored is absent.
@@ -485,7 +509,7 @@ shdict_lookup(PyObject *op, PyObject *key, PyObject *missing)
     }
     if (!found) {
         if (missing == NULL) {
-            PyErr_SetObject(PyExc_KeyError, key);
+            set_key_error(key);
             return NULL;
         }
         return Py_NewRef(missing);
@@ -610,29 +634,24 @@ SharedDict_get(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
  * Writing
  */
 
-/* Store value under key as how says (sbi_shdict_store()); *old as
- * there.  Returns what sbi_shdict_store() returns, or -1 with an
+/* Store value under key (canonical form k) as how says
+ * (sbi_shdict_store()); *old as there.  *kb caches key's stored form
+ * (made the first time the key turns out to be absent; the caller drops
+ * it).  Returns what sbi_shdict_store() returns, or -1 with an
  * exception. */
 static int
-shdict_store(PyObject *op, PyObject *key, sbi_blob *value, sbi_shd_how how,
+shdict_store(PyObject *op, PyObject *key, const sbi_shd_key *k,
+             sbi_blob **kb, sbi_blob *value, sbi_shd_how how,
              const sbi_blob *expect, sbi_blob **old)
 {
-    cbuf b;
-    sbi_shd_key k;
-    if (make_key(key, &b, &k) < 0) {
-        return -1;
-    }
-    int r = sbi_shdict_store(SD(op), &k, NULL, value, how, expect, old);
+    int r = sbi_shdict_store(SD(op), k, *kb, value, how, expect, old);
     if (r == SBI_SHD_NEED_KEY) {
-        sbi_blob *kb = blob_of(key, key, "key");
-        if (kb == NULL) {
-            cbuf_fini(&b);
+        *kb = blob_of(key, key, "key");
+        if (*kb == NULL) {
             return -1;
         }
-        r = sbi_shdict_store(SD(op), &k, kb, value, how, expect, old);
-        sbi_blob_decref(kb);
+        r = sbi_shdict_store(SD(op), k, *kb, value, how, expect, old);
     }
-    cbuf_fini(&b);
     if (r < 0) {
         PyErr_NoMemory();
         return -1;
@@ -643,9 +662,9 @@ shdict_store(PyObject *op, PyObject *key, sbi_blob *value, sbi_shd_how how,
 static int
 SharedDict_ass_subscript(PyObject *op, PyObject *key, PyObject *value)
 {
+    cbuf b;
+    sbi_shd_key k;
     if (value == NULL) {
-        cbuf b;
-        sbi_shd_key k;
         int r = make_read_key(key, &b, &k);
         if (r < 0) {
             return -1;
@@ -655,17 +674,24 @@ SharedDict_ass_subscript(PyObject *op, PyObject *key, PyObject *value)
             cbuf_fini(&b);
         }
         if (!found) {
-            PyErr_SetObject(PyExc_KeyError, key);
+            set_key_error(key);
             return -1;
         }
         return 0;
     }
-    sbi_blob *v = blob_of(value, key, "value for key");
-    if (v == NULL) {
+    // The key first: an unhashable one is a TypeError, as for a dict.
+    if (make_key(key, &b, &k) < 0) {
         return -1;
     }
-    int r = shdict_store(op, key, v, SBI_SHD_SET, NULL, NULL);
+    int r = -1;
+    sbi_blob *kb = NULL;
+    sbi_blob *v = blob_of(value, key, "value for key");
+    if (v != NULL) {
+        r = shdict_store(op, key, &k, &kb, v, SBI_SHD_SET, NULL, NULL);
+    }
     sbi_blob_decref(v);
+    sbi_blob_decref(kb);
+    cbuf_fini(&b);
     return r < 0 ? -1 : 0;
 }
 
@@ -692,7 +718,7 @@ SharedDict_pop(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         if (nargs > 1) {
             return Py_NewRef(args[1]);
         }
-        PyErr_SetObject(PyExc_KeyError, args[0]);
+        set_key_error(args[0]);
         return NULL;
     }
     PyObject *obj = blob_load(v);
@@ -735,13 +761,21 @@ SharedDict_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         return found;
     }
     PyErr_Clear();
-    sbi_blob *v = blob_of(dflt, args[0], "value for key");
-    if (v == NULL) {
+    cbuf b;
+    sbi_shd_key k;
+    if (make_key(args[0], &b, &k) < 0) {
         return NULL;
     }
-    sbi_blob *old = NULL;
-    int r = shdict_store(op, args[0], v, SBI_SHD_SETDEFAULT, NULL, &old);
+    int r = -1;
+    sbi_blob *old = NULL, *kb = NULL;
+    sbi_blob *v = blob_of(dflt, args[0], "value for key");
+    if (v != NULL) {
+        r = shdict_store(op, args[0], &k, &kb, v, SBI_SHD_SETDEFAULT, NULL,
+                         &old);
+    }
     sbi_blob_decref(v);
+    sbi_blob_decref(kb);
+    cbuf_fini(&b);
     if (r < 0) {
         return NULL;
     }
@@ -1015,19 +1049,7 @@ SharedDict_incr(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
             sbi_blob_decref(cur);
             break;
         }
-        int r = sbi_shdict_store(SD(op), &k, kb, nb, SBI_SHD_CAS, cur, NULL);
-        if (r == SBI_SHD_NEED_KEY) {
-            kb = blob_of(key, key, "key");
-            r = kb == NULL ? -1
-                           : sbi_shdict_store(SD(op), &k, kb, nb, SBI_SHD_CAS,
-                                              cur, NULL);
-            if (r < 0 && kb != NULL) {
-                PyErr_NoMemory();
-            }
-        }
-        else if (r < 0) {
-            PyErr_NoMemory();
-        }
+        int r = shdict_store(op, key, &k, &kb, nb, SBI_SHD_CAS, cur, NULL);
         sbi_blob_decref(nb);
         sbi_blob_decref(cur);
         if (r == 1) {

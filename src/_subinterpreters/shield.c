@@ -44,7 +44,7 @@ run_source(const char *source, const char *what)
     if (ns != NULL &&
         PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0)
     {
-        r = PyRun_String(source, Py_file_input, ns, ns);
+        r = sbi_compat_run_string(source, ns);
     }
     if (r == NULL) {
         sbi_compat_write_unraisable(what);

@@ -142,6 +142,14 @@ wait_seconds(PyObject *timeout, double *t)
     if (timeout == NULL || timeout == Py_None) {
         return 0;
     }
+    // Numbers only (threading's arithmetic on it takes no str).
+    PyNumberMethods *nb = Py_TYPE(timeout)->tp_as_number;
+    if (nb == NULL || (nb->nb_float == NULL && nb->nb_index == NULL)) {
+        PyErr_Format(PyExc_TypeError,
+                     "timeout must be a number or None, not '%.200s'",
+                     Py_TYPE(timeout)->tp_name);
+        return -1;
+    }
     PyObject *f = PyNumber_Float(timeout);
     if (f == NULL) {
         return -1;
