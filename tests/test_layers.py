@@ -36,7 +36,8 @@ LAYERS = {
     'sigint': 9,      # Ctrl-C forwarding
     'session': 10,    # switching a thread in and out, the call template
     'park': 10,       # reusing closed pristine interpreters
-    'lifecycle': 11,  # create, close, owners, reaping orphans
+    'lifecycle': 11,
+    'shobj': 11,      # Python objects of shared objects: cache, handle kind  # create, close, owners, reaping orphans
     'process': 12,    # exit hook, fork guard, reset in a forked child
     'run': 12,
     'sync_type': 12,

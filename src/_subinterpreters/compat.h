@@ -429,8 +429,8 @@ typedef struct {
 static inline PyObject *
 sbi_compat_run_string(const char *source, PyObject *ns)
 {
-    PyObject *code = Py_CompileString(source, "<subinterpreters>",
-                                      Py_file_input);
+    PyObject *code =
+        Py_CompileString(source, "<subinterpreters>", Py_file_input);
     if (code == NULL) {
         return NULL;
     }

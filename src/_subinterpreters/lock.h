@@ -59,8 +59,8 @@ static inline void
 sbi_mutex_lock_py(sbi_mutex *m)
 {
     while (pthread_mutex_trylock(m) != 0) {
-        Py_BEGIN_ALLOW_THREADS
-        (void)pthread_mutex_lock(m);
+        Py_BEGIN_ALLOW_THREADS(void)
+        pthread_mutex_lock(m);
         (void)pthread_mutex_unlock(m);
         Py_END_ALLOW_THREADS
     }

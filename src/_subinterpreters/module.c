@@ -14,6 +14,7 @@
 #include "excinfo.h"
 #include "queue_type.h"
 #include "sync.h"
+#include "shobj.h"
 #include "sync_type.h"
 #include "shdict_type.h"
 #include "shield.h"
@@ -129,8 +130,8 @@ module_exec(PyObject *m)
     }
     if (sbi_excinfo_module_init(m, st) < 0 ||
         sbi_interp_type_init(m, st) < 0 || sbi_xidata_module_init(m, st) < 0 ||
-        sbi_queue_type_init(m, st) < 0 || sbi_sync_type_init(m, st) < 0 ||
-        sbi_shdict_type_init(m, st) < 0)
+        sbi_queue_type_init(m, st) < 0 || sbi_shobj_init(m, st) < 0 ||
+        sbi_sync_type_init(m, st) < 0 || sbi_shdict_type_init(m, st) < 0)
     {
         return -1;
     }

@@ -136,7 +136,6 @@ queue_unboundop_to_object(sbi_state *st, int op)
  * Python layer: argument helpers
  */
 
-
 /* The absolute monotonic deadline (ns) for a timeout argument: -1 for
  * None (or absent) and for timeouts too long to matter.  0, or -1 with
  * ValueError / TypeError. */
@@ -494,7 +493,8 @@ Queue_put(PyObject *op, PyTypeObject *cls, PyObject *const *args,
     static const char *const names[] = {"obj", "block", "timeout",
                                         "unbounditems"};
     PyObject *a[4];
-    if (sbi_state_parse_args("put", args, nargs, kwnames, names, 3, 1, 4, a) < 0) {
+    if (sbi_state_parse_args("put", args, nargs, kwnames, names, 3, 1, 4, a) <
+        0) {
         return NULL;
     }
     int block = a[1] == NULL ? 1 : PyObject_IsTrue(a[1]);
@@ -515,8 +515,8 @@ Queue_put_nowait(PyObject *op, PyTypeObject *cls, PyObject *const *args,
 {
     static const char *const names[] = {"obj", "unbounditems"};
     PyObject *a[2];
-    if (sbi_state_parse_args("put_nowait", args, nargs, kwnames, names, 1, 1, 2,
-                         a) < 0)
+    if (sbi_state_parse_args("put_nowait", args, nargs, kwnames, names, 1, 1,
+                             2, a) < 0)
     {
         return NULL;
     }
@@ -540,7 +540,8 @@ Queue_get(PyObject *op, PyTypeObject *cls, PyObject *const *args,
 {
     static const char *const names[] = {"block", "timeout"};
     PyObject *a[2];
-    if (sbi_state_parse_args("get", args, nargs, kwnames, names, 2, 0, 2, a) < 0) {
+    if (sbi_state_parse_args("get", args, nargs, kwnames, names, 2, 0, 2, a) <
+        0) {
         return NULL;
     }
     int block = a[0] == NULL ? 1 : PyObject_IsTrue(a[0]);
@@ -670,8 +671,8 @@ queue_create(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
     static const char *const names[] = {"maxsize", "unbounditems"};
     PyObject *a[2];
     sbi_state *st = sbi_state_of(m);
-    if (sbi_state_parse_args("create_queue", args, nargs, kwnames, names, 1, 0, 2,
-                         a) < 0)
+    if (sbi_state_parse_args("create_queue", args, nargs, kwnames, names, 1, 0,
+                             2, a) < 0)
     {
         return NULL;
     }

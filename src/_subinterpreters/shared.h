@@ -28,10 +28,10 @@ typedef struct {
 } sbi_shared_type;
 
 struct sbi_shared {
-    int64_t id;                  // set by sbi_shared_add()
+    int64_t id;  // set by sbi_shared_add()
     const sbi_shared_type *type;
-    int64_t refs;                // protected by the registry lock
-    sbi_shared *next;            // hash chain; registry lock
+    int64_t refs;      // protected by the registry lock
+    sbi_shared *next;  // hash chain; registry lock
 };
 
 /* Give o (zeroed or otherwise unlinked) an id and one reference owned by

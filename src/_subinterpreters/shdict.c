@@ -29,13 +29,13 @@ typedef struct {
 struct sbi_shdict {
     sbi_shared base;  // first: an sbi_shdict is an sbi_shared
     sbi_mutex mutex;
-    entry *entries;      // mutex; nentries used (holes included)
+    entry *entries;  // mutex; nentries used (holes included)
     Py_ssize_t nentries;
     Py_ssize_t capentries;
-    Py_ssize_t *index;   // mutex; nindex slots, a power of two
+    Py_ssize_t *index;  // mutex; nindex slots, a power of two
     size_t nindex;
-    Py_ssize_t fill;     // mutex: index slots not IX_EMPTY
-    Py_ssize_t len;      // mutex: live entries
+    Py_ssize_t fill;  // mutex: index slots not IX_EMPTY
+    Py_ssize_t len;   // mutex: live entries
 };
 
 /* =====================================================================
@@ -76,8 +76,8 @@ static void shdict_destroy(sbi_shared *o);
 static sbi_mutex *shdict_mutex_of(sbi_shared *o);
 static void shdict_after_fork(sbi_shared *o);
 
-static const sbi_shared_type shdict_type = {"SharedDict", shdict_destroy,
-                                            shdict_mutex_of, shdict_after_fork};
+const sbi_shared_type sbi_shdict_shared = {"SharedDict", shdict_destroy,
+                                           shdict_mutex_of, shdict_after_fork};
 
 sbi_shdict *
 sbi_shdict_new(void)
@@ -90,7 +90,7 @@ sbi_shdict_new(void)
         PyMem_RawFree(d);
         return NULL;
     }
-    if (sbi_shared_add(&d->base, &shdict_type) < 0) {
+    if (sbi_shared_add(&d->base, &sbi_shdict_shared) < 0) {
         sbi_mutex_fini(&d->mutex);
         PyMem_RawFree(d);
         return NULL;
@@ -132,30 +132,6 @@ static void
 shdict_after_fork(sbi_shared *o)
 {
     (void)sbi_mutex_init(&((sbi_shdict *)o)->mutex);
-}
-
-sbi_shdict *
-sbi_shdict_bind(int64_t id)
-{
-    return (sbi_shdict *)sbi_shared_bind(id, &shdict_type);
-}
-
-void
-sbi_shdict_decref(sbi_shdict *d)
-{
-    sbi_shared_decref(&d->base);
-}
-
-int64_t
-sbi_shdict_id(const sbi_shdict *d)
-{
-    return d->base.id;
-}
-
-sbi_shdict *
-sbi_shdict_of(sbi_shared *o)
-{
-    return o != NULL && o->type == &shdict_type ? (sbi_shdict *)o : NULL;
 }
 
 /* =====================================================================
@@ -263,7 +239,8 @@ insert(sbi_shdict *d, const sbi_shd_key *k, sbi_blob *key, sbi_blob *value)
     // Probing needs an empty index slot: rebuild before the index fills
     // up with dummies as well as before the entries run out.
     if (d->nentries >= d->capentries || d->fill >= d->capentries) {
-        int err = rebuild(d, d->len + 1 > d->len * 2 ? d->len + 1 : d->len * 2);
+        int err =
+            rebuild(d, d->len + 1 > d->len * 2 ? d->len + 1 : d->len * 2);
         if (err < 0) {
             return err;
         }
@@ -393,8 +370,8 @@ int
 sbi_shdict_store_many(sbi_shdict *d, Py_ssize_t n, const sbi_shd_key *k,
                       sbi_blob *const *keys, sbi_blob *const *values)
 {
-    sbi_blob **replaced = PyMem_RawCalloc(n > 0 ? (size_t)n : 1,
-                                          sizeof(*replaced));
+    sbi_blob **replaced =
+        PyMem_RawCalloc(n > 0 ? (size_t)n : 1, sizeof(*replaced));
     if (replaced == NULL) {
         return SBI_ERR_NOMEM;
     }

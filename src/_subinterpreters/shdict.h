@@ -38,13 +38,11 @@ typedef struct {
 
 typedef struct sbi_shdict sbi_shdict;
 
-/* A new empty dict with one reference owned by the caller, or NULL. */
+/* A new empty dict with one reference owned by the caller (drop it with
+ * sbi_shared_decref() on its sbi_shared, the first member), or NULL. */
 sbi_shdict *sbi_shdict_new(void);
-sbi_shdict *sbi_shdict_bind(int64_t id);
-void sbi_shdict_decref(sbi_shdict *d);
-int64_t sbi_shdict_id(const sbi_shdict *d);
-/* The dict of a shared object of the SharedDict type, or NULL. */
-sbi_shdict *sbi_shdict_of(sbi_shared *o);
+/* The raw type of every SharedDict (shared.h). */
+extern const sbi_shared_type sbi_shdict_shared;
 
 /* 1 with *value set (a reference) if k is there, else 0. */
 int sbi_shdict_get(sbi_shdict *d, const sbi_shd_key *k, sbi_blob **value);

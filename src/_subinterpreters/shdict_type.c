@@ -8,14 +8,16 @@
  * order; shareable objects by id); the key as first stored is what
  * iteration returns.
  *
- * Registers a handle kind with xidata.c at module init (a SharedDict
- * crosses interpreters as its id; it can be stored in another one).
+ * A shared object (shobj.c: the layout, one object per dict per
+ * interpreter, crossing interpreters as a handle; it can be stored in
+ * another SharedDict).  Registers its type with shobj.c at module init.
  *
- * Calls shdict.c, shared.c, xidata.c and state.c (layers:
+ * Calls shdict.c, shobj.c, xidata.c and state.c (layers:
  * docs/design.md).
  */
 #include "shdict_type.h"
 #include "shdict.h"
+#include "shobj.h"
 #include "tuning.h"
 
 #include <math.h>
@@ -106,7 +108,8 @@ canon_long(cbuf *b, PyObject *v)
     }
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(hex, &n);
-    int r = s == NULL || cbuf_tag(b, 'I') < 0 || cbuf_u64(b, (uint64_t)n) < 0 ||
+    int r = s == NULL || cbuf_tag(b, 'I') < 0 ||
+                    cbuf_u64(b, (uint64_t)n) < 0 ||
                     cbuf_put(b, s, (size_t)n) < 0
                 ? -1
                 : 0;
@@ -193,7 +196,8 @@ canon_frozenset(cbuf *b, PyObject *key, int depth)
     }
     for (i = 0; i < n; i++) {
         if (cbuf_u64(b, order[i]->len) < 0 ||
-            cbuf_put(b, order[i]->p, order[i]->len) < 0) {
+            cbuf_put(b, order[i]->p, order[i]->len) < 0)
+        {
             goto done;
         }
     }
@@ -360,7 +364,8 @@ make_read_key(PyObject *key, cbuf *b, sbi_shd_key *k)
     }
     PyObject *exc = PyErr_GetRaisedException();
     sbi_state *st = sbi_state_current();
-    if (st != NULL && PyErr_GivenExceptionMatches(exc, st->NotShareableError)) {
+    if (st != NULL && PyErr_GivenExceptionMatches(exc, st->NotShareableError))
+    {
         Py_DECREF(exc);
         return 1;
     }
@@ -381,7 +386,8 @@ blob_of(PyObject *obj, PyObject *key, const char *what)
     if (xd == NULL) {
         PyObject *exc = PyErr_GetRaisedException();
         sbi_state *st = sbi_state_current();  // needs no exception set
-        if (st != NULL && PyErr_GivenExceptionMatches(exc, st->NotShareableError)) {
+        if (st != NULL &&
+            PyErr_GivenExceptionMatches(exc, st->NotShareableError)) {
             PyErr_Format(st->NotShareableError,
                          "cannot store the %s %R in a SharedDict: %S", what,
                          key, exc);
@@ -410,81 +416,13 @@ blob_load(const sbi_blob *b)
 /* =====================================================================
  * The type
  */
-typedef struct {
-    PyObject_HEAD
-    sbi_shdict *d;  // one reference, owned
-    PyObject *weakreflist;
-} SharedDictObject;
+#define SD(op) ((sbi_shdict *)SBI_SHOBJ(op))
 
-#define SD(op) (((SharedDictObject *)(op))->d)
-
-static void SharedDict_dealloc(PyObject *op);
-
-static PyObject *
-shdict_object_new(sbi_state *st, sbi_shdict *d, PyObject *key)
+/* The type of every SharedDict (registered with shobj.c). */
+static PyTypeObject *
+shdict_type_of(sbi_state *st, sbi_shared *o)
 {
-    SharedDictObject *self = PyObject_New(SharedDictObject, st->SharedDictType);
-    if (self == NULL) {
-        sbi_shdict_decref(d);
-        return NULL;
-    }
-    self->d = d;
-    self->weakreflist = NULL;
-    if (sbi_state_cache_put(st->shared_cache, key, (PyObject *)self) < 0) {
-        Py_DECREF(self);
-        return NULL;
-    }
-    return (PyObject *)self;
-}
-
-static PyObject *
-shdict_object_get(sbi_state *st, int64_t id)
-{
-    PyObject *key = PyLong_FromLongLong(id);
-    if (key == NULL) {
-        return NULL;
-    }
-    int err;
-    PyObject *obj = sbi_state_cache_get(st->shared_cache, key, &err);
-    if (obj == NULL && err == 0) {
-        sbi_shdict *d = sbi_shdict_bind(id);
-        if (d == NULL) {
-            sbi_state_raise(st, SBI_ERR_SHARED_NOT_FOUND, id, NULL);
-        }
-        else {
-            // Binding may have let go of the GIL (see sync_type.c).
-            obj = sbi_state_cache_get(st->shared_cache, key, &err);
-            if (obj != NULL || err < 0) {
-                sbi_shdict_decref(d);
-            }
-            else {
-                obj = shdict_object_new(st, d, key);
-            }
-        }
-    }
-    Py_DECREF(key);
-    return obj;
-}
-
-static void
-SharedDict_dealloc(PyObject *op)
-{
-    PyTypeObject *tp = Py_TYPE(op);
-    PyObject *exc = PyErr_GetRaisedException();
-    if (((SharedDictObject *)op)->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(op);
-    }
-    sbi_shdict *d = SD(op);
-    sbi_state *st = PyType_GetModuleState(tp);
-    if (st != NULL && st->shared_cache != NULL && d != NULL) {
-        sbi_state_cache_forget(st->shared_cache, sbi_shdict_id(d));
-    }
-    tp->tp_free(op);
-    if (d != NULL) {
-        sbi_shdict_decref(d);
-    }
-    Py_DECREF(tp);
-    PyErr_SetRaisedException(exc);
+    return st->SharedDictType;
 }
 
 /* ---------------------------------------------------------------------
@@ -560,7 +498,9 @@ shdict_copy(PyObject *op, int values)
     PyObject *dict = PyDict_New();
     for (Py_ssize_t i = 0; dict != NULL && i < n; i++) {
         PyObject *k = blob_load(ks[i]);
-        PyObject *v = k == NULL ? NULL : values ? blob_load(vs[i]) : Py_NewRef(Py_None);
+        PyObject *v = k == NULL ? NULL
+                      : values  ? blob_load(vs[i])
+                                : Py_NewRef(Py_None);
         if (v == NULL || PyDict_SetItem(dict, k, v) < 0) {
             Py_CLEAR(dict);
         }
@@ -640,9 +580,9 @@ SharedDict_get(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
  * it).  Returns what sbi_shdict_store() returns, or -1 with an
  * exception. */
 static int
-shdict_store(PyObject *op, PyObject *key, const sbi_shd_key *k,
-             sbi_blob **kb, sbi_blob *value, sbi_shd_how how,
-             const sbi_blob *expect, sbi_blob **old)
+shdict_store(PyObject *op, PyObject *key, const sbi_shd_key *k, sbi_blob **kb,
+             sbi_blob *value, sbi_shd_how how, const sbi_blob *expect,
+             sbi_blob **old)
 {
     int r = sbi_shdict_store(SD(op), k, *kb, value, how, expect, old);
     if (r == SBI_SHD_NEED_KEY) {
@@ -861,9 +801,8 @@ update_pairs(PyObject *pairs, PyObject *other)
                          i, n);
             goto done;
         }
-        PyObject *pair =
-            PyTuple_Pack(2, PySequence_Fast_GET_ITEM(fast, 0),
-                         PySequence_Fast_GET_ITEM(fast, 1));
+        PyObject *pair = PyTuple_Pack(2, PySequence_Fast_GET_ITEM(fast, 0),
+                                      PySequence_Fast_GET_ITEM(fast, 1));
         Py_DECREF(fast);
         if (pair == NULL || PyList_Append(pairs, pair) < 0) {
             Py_XDECREF(pair);
@@ -1079,18 +1018,12 @@ SharedDict_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     if (!PyArg_UnpackTuple(args, "SharedDict", 0, 1, &other)) {
         return NULL;
     }
-    sbi_state *st = sbi_state_from_type(tp);
     sbi_shdict *d = sbi_shdict_new();
     if (d == NULL) {
         return PyErr_NoMemory();
     }
-    PyObject *key = PyLong_FromLongLong(sbi_shdict_id(d));
-    if (key == NULL) {
-        sbi_shdict_decref(d);
-        return NULL;
-    }
-    PyObject *self = shdict_object_new(st, d, key);
-    Py_DECREF(key);
+    PyObject *self =
+        sbi_shobj_wrap(sbi_state_from_type(tp), tp, (sbi_shared *)d);
     if (self != NULL && shdict_update(self, other, kwargs) < 0) {
         Py_CLEAR(self);
     }
@@ -1112,8 +1045,8 @@ SharedDict_richcompare(PyObject *a, PyObject *b, int op)
     }
     PyObject *x = shdict_copy(a, 1);
     PyObject *y = same_type ? shdict_copy(b, 1) : Py_NewRef(b);
-    PyObject *r = x != NULL && y != NULL ? PyObject_RichCompare(x, y, op)
-                                         : NULL;
+    PyObject *r =
+        x != NULL && y != NULL ? PyObject_RichCompare(x, y, op) : NULL;
     Py_XDECREF(x);
     Py_XDECREF(y);
     return r;
@@ -1127,26 +1060,11 @@ SharedDict_repr(PyObject *op)
         return rc > 0 ? PyUnicode_FromString("SharedDict({...})") : NULL;
     }
     PyObject *copy = shdict_copy(op, 1);
-    PyObject *r = copy != NULL ? PyUnicode_FromFormat("SharedDict(%R)", copy)
-                               : NULL;
+    PyObject *r =
+        copy != NULL ? PyUnicode_FromFormat("SharedDict(%R)", copy) : NULL;
     Py_XDECREF(copy);
     Py_ReprLeave(op);
     return r;
-}
-
-static PyObject *
-SharedDict_get_id(PyObject *op, void *closure)
-{
-    return PyLong_FromLongLong(sbi_shdict_id(SD(op)));
-}
-
-static PyObject *
-SharedDict_reduce(PyObject *op, PyObject *unused)
-{
-    return PyErr_Format(PyExc_TypeError,
-                        "cannot pickle 'SharedDict' object: pass it to "
-                        "call(), prepare_main() or a queue as it is, or "
-                        "pickle its copy()");
 }
 
 static PyMethodDef SharedDict_methods[] = {
@@ -1186,18 +1104,12 @@ static PyMethodDef SharedDict_methods[] = {
      PyDoc_STR("incr($self, /, key, delta=1, default=0)\n--\n\n"
                "Add delta to the number stored under key (default if there\n"
                "is none) and return the new value, atomically.")},
-    {"__reduce__", SharedDict_reduce, METH_NOARGS, NULL},
+    {"__reduce__", sbi_shobj_reduce, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 
 static PyGetSetDef SharedDict_getset[] = {
-    {"id", SharedDict_get_id, NULL, PyDoc_STR("The dict's id."), NULL},
-    {NULL},
-};
-
-static PyMemberDef SharedDict_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET,
-     offsetof(SharedDictObject, weakreflist), Py_READONLY},
+    {"id", sbi_shobj_get_id, NULL, PyDoc_STR("The dict's id."), NULL},
     {NULL},
 };
 
@@ -1216,14 +1128,14 @@ PyDoc_STRVAR(
 
 static PyType_Slot SharedDict_slots[] = {
     {Py_tp_new, SharedDict_new},
-    {Py_tp_dealloc, SharedDict_dealloc},
+    {Py_tp_dealloc, sbi_shobj_dealloc},
     {Py_tp_repr, SharedDict_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_richcompare, SharedDict_richcompare},
     {Py_tp_iter, SharedDict_iter},
     {Py_tp_methods, SharedDict_methods},
     {Py_tp_getset, SharedDict_getset},
-    {Py_tp_members, SharedDict_members},
+    {Py_tp_members, sbi_shobj_members},
     {Py_tp_doc, (void *)SharedDict_doc},
     {Py_mp_length, SharedDict_length},
     {Py_mp_subscript, SharedDict_subscript},
@@ -1234,34 +1146,11 @@ static PyType_Slot SharedDict_slots[] = {
 
 static PyType_Spec SharedDict_spec = {
     .name = "subinterpreters.SharedDict",
-    .basicsize = sizeof(SharedDictObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
-             Py_TPFLAGS_MAPPING,
+    .basicsize = sizeof(SharedObject),
+    .flags =
+        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_MAPPING,
     .slots = SharedDict_slots,
 };
-
-/* =====================================================================
- * The handle kind (registered with xidata.c)
- */
-static int
-shdict_handle_check(PyObject *obj, int64_t *id)
-{
-    if (Py_TYPE(obj)->tp_dealloc != SharedDict_dealloc) {
-        return 0;
-    }
-    *id = sbi_shdict_id(SD(obj));
-    return 1;
-}
-
-static PyObject *
-shdict_handle_object(int64_t id)
-{
-    sbi_state *st = sbi_state_current();
-    if (st == NULL) {
-        return NULL;
-    }
-    return shdict_object_get(st, id);
-}
 
 int
 sbi_shdict_type_init(PyObject *m, sbi_state *st)
@@ -1269,18 +1158,8 @@ sbi_shdict_type_init(PyObject *m, sbi_state *st)
     st->SharedDictType =
         (PyTypeObject *)PyType_FromModuleAndSpec(m, &SharedDict_spec, NULL);
     if (st->SharedDictType == NULL ||
-        PyModule_AddType(m, st->SharedDictType) < 0)
-    {
+        PyModule_AddType(m, st->SharedDictType) < 0) {
         return -1;
     }
-    if (st->shared_cache == NULL) {
-        st->shared_cache = PyDict_New();
-        if (st->shared_cache == NULL) {
-            return -1;
-        }
-    }
-    static const sbi_handle_kind shdict_handle = {
-        shdict_handle_check, sbi_shared_handle_bind, sbi_shared_handle_release,
-        shdict_handle_object};
-    return sbi_xidata_register_handle(&shdict_handle) < 0 ? -1 : 0;
+    return sbi_shobj_register(&sbi_shdict_shared, shdict_type_of);
 }

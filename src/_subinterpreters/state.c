@@ -339,9 +339,10 @@ done:
  * the first nreq are required.  out[i] receives a borrowed reference or
  * NULL when not given.  0, or -1 with TypeError. */
 int
-sbi_state_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                 PyObject *kwnames, const char *const *names, int npos,
-                 int nreq, int ntotal, PyObject **out)
+sbi_state_parse_args(const char *fname, PyObject *const *args,
+                     Py_ssize_t nargs, PyObject *kwnames,
+                     const char *const *names, int npos, int nreq, int ntotal,
+                     PyObject **out)
 {
     if (nargs > npos) {
         PyErr_Format(PyExc_TypeError,

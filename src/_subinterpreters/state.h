@@ -22,7 +22,7 @@ typedef struct {
     PyObject *QueueEmpty;  // set by subinterpreters._queues
     PyObject *QueueFull;   // set by subinterpreters._queues
     PyObject *ItemInterpreterDestroyed;
-    PyObject *RuntimeError;        // the builtins, for the error table
+    PyObject *RuntimeError;  // the builtins, for the error table
     PyObject *ValueError;
     PyObject *OverflowError;
     PyObject *BrokenBarrierError;  // threading's, loaded on first need

@@ -43,8 +43,8 @@ static void sync_destroy(sbi_shared *o);
 static sbi_mutex *sync_mutex_of(sbi_shared *o);
 static void sync_after_fork(sbi_shared *o);
 
-static const sbi_shared_type sync_type = {"sync primitive", sync_destroy,
-                                          sync_mutex_of, sync_after_fork};
+const sbi_shared_type sbi_sync_shared = {"sync primitive", sync_destroy,
+                                         sync_mutex_of, sync_after_fork};
 
 sbi_sync *
 sbi_sync_new(sbi_sync_kind kind, const sbi_sync_args *args)
@@ -88,8 +88,8 @@ sbi_sync_new(sbi_sync_kind kind, const sbi_sync_args *args)
     default:
         Py_UNREACHABLE();
     }
-    if (sbi_shared_add(&s->base, &sync_type) < 0) {
-        s->base.type = &sync_type;
+    if (sbi_shared_add(&s->base, &sbi_sync_shared) < 0) {
+        s->base.type = &sbi_sync_shared;
         sync_destroy(&s->base);
         return NULL;
     }
@@ -132,18 +132,6 @@ sync_after_fork(sbi_shared *o)
     if (s->kind == SBI_SYNC_CONDITION) {
         s->u.cond.head = s->u.cond.tail = NULL;
     }
-}
-
-sbi_sync *
-sbi_sync_bind(int64_t id)
-{
-    return (sbi_sync *)sbi_shared_bind(id, &sync_type);
-}
-
-sbi_sync *
-sbi_sync_of(sbi_shared *o)
-{
-    return o != NULL && o->type == &sync_type ? (sbi_sync *)o : NULL;
 }
 
 /* =====================================================================
@@ -620,8 +608,8 @@ sbi_sync_barrier_wait(sbi_sync *s, int64_t timeout_ns,
     int64_t deadline = timeout_ns < 0 ? -1 : sbi_monotonic_ns() + timeout_ns;
     if (last) {
         r = 1;
-        if (s->u.barrier.action != NULL &&
-            run_action(s->u.barrier.action) < 0) {
+        if (s->u.barrier.action != NULL && run_action(s->u.barrier.action) < 0)
+        {
             r = SBI_ERR_PYEXC;
         }
         sbi_mutex_lock_py(&s->mutex);

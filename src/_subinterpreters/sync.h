@@ -29,7 +29,7 @@ typedef enum {
 #define SBI_X(name, text) SBI_SYNC_##name,
     SBI_SYNC_KINDS(SBI_X)
 #undef SBI_X
-    SBI_SYNC_NKINDS
+        SBI_SYNC_NKINDS
 } sbi_sync_kind;
 
 typedef struct sbi_cwaiter sbi_cwaiter;
@@ -45,45 +45,41 @@ typedef struct sbi_sync {
             unsigned long owner;  // RLOCK: the OS thread; 0 if free
             uint64_t count;       // recursion depth; LOCK: 0 or 1
         } lock;
-        struct {                 // SEMAPHORE, BOUNDED_SEMAPHORE; mutex
+        struct {  // SEMAPHORE, BOUNDED_SEMAPHORE; mutex
             Py_ssize_t value;
-            Py_ssize_t bound;    // the initial value if bounded, else -1
+            Py_ssize_t bound;  // the initial value if bounded, else -1
         } sem;
-        struct {                 // EVENT; mutex
+        struct {  // EVENT; mutex
             int flag;
-            uint64_t sets;       // set() calls that changed the flag
+            uint64_t sets;  // set() calls that changed the flag
         } event;
         struct {                    // CONDITION
             struct sbi_sync *lock;  // a LOCK or RLOCK; holds a reference
             sbi_cwaiter *head;      // mutex: FIFO of waiters
             sbi_cwaiter *tail;
         } cond;
-        struct {                    // BARRIER; mutex
+        struct {  // BARRIER; mutex
             Py_ssize_t parties;
-            Py_ssize_t count;       // threads inside wait()
-            int state;              // BARRIER_* in sync.c
-            double timeout;         // the default; < 0: none
-            sbi_xidata *action;     // the callable, or NULL
+            Py_ssize_t count;    // threads inside wait()
+            int state;           // BARRIER_* in sync.c
+            double timeout;      // the default; < 0: none
+            sbi_xidata *action;  // the callable, or NULL
         } barrier;
     } u;
 } sbi_sync;
 
 /* What a new primitive starts with (the fields its kind uses). */
 typedef struct {
-    Py_ssize_t value;       // semaphores: the initial value (>= 0)
-    sbi_sync *lock;         // Condition: its lock (a reference is taken)
-    Py_ssize_t parties;     // Barrier (>= 1)
-    double timeout;         // Barrier: default timeout; < 0: none
-    sbi_xidata *action;     // Barrier: owned by the new primitive
+    Py_ssize_t value;    // semaphores: the initial value (>= 0)
+    sbi_sync *lock;      // Condition: its lock (a reference is taken)
+    Py_ssize_t parties;  // Barrier (>= 1)
+    double timeout;      // Barrier: default timeout; < 0: none
+    sbi_xidata *action;  // Barrier: owned by the new primitive
 } sbi_sync_args;
 
 /* A new primitive with one reference owned by the caller, or NULL.
  * args->action passes to the primitive (also on failure).  Any thread. */
 sbi_sync *sbi_sync_new(sbi_sync_kind kind, const sbi_sync_args *args);
-
-/* The primitive with id, bound (a reference the caller owns), or NULL if
- * there is none.  Any thread. */
-sbi_sync *sbi_sync_bind(int64_t id);
 
 /* Drop a reference. */
 static inline void
@@ -92,8 +88,8 @@ sbi_sync_decref(sbi_sync *s)
     sbi_shared_decref(&s->base);
 }
 
-/* The primitive of a shared object of the sync type, or NULL. */
-sbi_sync *sbi_sync_of(sbi_shared *o);
+/* The raw type of every primitive (shared.h). */
+extern const sbi_shared_type sbi_sync_shared;
 
 /* Lock, RLock, semaphores.  acquire: 1 / 0 / error (see above).
  * release: 0, or SBI_ERR_SYNC_UNLOCKED (Lock), SBI_ERR_SYNC_NOT_OWNED
@@ -133,7 +129,6 @@ int sbi_sync_barrier_wait(sbi_sync *s, int64_t timeout_ns,
 void sbi_sync_barrier_reset(sbi_sync *s);
 void sbi_sync_barrier_abort(sbi_sync *s);
 /* n_waiting and broken, read together. */
-void sbi_sync_barrier_status(sbi_sync *s, Py_ssize_t *n_waiting,
-                             int *broken);
+void sbi_sync_barrier_status(sbi_sync *s, Py_ssize_t *n_waiting, int *broken);
 
 #endif /* SBI_SYNC_H */

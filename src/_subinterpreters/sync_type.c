@@ -2,19 +2,19 @@
  * Semaphore, BoundedSemaphore, Event, Condition and Barrier, with the
  * API of threading's classes of the same names, over sync.c.
  *
- * One heap type per kind, all with the same object layout: a reference
- * to the raw primitive.  In each interpreter there is at most one object
- * per primitive (a weak cache in module state), so objects for the same
- * primitive are the same object there, and equal (same id) everywhere.
+ * One heap type per kind, all shared objects (shobj.c: the layout, the
+ * cache of one object per primitive per interpreter, crossing
+ * interpreters as a handle).  Objects for the same primitive are the
+ * same object in one interpreter, and equal (same id) everywhere.
  *
- * Registers with the layers below at module init: a handle kind with
- * xidata.c (a primitive crosses interpreters as its id) and the loader of
- * threading.BrokenBarrierError with state.c.
+ * Registers with the layers below at module init: its types with
+ * shobj.c and the loader of threading.BrokenBarrierError with state.c.
  *
- * Calls sync.c, shared.c, xidata.c and state.c (layers: docs/design.md).
+ * Calls sync.c, shobj.c, xidata.c and state.c (layers: docs/design.md).
  */
 #include "sync_type.h"
 #include "sync.h"
+#include "shobj.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -178,8 +178,7 @@ no_arguments(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     if (PyTuple_GET_SIZE(args) > 0 ||
         (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0))
     {
-        PyErr_Format(PyExc_TypeError, "%s() takes no arguments",
-                     tp->tp_name);
+        PyErr_Format(PyExc_TypeError, "%s() takes no arguments", tp->tp_name);
         return -1;
     }
     return 0;
@@ -188,67 +187,14 @@ no_arguments(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 /* =====================================================================
  * The object
  */
-typedef struct {
-    PyObject_HEAD
-    sbi_sync *s;  // one reference, owned
-    PyObject *weakreflist;
-} SyncObject;
+#define SYNC(op) ((sbi_sync *)SBI_SHOBJ(op))
+#define SYNC_ID(op) (SBI_SHOBJ(op)->id)
 
-#define SyncObject_CAST(op) ((SyncObject *)(op))
-#define SYNC_ID(op) (SyncObject_CAST(op)->s->base.id)
-
-static void Sync_dealloc(PyObject *op);
-
-/* Wrap s (a reference passes to the new object, also on failure) and
- * cache it under key.  New reference, or NULL with an exception. */
-static PyObject *
-sync_object_new(sbi_state *st, sbi_sync *s, PyObject *key)
+/* The type of primitive o in st's interpreter (registered with shobj.c). */
+static PyTypeObject *
+sync_type_of(sbi_state *st, sbi_shared *o)
 {
-    PyTypeObject *tp = st->SyncTypes[s->kind];
-    SyncObject *self = PyObject_New(SyncObject, tp);
-    if (self == NULL) {
-        sbi_sync_decref(s);
-        return NULL;
-    }
-    self->s = s;
-    self->weakreflist = NULL;
-    if (sbi_state_cache_put(st->shared_cache, key, (PyObject *)self) < 0) {
-        Py_DECREF(self);
-        return NULL;
-    }
-    return (PyObject *)self;
-}
-
-/* The object for primitive id in st's interpreter: the cached one or a
- * new one.  New reference, or NULL with an exception. */
-static PyObject *
-sync_object_get(sbi_state *st, int64_t id)
-{
-    PyObject *key = PyLong_FromLongLong(id);
-    if (key == NULL) {
-        return NULL;
-    }
-    int err;
-    PyObject *obj = sbi_state_cache_get(st->shared_cache, key, &err);
-    if (obj == NULL && err == 0) {
-        sbi_sync *s = sbi_sync_bind(id);
-        if (s == NULL) {
-            sync_raise(st, SBI_ERR_SHARED_NOT_FOUND, id);
-        }
-        else {
-            // Binding may have let go of the GIL: another thread of this
-            // interpreter may have made the object meanwhile.
-            obj = sbi_state_cache_get(st->shared_cache, key, &err);
-            if (obj != NULL || err < 0) {
-                sbi_sync_decref(s);
-            }
-            else {
-                obj = sync_object_new(st, s, key);
-            }
-        }
-    }
-    Py_DECREF(key);
-    return obj;
+    return st->SyncTypes[((sbi_sync *)o)->kind];
 }
 
 /* A new primitive of tp's kind and its object.  args->action passes to
@@ -256,47 +202,11 @@ sync_object_get(sbi_state *st, int64_t id)
 static PyObject *
 sync_create(PyTypeObject *tp, sbi_sync_kind kind, const sbi_sync_args *args)
 {
-    sbi_state *st = sbi_state_from_type(tp);
     sbi_sync *s = sbi_sync_new(kind, args);
     if (s == NULL) {
         return PyErr_NoMemory();
     }
-    PyObject *key = PyLong_FromLongLong(s->base.id);
-    if (key == NULL) {
-        sbi_sync_decref(s);
-        return NULL;
-    }
-    PyObject *obj = sync_object_new(st, s, key);
-    Py_DECREF(key);
-    return obj;
-}
-
-static void
-Sync_dealloc(PyObject *op)
-{
-    SyncObject *self = SyncObject_CAST(op);
-    PyTypeObject *tp = Py_TYPE(op);
-    PyObject *exc = PyErr_GetRaisedException();
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(op);
-    }
-    sbi_sync *s = self->s;
-    sbi_state *st = PyType_GetModuleState(tp);
-    if (st != NULL && st->shared_cache != NULL && s != NULL) {
-        sbi_state_cache_forget(st->shared_cache, s->base.id);
-    }
-    tp->tp_free(op);
-    if (s != NULL) {
-        sbi_sync_decref(s);
-    }
-    Py_DECREF(tp);
-    PyErr_SetRaisedException(exc);
-}
-
-static Py_hash_t
-Sync_hash(PyObject *op)
-{
-    return sbi_state_hash_id(SYNC_ID(op));
+    return sbi_shobj_wrap(sbi_state_from_type(tp), tp, &s->base);
 }
 
 static PyObject *
@@ -310,24 +220,9 @@ Sync_richcompare(PyObject *a, PyObject *b, int op)
 }
 
 static PyObject *
-Sync_get_id(PyObject *op, void *closure)
-{
-    return PyLong_FromLongLong(SYNC_ID(op));
-}
-
-static PyObject *
-Sync_reduce(PyObject *op, PyObject *unused)
-{
-    return PyErr_Format(PyExc_TypeError,
-                        "cannot pickle '%s' object: pass it to call(), "
-                        "prepare_main() or a queue as it is",
-                        Py_TYPE(op)->tp_name);
-}
-
-static PyObject *
 Sync_repr(PyObject *op)
 {
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     const char *name = Py_TYPE(op)->tp_name;
     long long id = (long long)s->base.id;
     switch (s->kind) {
@@ -378,7 +273,7 @@ Sync_repr(PyObject *op)
 static sbi_sync *
 lock_of(PyObject *op)
 {
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     return s->kind == SBI_SYNC_CONDITION ? s->u.cond.lock : s;
 }
 
@@ -389,8 +284,8 @@ Lock_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"blocking", "timeout"};
     PyObject *vals[2] = {NULL, NULL};
-    if (sbi_state_parse_args("acquire", args, nargs, kwnames, names, 2, 0, 2, vals) <
-        0)
+    if (sbi_state_parse_args("acquire", args, nargs, kwnames, names, 2, 0, 2,
+                             vals) < 0)
     {
         return NULL;
     }
@@ -448,15 +343,16 @@ Lock_is_owned(PyObject *op, PyObject *unused)
 }
 
 #define LOCK_METHODS                                                          \
-  {"acquire", _PyCFunction_CAST(Lock_acquire),                                \
-   METH_FASTCALL | METH_KEYWORDS,                                             \
+  {"acquire", _PyCFunction_CAST(Lock_acquire), METH_FASTCALL | METH_KEYWORDS, \
    PyDoc_STR("acquire($self, /, blocking=True, timeout=-1)\n--\n\n"           \
              "Acquire the lock, as threading's does; True if acquired.")},    \
       {"release", Lock_release, METH_NOARGS,                                  \
        PyDoc_STR("release($self, /)\n--\n\nRelease the lock.")},              \
       {"__enter__", Lock_enter, METH_NOARGS, NULL},                           \
       {"__exit__", _PyCFunction_CAST(Lock_exit), METH_FASTCALL, NULL},        \
-      {"__reduce__", Sync_reduce, METH_NOARGS, NULL}
+  {                                                                           \
+    "__reduce__", sbi_shobj_reduce, METH_NOARGS, NULL                         \
+  }
 
 static PyMethodDef Lock_methods[] = {
     LOCK_METHODS,
@@ -520,8 +416,8 @@ Semaphore_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"blocking", "timeout"};
     PyObject *vals[2] = {NULL, NULL};
-    if (sbi_state_parse_args("acquire", args, nargs, kwnames, names, 2, 0, 2, vals) <
-        0)
+    if (sbi_state_parse_args("acquire", args, nargs, kwnames, names, 2, 0, 2,
+                             vals) < 0)
     {
         return NULL;
     }
@@ -539,7 +435,7 @@ Semaphore_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     if (wait_deadline(timeout, &deadline) < 0) {
         return NULL;
     }
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     int r = sbi_sync_acquire(s, blocking, deadline);
     if (r < 0) {
         return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
@@ -554,8 +450,8 @@ Semaphore_release(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"n"};
     PyObject *vals[1] = {NULL};
-    if (sbi_state_parse_args("release", args, nargs, kwnames, names, 1, 0, 1, vals) <
-        0)
+    if (sbi_state_parse_args("release", args, nargs, kwnames, names, 1, 0, 1,
+                             vals) < 0)
     {
         return NULL;
     }
@@ -570,7 +466,7 @@ Semaphore_release(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
         PyErr_SetString(PyExc_ValueError, "n must be one or more");
         return NULL;
     }
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     int err = sbi_sync_release(s, n);
     if (err < 0) {
         return sync_raise(sbi_state_from_type(Py_TYPE(op)), err, s->base.id);
@@ -594,7 +490,7 @@ static PyMethodDef Semaphore_methods[] = {
      PyDoc_STR("release($self, /, n=1)\n--\n\nGive back n units.")},
     {"__enter__", Lock_enter, METH_NOARGS, NULL},
     {"__exit__", _PyCFunction_CAST(Semaphore_exit), METH_FASTCALL, NULL},
-    {"__reduce__", Sync_reduce, METH_NOARGS, NULL},
+    {"__reduce__", sbi_shobj_reduce, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 
@@ -614,21 +510,21 @@ Event_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 static PyObject *
 Event_set(PyObject *op, PyObject *unused)
 {
-    sbi_sync_event_set(SyncObject_CAST(op)->s, 1);
+    sbi_sync_event_set(SYNC(op), 1);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Event_clear(PyObject *op, PyObject *unused)
 {
-    sbi_sync_event_set(SyncObject_CAST(op)->s, 0);
+    sbi_sync_event_set(SYNC(op), 0);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Event_is_set(PyObject *op, PyObject *unused)
 {
-    return PyBool_FromLong(sbi_sync_event_is_set(SyncObject_CAST(op)->s));
+    return PyBool_FromLong(sbi_sync_event_is_set(SYNC(op)));
 }
 
 /* Parse a lone timeout=None argument into a deadline. */
@@ -639,7 +535,8 @@ parse_timeout(const char *fname, PyObject *const *args, Py_ssize_t nargs,
     static const char *const names[] = {"timeout"};
     PyObject *vals[1] = {NULL};
     if (sbi_state_parse_args(fname, args, nargs, kwnames, names, 1, 0, 1,
-                             vals) < 0) {
+                             vals) < 0)
+    {
         return -1;
     }
     return wait_deadline(vals[0], deadline);
@@ -653,7 +550,7 @@ Event_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     if (parse_timeout("wait", args, nargs, kwnames, &deadline) < 0) {
         return NULL;
     }
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     int r = sbi_sync_event_wait(s, deadline);
     if (r < 0) {
         return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
@@ -671,7 +568,7 @@ static PyMethodDef Event_methods[] = {
     {"wait", _PyCFunction_CAST(Event_wait), METH_FASTCALL | METH_KEYWORDS,
      PyDoc_STR("wait($self, /, timeout=None)\n--\n\n"
                "Wait until the flag is set; returns the flag.")},
-    {"__reduce__", Sync_reduce, METH_NOARGS, NULL},
+    {"__reduce__", sbi_shobj_reduce, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 
@@ -697,7 +594,7 @@ Condition_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     else if (Py_TYPE(lock) == st->SyncTypes[SBI_SYNC_LOCK] ||
              Py_TYPE(lock) == st->SyncTypes[SBI_SYNC_RLOCK])
     {
-        a.lock = SyncObject_CAST(lock)->s;
+        a.lock = SYNC(lock);
         sbi_shared_incref(&a.lock->base);
     }
     else {
@@ -720,7 +617,7 @@ Condition_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     if (parse_timeout("wait", args, nargs, kwnames, &deadline) < 0) {
         return NULL;
     }
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     int r = sbi_sync_cond_wait(s, deadline);
     if (r < 0) {
         return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
@@ -735,8 +632,8 @@ Condition_wait_for(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"predicate", "timeout"};
     PyObject *vals[2] = {NULL, NULL};
-    if (sbi_state_parse_args("wait_for", args, nargs, kwnames, names, 2, 1, 2, vals) <
-        0)
+    if (sbi_state_parse_args("wait_for", args, nargs, kwnames, names, 2, 1, 2,
+                             vals) < 0)
     {
         return NULL;
     }
@@ -744,7 +641,7 @@ Condition_wait_for(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     if (wait_deadline(vals[1], &deadline) < 0) {
         return NULL;
     }
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     PyObject *result = PyObject_CallNoArgs(vals[0]);
     int waited = 0;
     for (;;) {
@@ -764,8 +661,7 @@ Condition_wait_for(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
         int r = sbi_sync_cond_wait(s, deadline);
         if (r < 0) {
             Py_DECREF(result);
-            return sync_raise(sbi_state_from_type(Py_TYPE(op)), r,
-                              s->base.id);
+            return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
         }
         waited = 1;
         Py_SETREF(result, PyObject_CallNoArgs(vals[0]));
@@ -778,8 +674,8 @@ Condition_notify(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"n"};
     PyObject *vals[1] = {NULL};
-    if (sbi_state_parse_args("notify", args, nargs, kwnames, names, 1, 0, 1, vals) <
-        0)
+    if (sbi_state_parse_args("notify", args, nargs, kwnames, names, 1, 0, 1,
+                             vals) < 0)
     {
         return NULL;
     }
@@ -790,7 +686,7 @@ Condition_notify(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
             return NULL;
         }
     }
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     if (n < 0 && sbi_sync_is_owned(s->u.cond.lock)) {
         PyErr_SetString(PyExc_ValueError, "n must be >= 0");
         return NULL;
@@ -805,7 +701,7 @@ Condition_notify(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
 static PyObject *
 Condition_notify_all(PyObject *op, PyObject *unused)
 {
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     int err = sbi_sync_cond_notify(s, -1);
     if (err < 0) {
         return sync_raise(sbi_state_from_type(Py_TYPE(op)), err, s->base.id);
@@ -897,7 +793,7 @@ Barrier_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     {
         return NULL;
     }
-    sbi_sync *s = SyncObject_CAST(op)->s;
+    sbi_sync *s = SYNC(op);
     if (t < 0) {
         t = s->u.barrier.timeout;  // None: the barrier's default
     }
@@ -913,21 +809,21 @@ Barrier_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
 static PyObject *
 Barrier_reset(PyObject *op, PyObject *unused)
 {
-    sbi_sync_barrier_reset(SyncObject_CAST(op)->s);
+    sbi_sync_barrier_reset(SYNC(op));
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Barrier_abort(PyObject *op, PyObject *unused)
 {
-    sbi_sync_barrier_abort(SyncObject_CAST(op)->s);
+    sbi_sync_barrier_abort(SYNC(op));
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Barrier_get_parties(PyObject *op, void *closure)
 {
-    return PyLong_FromSsize_t(SyncObject_CAST(op)->s->u.barrier.parties);
+    return PyLong_FromSsize_t(SYNC(op)->u.barrier.parties);
 }
 
 static PyObject *
@@ -935,7 +831,7 @@ Barrier_get_n_waiting(PyObject *op, void *closure)
 {
     Py_ssize_t n;
     int broken;
-    sbi_sync_barrier_status(SyncObject_CAST(op)->s, &n, &broken);
+    sbi_sync_barrier_status(SYNC(op), &n, &broken);
     return PyLong_FromSsize_t(n);
 }
 
@@ -944,7 +840,7 @@ Barrier_get_broken(PyObject *op, void *closure)
 {
     Py_ssize_t n;
     int broken;
-    sbi_sync_barrier_status(SyncObject_CAST(op)->s, &n, &broken);
+    sbi_sync_barrier_status(SYNC(op), &n, &broken);
     return PyBool_FromLong(broken);
 }
 
@@ -960,12 +856,12 @@ static PyMethodDef Barrier_methods[] = {
     {"abort", Barrier_abort, METH_NOARGS,
      PyDoc_STR("abort($self, /)\n--\n\nPut the barrier in the broken "
                "state.")},
-    {"__reduce__", Sync_reduce, METH_NOARGS, NULL},
+    {"__reduce__", sbi_shobj_reduce, METH_NOARGS, NULL},
     {NULL, NULL},
 };
 
 static PyGetSetDef Barrier_getset[] = {
-    {"id", Sync_get_id, NULL, PyDoc_STR("The primitive's id."), NULL},
+    {"id", sbi_shobj_get_id, NULL, PyDoc_STR("The primitive's id."), NULL},
     {"parties", Barrier_get_parties, NULL,
      PyDoc_STR("The number of threads required to trip the barrier."), NULL},
     {"n_waiting", Barrier_get_n_waiting, NULL,
@@ -979,13 +875,7 @@ static PyGetSetDef Barrier_getset[] = {
  * The types
  */
 static PyGetSetDef Sync_getset[] = {
-    {"id", Sync_get_id, NULL, PyDoc_STR("The primitive's id."), NULL},
-    {NULL},
-};
-
-static PyMemberDef Sync_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(SyncObject, weakreflist),
-     Py_READONLY},
+    {"id", sbi_shobj_get_id, NULL, PyDoc_STR("The primitive's id."), NULL},
     {NULL},
 };
 
@@ -1006,14 +896,13 @@ PyDoc_STRVAR(Semaphore_doc,
 PyDoc_STRVAR(BoundedSemaphore_doc,
              "BoundedSemaphore(value=1)\n--\n\n"
              "A semaphore like threading.BoundedSemaphore." SYNC_DOC_TAIL);
-PyDoc_STRVAR(Event_doc,
-             "Event()\n--\n\n"
-             "An event like threading.Event." SYNC_DOC_TAIL);
-PyDoc_STRVAR(Condition_doc,
-             "Condition(lock=None)\n--\n\n"
-             "A condition variable like threading.Condition; lock is a\n"
-             "subinterpreters.sync Lock or RLock (a new RLock if None)."
-             SYNC_DOC_TAIL);
+PyDoc_STRVAR(Event_doc, "Event()\n--\n\n"
+                        "An event like threading.Event." SYNC_DOC_TAIL);
+PyDoc_STRVAR(
+    Condition_doc,
+    "Condition(lock=None)\n--\n\n"
+    "A condition variable like threading.Condition; lock is a\n"
+    "subinterpreters.sync Lock or RLock (a new RLock if None)." SYNC_DOC_TAIL);
 PyDoc_STRVAR(Barrier_doc,
              "Barrier(parties, action=None, timeout=None)\n--\n\n"
              "A barrier like threading.Barrier.  action must be shareable\n"
@@ -1021,10 +910,11 @@ PyDoc_STRVAR(Barrier_doc,
              "thread that trips the barrier." SYNC_DOC_TAIL);
 
 #define SYNC_SLOTS(new, methods, getset, doc)                                 \
-  {Py_tp_new, new}, {Py_tp_dealloc, Sync_dealloc}, {Py_tp_repr, Sync_repr},   \
-      {Py_tp_hash, Sync_hash}, {Py_tp_richcompare, Sync_richcompare},         \
-      {Py_tp_methods, methods}, {Py_tp_getset, getset},                       \
-      {Py_tp_members, Sync_members}, {Py_tp_doc, (void *)doc},                \
+  {Py_tp_new, new}, {Py_tp_dealloc, sbi_shobj_dealloc},                       \
+      {Py_tp_repr, Sync_repr}, {Py_tp_hash, sbi_shobj_hash},                  \
+      {Py_tp_richcompare, Sync_richcompare}, {Py_tp_methods, methods},        \
+      {Py_tp_getset, getset}, {Py_tp_members, sbi_shobj_members},             \
+      {Py_tp_doc, (void *)doc},                                               \
   {                                                                           \
     0, NULL                                                                   \
   }
@@ -1046,7 +936,7 @@ static PyType_Slot Barrier_slots[] = {
 
 #define SYNC_SPEC(kind)                                                       \
   {                                                                           \
-    .name = "subinterpreters.sync." #kind, .basicsize = sizeof(SyncObject),   \
+    .name = "subinterpreters.sync." #kind, .basicsize = sizeof(SharedObject), \
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,                   \
     .slots = kind##_slots,                                                    \
   }
@@ -1061,51 +951,13 @@ static PyType_Spec sync_specs[SBI_SYNC_NKINDS] = {
     [SBI_SYNC_BARRIER] = SYNC_SPEC(Barrier),
 };
 
-/* =====================================================================
- * The handle kind's Python side (registered with xidata.c)
- */
-static int
-sync_handle_check(PyObject *obj, int64_t *id)
-{
-    // Only our sync types (in any interpreter) have this dealloc; they
-    // cannot be subclassed.
-    if (Py_TYPE(obj)->tp_dealloc != Sync_dealloc) {
-        return 0;
-    }
-    *id = SYNC_ID(obj);
-    return 1;
-}
-
-static PyObject *
-sync_handle_object(int64_t id)
-{
-    sbi_state *st = sbi_state_current();
-    if (st == NULL) {
-        return NULL;
-    }
-    return sync_object_get(st, id);
-}
-
-static PyObject *
-sync_count(PyObject *m, PyObject *unused)
-{
-    return PyLong_FromSsize_t(sbi_shared_count(NULL));
-}
-
-static PyMethodDef sync_functions[] = {
-    {"_shared_count", sync_count, METH_NOARGS,
-     PyDoc_STR("How many shared objects (sync primitives, SharedDicts)\n"
-               "exist in the process (for leak tests).")},
-    {NULL, NULL},
-};
-
 int
 sbi_sync_type_init(PyObject *m, sbi_state *st)
 {
     (void)kind_names;
     for (int k = 0; k < SBI_SYNC_NKINDS; k++) {
-        st->SyncTypes[k] = (PyTypeObject *)PyType_FromModuleAndSpec(
-            m, &sync_specs[k], NULL);
+        st->SyncTypes[k] =
+            (PyTypeObject *)PyType_FromModuleAndSpec(m, &sync_specs[k], NULL);
         if (st->SyncTypes[k] == NULL) {
             return -1;
         }
@@ -1113,26 +965,13 @@ sbi_sync_type_init(PyObject *m, sbi_state *st)
         // them under a private prefix.
         char attr[64];
         snprintf(attr, sizeof(attr), "_sync_%s", kind_names[k]);
-        if (PyModule_AddObjectRef(m, attr, (PyObject *)st->SyncTypes[k]) <
-            0) {
-            return -1;
-        }
-    }
-    if (st->shared_cache == NULL) {
-        st->shared_cache = PyDict_New();
-        if (st->shared_cache == NULL) {
+        if (PyModule_AddObjectRef(m, attr, (PyObject *)st->SyncTypes[k]) < 0) {
             return -1;
         }
     }
     st->RuntimeError = Py_NewRef(PyExc_RuntimeError);
     st->ValueError = Py_NewRef(PyExc_ValueError);
     st->OverflowError = Py_NewRef(PyExc_OverflowError);
-    static const sbi_handle_kind sync_handle = {
-        sync_handle_check, sbi_shared_handle_bind, sbi_shared_handle_release,
-        sync_handle_object};
-    if (sbi_xidata_register_handle(&sync_handle) < 0) {
-        return -1;
-    }
     sbi_state_register_loader(load_broken_barrier);
-    return PyModule_AddFunctions(m, sync_functions);
+    return sbi_shobj_register(&sbi_sync_shared, sync_type_of);
 }

@@ -18,7 +18,7 @@ typedef struct sbi_wake {
     int64_t cid;            // CPython's id of its interpreter
     sbi_mutex *mutex;       // what it waits on
     sbi_cond *cond;
-    int kicked;             // protected by *mutex
+    int kicked;  // protected by *mutex
 } sbi_wake;
 
 /* Register w (on the caller's stack) for waits on cond with mutex, in
