@@ -265,6 +265,50 @@ Sync_repr(PyObject *op)
     }
 }
 
+/* What a call on op's primitive returns: r as a bool, or (r < 0) its
+ * error raised. */
+static PyObject *
+sync_bool(PyObject *op, int r)
+{
+    if (r < 0) {
+        return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, SYNC_ID(op));
+    }
+    return PyBool_FromLong(r);
+}
+
+/* None, or (err < 0) its error raised. */
+static PyObject *
+sync_none(PyObject *op, int err)
+{
+    if (err < 0) {
+        return sync_raise(sbi_state_from_type(Py_TYPE(op)), err, SYNC_ID(op));
+    }
+    Py_RETURN_NONE;
+}
+
+/* A lone argument n=1 of fname, as an index.  0, or -1 with an
+ * exception. */
+static int
+parse_count(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames, Py_ssize_t *n)
+{
+    static const char *const names[] = {"n"};
+    PyObject *vals[1] = {NULL};
+    *n = 1;
+    if (sbi_state_parse_args(fname, args, nargs, kwnames, names, 1, 0, 1,
+                             vals) < 0)
+    {
+        return -1;
+    }
+    if (vals[0] != NULL) {
+        *n = PyNumber_AsSsize_t(vals[0], PyExc_OverflowError);
+        if (*n == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* =====================================================================
  * Lock and RLock (and Condition's acquire/release, on its lock)
  */
@@ -295,33 +339,21 @@ Lock_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     sbi_sync *s = lock_of(op);
-    int r = sbi_sync_acquire(s, blocking, deadline);
-    if (r < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
-    }
-    return PyBool_FromLong(r);
+    return sync_bool(op, sbi_sync_acquire(s, blocking, deadline));
 }
 
 static PyObject *
 Lock_enter(PyObject *op, PyObject *unused)
 {
     sbi_sync *s = lock_of(op);
-    int r = sbi_sync_acquire(s, 1, -1);
-    if (r < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
-    }
-    return PyBool_FromLong(r);
+    return sync_bool(op, sbi_sync_acquire(s, 1, -1));
 }
 
 static PyObject *
 Lock_release(PyObject *op, PyObject *unused)
 {
     sbi_sync *s = lock_of(op);
-    int err = sbi_sync_release(s, 1);
-    if (err < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), err, s->base.id);
-    }
-    Py_RETURN_NONE;
+    return sync_none(op, sbi_sync_release(s, 1));
 }
 
 static PyObject *
@@ -436,11 +468,7 @@ Semaphore_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     sbi_sync *s = SYNC(op);
-    int r = sbi_sync_acquire(s, blocking, deadline);
-    if (r < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
-    }
-    return PyBool_FromLong(r);
+    return sync_bool(op, sbi_sync_acquire(s, blocking, deadline));
 }
 
 /* release(n=1) */
@@ -448,30 +476,16 @@ static PyObject *
 Semaphore_release(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
 {
-    static const char *const names[] = {"n"};
-    PyObject *vals[1] = {NULL};
-    if (sbi_state_parse_args("release", args, nargs, kwnames, names, 1, 0, 1,
-                             vals) < 0)
-    {
+    Py_ssize_t n;
+    if (parse_count("release", args, nargs, kwnames, &n) < 0) {
         return NULL;
-    }
-    Py_ssize_t n = 1;
-    if (vals[0] != NULL) {
-        n = PyNumber_AsSsize_t(vals[0], PyExc_OverflowError);
-        if (n == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
     }
     if (n < 1) {
         PyErr_SetString(PyExc_ValueError, "n must be one or more");
         return NULL;
     }
     sbi_sync *s = SYNC(op);
-    int err = sbi_sync_release(s, n);
-    if (err < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), err, s->base.id);
-    }
-    Py_RETURN_NONE;
+    return sync_none(op, sbi_sync_release(s, n));
 }
 
 static PyObject *
@@ -551,11 +565,7 @@ Event_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     sbi_sync *s = SYNC(op);
-    int r = sbi_sync_event_wait(s, deadline);
-    if (r < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
-    }
-    return PyBool_FromLong(r);
+    return sync_bool(op, sbi_sync_event_wait(s, deadline));
 }
 
 static PyMethodDef Event_methods[] = {
@@ -618,11 +628,7 @@ Condition_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     sbi_sync *s = SYNC(op);
-    int r = sbi_sync_cond_wait(s, deadline);
-    if (r < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
-    }
-    return PyBool_FromLong(r);
+    return sync_bool(op, sbi_sync_cond_wait(s, deadline));
 }
 
 /* wait_for(predicate, timeout=None): threading's loop. */
@@ -661,7 +667,7 @@ Condition_wait_for(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
         int r = sbi_sync_cond_wait(s, deadline);
         if (r < 0) {
             Py_DECREF(result);
-            return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
+            return sync_none(op, r);
         }
         waited = 1;
         Py_SETREF(result, PyObject_CallNoArgs(vals[0]));
@@ -672,41 +678,23 @@ static PyObject *
 Condition_notify(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
                  PyObject *kwnames)
 {
-    static const char *const names[] = {"n"};
-    PyObject *vals[1] = {NULL};
-    if (sbi_state_parse_args("notify", args, nargs, kwnames, names, 1, 0, 1,
-                             vals) < 0)
-    {
+    Py_ssize_t n;
+    if (parse_count("notify", args, nargs, kwnames, &n) < 0) {
         return NULL;
-    }
-    Py_ssize_t n = 1;
-    if (vals[0] != NULL) {
-        n = PyNumber_AsSsize_t(vals[0], PyExc_OverflowError);
-        if (n == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
     }
     sbi_sync *s = SYNC(op);
     if (n < 0 && sbi_sync_is_owned(s->u.cond.lock)) {
         PyErr_SetString(PyExc_ValueError, "n must be >= 0");
         return NULL;
     }
-    int err = sbi_sync_cond_notify(s, n < 0 ? 0 : n);
-    if (err < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), err, s->base.id);
-    }
-    Py_RETURN_NONE;
+    return sync_none(op, sbi_sync_cond_notify(s, n < 0 ? 0 : n));
 }
 
 static PyObject *
 Condition_notify_all(PyObject *op, PyObject *unused)
 {
     sbi_sync *s = SYNC(op);
-    int err = sbi_sync_cond_notify(s, -1);
-    if (err < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), err, s->base.id);
-    }
-    Py_RETURN_NONE;
+    return sync_none(op, sbi_sync_cond_notify(s, -1));
 }
 
 static PyMethodDef Condition_methods[] = {
@@ -801,7 +789,7 @@ Barrier_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     Py_ssize_t index = 0;
     int r = sbi_sync_barrier_wait(s, timeout_ns, barrier_run_action, &index);
     if (r < 0) {
-        return sync_raise(sbi_state_from_type(Py_TYPE(op)), r, s->base.id);
+        return sync_none(op, r);
     }
     return PyLong_FromSsize_t(index);
 }
