@@ -529,12 +529,14 @@ class TestApi:
         assert not isinstance(SharedDict(), collections.abc.Hashable)
 
     @pytest.mark.parametrize('proto', range(pickle.HIGHEST_PROTOCOL + 1))
-    def test_not_picklable(self, proto):
+    def test_pickles_by_id_within_the_process(self, proto):
         d = SharedDict(a=1)
-        with pytest.raises(TypeError):
-            pickle.dumps(d, proto)
-        with pytest.raises(TypeError):
-            pickle.dumps([d], proto)
+        assert pickle.loads(pickle.dumps(d, proto)) is d
+        assert pickle.loads(pickle.dumps([d], proto))[0] is d
+        data = pickle.dumps(SharedDict(), proto)
+        with pytest.raises(interpreters.InterpreterError,
+                           match='no longer exists'):
+            pickle.loads(data)
 
     def test_get_pop_setdefault_defaults(self):
         d = SharedDict(a=1)

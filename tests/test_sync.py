@@ -1482,24 +1482,49 @@ class TestSyncObjects:
         assert interpreters.is_shareable((obj, (obj, 1))) is True
 
     @pytest.mark.parametrize('kind', KINDS)
-    def test_not_picklable(self, kind):
-        # (threading's objects fail too, but with PicklingError for
-        # protocols 0 and 1)
+    def test_pickles_by_id_within_the_process(self, kind):
+        # Loaded while an object for it exists: the same object.
         obj = new(sync, kind)
         for proto in range(pickle.HIGHEST_PROTOCOL + 1):
-            with pytest.raises(TypeError):
-                pickle.dumps(obj, proto)
+            assert pickle.loads(pickle.dumps(obj, proto)) is obj
+
+    def test_pickle_of_a_dropped_primitive_fails_cleanly(self):
+        data = pickle.dumps(sync.Lock())
+        with pytest.raises(interpreters.InterpreterError,
+                           match='no longer exists'):
+            pickle.loads(data)
+
+    def test_pickle_from_another_process_fails_cleanly(self, run_python):
+        # The same id exists here, but it is another process's pickle.
+        lock = sync.Lock()
+        rc, out, err = run_python(
+            'import pickle, sys\n'
+            'from subinterpreters import sync\n'
+            'lock = sync.Lock()\n'
+            'sys.stdout.write(pickle.dumps(lock, 0).decode("latin-1"))\n')
+        assert rc == 0, err
+        with pytest.raises(interpreters.InterpreterError,
+                           match='another process'):
+            pickle.loads(out.encode('latin-1'))
+        del lock
+
+    def test_bound_method_crosses(self, new_interp):
+        # A bound method is pickled by reference to its object.
+        lock = sync.Lock()
+        assert new_interp().call(lock.acquire) is True
+        assert lock.locked()
+        lock.release()
 
     def test_threading_objects_not_shareable(self):
         for kind in KINDS:
             assert interpreters.is_shareable(new(threading, kind)) is False
 
-    def test_in_pickled_value_not_shareable(self, new_interp):
-        # A user object is pickled whole, and the primitive refuses.
+    def test_inside_a_pickled_value(self, new_interp):
+        # A user object is pickled whole; the primitive in it by id.
         box = _defs.Spam(sync.Lock())
         assert interpreters.is_shareable(box) is False
-        with pytest.raises(NotShareableError):
-            new_interp().call(_defs.spam_returns_arg, box)
+        back = new_interp().call(_defs.spam_returns_arg, box)
+        assert back.value is box.value
 
     @pytest.mark.parametrize('name', sorted(NOT_SYNC_LOCKS))
     def test_condition_lock_type(self, name):

@@ -165,6 +165,47 @@ def check_nested_and_pool():
             pass
 
 
+def take_until_interrupted(lock, started):
+    try:
+        started.set()
+        lock.acquire()
+    except KeyboardInterrupt:
+        pass
+
+
+def check_shared_state():
+    # Sync primitives and SharedDict: created here and in an interpreter,
+    # used from both, a wait ended by interrupt(), freed at the end.
+    from subinterpreters import SharedDict, sync
+    interp = interpreters.create()
+    lock, ev, d = sync.Lock(), sync.Event(), SharedDict(a=[1, {2: 3}])
+    interp.prepare_main(lock=lock, ev=ev, d=d)
+    interp.exec('with lock:\n'
+                '    d["b"] = (d["a"], frozenset({1.0, 2}))\n'
+                '    d.incr("n", 5)\n'
+                'ev.set()\n'
+                'import subinterpreters.sync as s\n'
+                'd["made_here"] = s.Condition(s.RLock())\n')
+    assert ev.wait(10) and d['n'] == 5 and d['b'][1] == frozenset({1, 2})
+    cond = d.pop('made_here')
+    with cond:
+        assert cond.wait(0.01) is False
+    lock.acquire()
+    started = sync.Event()
+    t = interp.call_in_thread(take_until_interrupted, lock, started)
+    assert started.wait(10)
+    interp.interrupt()
+    t.join()
+    assert lock.locked()
+    lock.release()
+    b = sync.Barrier(2, timeout=5)
+    t = interp.call_in_thread(b.wait)
+    b.wait()
+    t.join()
+    interp.close()
+    d.clear()
+
+
 def leave_for_exit():
     # Left for the exit hook: a live interpreter with a thread that
     # finishes by itself, and one with a thread blocked on a queue.
@@ -187,6 +228,7 @@ def main():
     check_failures()
     check_queues()
     check_nested_and_pool()
+    check_shared_state()
     keep = leave_for_exit()
     print('smoke ok', flush=True)
     return keep

@@ -68,7 +68,8 @@
     "Semaphore released too many times")                                      \
   X(BARRIER_BROKEN, -24, BrokenBarrierError, RuntimeError, "")                \
   X(SHARED_NOT_FOUND, -25, InterpreterError, InterpreterError,                \
-    "shared object {id} not found")                                           \
+    "shared object {id} no longer exists (the objects for it were all "       \
+    "dropped before this data was loaded)")                                   \
   X(SYNC_OVERFLOW, -26, OverflowError, OverflowError,                         \
     "semaphore value would overflow")
 

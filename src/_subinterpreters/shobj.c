@@ -12,6 +12,7 @@
 #include "xidata.h"
 
 #include <stddef.h>
+#include <unistd.h>
 
 /* =====================================================================
  * Python types by raw type (written at module init, before any other
@@ -144,13 +145,50 @@ sbi_shobj_get_id(PyObject *op, void *closure)
     return PyLong_FromLongLong(SBI_SHOBJ(op)->id);
 }
 
+/* =====================================================================
+ * Pickling by id, within the process
+ *
+ * A pickle holds no reference: the object must still exist when it is
+ * loaded (the sender keeps it for call() arguments and pool tasks).  The
+ * process token makes a pickle loaded in another process fail cleanly
+ * instead of finding an unrelated object with the same id; a forked
+ * child has the parent's objects and token.
+ */
+static uint64_t
+process_token(void)
+{
+    static uint64_t token = 0;  // atomic; 0: not drawn yet
+    uint64_t t = __atomic_load_n(&token, __ATOMIC_RELAXED);
+    if (t == 0) {
+        uint64_t seed = (uint64_t)sbi_monotonic_ns() ^
+                        ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&t;
+        // splitmix64 finaliser; never 0
+        seed += UINT64_C(0x9E3779B97F4A7C15);
+        seed = (seed ^ (seed >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        seed = (seed ^ (seed >> 27)) * UINT64_C(0x94D049BB133111EB);
+        seed ^= seed >> 31;
+        t = seed != 0 ? seed : 1;
+        uint64_t expected = 0;
+        if (!__atomic_compare_exchange_n(&token, &expected, t, 0,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        {
+            t = expected;
+        }
+    }
+    return t;
+}
+
 PyObject *
 sbi_shobj_reduce(PyObject *op, PyObject *unused)
 {
-    return PyErr_Format(PyExc_TypeError,
-                        "cannot pickle '%s' object: pass it to call(), "
-                        "prepare_main() or a queue as it is",
-                        Py_TYPE(op)->tp_name);
+    PyObject *m = PyType_GetModule(Py_TYPE(op));  // borrowed
+    PyObject *load = m ? PyObject_GetAttrString(m, "_shared_object") : NULL;
+    if (load == NULL) {
+        return NULL;
+    }
+    PyObject *r = Py_BuildValue("N(LK)", load, (long long)SBI_SHOBJ(op)->id,
+                                (unsigned long long)process_token());
+    return r;
 }
 
 PyMemberDef sbi_shobj_members[] = {
@@ -187,7 +225,40 @@ shobj_count(PyObject *m, PyObject *unused)
     return PyLong_FromSsize_t(sbi_shared_count(NULL));
 }
 
+/* _shared_object(id, token, /): what a pickled shared object loads as. */
+static PyObject *
+shobj_from_pickle(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    long long id;
+    unsigned long long token;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "_shared_object expected 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    id = PyLong_AsLongLong(args[0]);
+    if (id == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    token = PyLong_AsUnsignedLongLong(args[1]);
+    if (token == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    sbi_state *st = sbi_state_of(m);
+    if (token != process_token()) {
+        PyErr_SetString(st->InterpreterError,
+                        "a sync primitive or SharedDict was pickled in "
+                        "another process: they can only be unpickled in the "
+                        "process that made them");
+        return NULL;
+    }
+    return shobj_get(st, id);
+}
+
 static PyMethodDef shobj_functions[] = {
+    {"_shared_object", _PyCFunction_CAST(shobj_from_pickle), METH_FASTCALL,
+     PyDoc_STR("_shared_object($module, id, token, /)\n--\n\n"
+               "The object for a pickled shared object.")},
     {"_shared_count", shobj_count, METH_NOARGS,
      PyDoc_STR("How many shared objects (sync primitives, SharedDicts)\n"
                "exist in the process (for leak tests).")},
