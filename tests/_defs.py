@@ -360,3 +360,11 @@ def shd_acquire_value(d, key):
     again) says it is locked."""
     d[key].acquire()
     return d[key].locked()
+
+
+ABORTED_IN_ACTION = []    # the Barrier that sync_action_aborts() aborts
+
+
+def sync_action_aborts():
+    """A Barrier action that aborts its own barrier while it runs."""
+    ABORTED_IN_ACTION[0].abort()

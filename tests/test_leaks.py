@@ -261,14 +261,15 @@ os._exit(0)    # see the module docstring (tracemalloc + subinterpreters)
 @pytest.mark.timeout(120)
 def test_scratch_buffers_freed_when_threads_exit(run_python):
     # Every thread that moved a big value keeps one buffer for reuse; 20
-    # finished threads must not keep 20 of them (2 MiB each).  The last
-    # one's may still be alive: join() returns before the thread's key
-    # destructors have run (seen under ASan: 2.0 MiB).
+    # finished threads must not keep 20 of them (2 MiB each, 40 MiB).  The
+    # last ones' may still be alive: join() returns before the thread's
+    # key destructors have run (seen: two buffers and 4 KiB, 2 MiB under
+    # ASan), so up to three are allowed.
     rc, out, err = run_python(SCRATCH_SCRIPT.format(path=sys.path[:3]),
                               timeout=100)
     assert rc == 0, f'rc={rc}\n{out}\n{err}'
     grown = int(re.search(r'^RESULT (-?\d+)$', out, re.M)[1])
-    assert grown < 2 * (2 * 1024 * 1024), out
+    assert grown < 3 * (2 * 1024 * 1024), out
 
 
 # ---------------------------------------------------------------------------
@@ -438,11 +439,17 @@ def test_interpreters_that_may_still_be_used_keep_their_arenas(run_python):
         print('faulthandler', cycle(   # refused: single-phase
             'try:\n import faulthandler\nexcept ImportError:\n pass'))
         import tracemalloc
-        tracemalloc.start()
-        print('tracing', cycle('x = [1, 2]'))
+        tracemalloc.start()     # and stopped before any interpreter ran
         tracemalloc.stop()
         print('stopped', cycle('x = [1, 2]'))
+        tracemalloc.start()
+        print('tracing', cycle('x = [1, 2]'))
         shutil.rmtree(tmp)
+        sys.stdout.flush()
+        # Not tracemalloc.stop(): it frees the file names it kept from the
+        # subinterpreter's frames with the main interpreter's allocator,
+        # which aborts on 3.13 (gh-110029, gh-134604; module docstring).
+        os._exit(0)
         ''', timeout=120)
     assert rc == 0, f'rc={rc}\n{out}\n{err}'
     got = dict(line.split(' ', 1) for line in out.splitlines())

@@ -2685,3 +2685,119 @@ def test_create_and_drop_does_not_grow_memory(run_python, op):
     assert objects == 0, f'{objects} primitives left behind\n{out}'
     if not SANITIZED:
         assert rss <= LEAK_LIMIT_RSS, f'{op}: RSS grew by {rss} KB\n{out}'
+
+
+# ---------------------------------------------------------------------------
+# Races the reviews found
+
+
+def test_abort_during_action_leaves_barrier_broken():
+    # abort() while the action runs (here: by the action itself; threading
+    # would deadlock on its own lock) breaks the barrier for the waiters;
+    # the thread that ran the action returns its index, as threading's
+    # does; reset() makes it usable again.
+    barrier = sync.Barrier(2, action=_defs.sync_action_aborts)
+    _defs.ABORTED_IN_ACTION[:] = [barrier]
+    try:
+        outcome = []
+
+        def wait():
+            try:
+                outcome.append(barrier.wait(timeout=JOIN))
+            except threading.BrokenBarrierError:
+                outcome.append('broken')
+
+        threads = [threading.Thread(target=wait) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(JOIN)
+        assert sorted(map(str, outcome)) in (['1', 'broken'],
+                                              ['0', 'broken'])
+        assert barrier.broken
+        barrier.reset()
+        assert not barrier.broken
+        two = sync.Barrier(2, timeout=JOIN)
+        t = threading.Thread(target=two.wait)
+        t.start()
+        two.wait()
+        t.join(JOIN)
+    finally:
+        _defs.ABORTED_IN_ACTION.clear()
+
+
+CLOSE_WITH_LOCK_HELD = r'''
+import os, sys, time
+sys.path[:0] = {path!r}
+import subinterpreters as interpreters
+from subinterpreters import sync
+
+lock = sync.{kind}()
+cond = sync.Condition(lock)
+r, w = os.pipe()
+interp = interpreters.create()
+interp.prepare_main(cond=cond, w=w)
+interp.exec("""if True:
+    import os, threading
+    def waiter():
+        try:
+            with cond:
+                os.write(w, b"w")
+                cond.wait()
+        except BaseException as exc:
+            os.write(w, type(exc).__name__.encode())
+    threading.Thread(target=waiter).start()
+""")
+assert os.read(r, 1) == b"w"
+with cond:          # held here while the waiter's interpreter closes
+    interp.close()
+    print("closed", lock.locked(), flush=True)
+print("released", lock.locked(), os.read(r, 100).decode(), flush=True)
+'''
+
+
+@pytest.mark.parametrize('kind', ['Lock', 'RLock'])
+def test_close_while_condition_lock_held_elsewhere(kind, run_python):
+    # The waiter cannot take the lock back (main holds it): close() ends
+    # its wait anyway, and its "with cond:" does not let go of main's hold.
+    rc, out, err = run_python(
+        CLOSE_WITH_LOCK_HELD.format(path=sys.path[:3], kind=kind),
+        timeout=60)
+    assert rc == 0, f'rc={rc}\n{out}\n{err}'
+    assert 'closed True' in out, out
+    assert 'released False InterpreterError' in out, out
+
+
+FORK_PICKLES = r'''
+import os, pickle, sys
+sys.path[:0] = {path!r}
+from subinterpreters import sync
+import subinterpreters as interpreters
+
+before = sync.Lock()
+before_data = pickle.dumps(before)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    ok = pickle.loads(before_data) is before   # made before the fork
+    mine = sync.Lock()                         # same id as the parent's next
+    os.write(w, (b"1" if ok else b"0") + pickle.dumps(mine))
+    os._exit(0)
+os.waitpid(pid, 0)
+data = os.read(r, 10000)
+after = sync.Lock()                            # the id the child used
+print("child loaded the parent's:", data[:1] == b"1")
+try:
+    pickle.loads(data[1:])
+    print("loaded the child's pickle")
+except interpreters.InterpreterError as exc:
+    print("refused:", exc)
+'''
+
+
+def test_pickles_across_fork(run_python):
+    rc, out, err = run_python(FORK_PICKLES.format(path=sys.path[:3]),
+                              timeout=60)
+    assert rc == 0, f'rc={rc}\n{out}\n{err}'
+    assert "child loaded the parent's: True" in out, out
+    assert 'refused: ' in out and 'another process' in out, out

@@ -26,6 +26,7 @@
 #include "shield.h"
 #include "arena.h"
 #include "shared.h"
+#include "shobj.h"
 #include "wake.h"
 
 #include <pthread.h>
@@ -219,6 +220,7 @@ reset_after_fork(void)
     sbi_shbuf_after_fork();
     sbi_queue_after_fork();
     sbi_shared_after_fork();
+    sbi_shobj_after_fork();
     sbi_wake_after_fork();
     sbi_arena_after_fork();
     sbi_shield_after_fork();

@@ -147,6 +147,15 @@ sbi_shared_handle_release(int64_t id)
     }
 }
 
+int64_t
+sbi_shared_next_id(void)
+{
+    sbi_mutex_lock_any(&shared.mutex);
+    int64_t id = shared.next_id;
+    sbi_mutex_unlock(&shared.mutex);
+    return id;
+}
+
 Py_ssize_t
 sbi_shared_count(const sbi_shared_type *type)
 {

@@ -55,6 +55,9 @@ void sbi_shared_decref(sbi_shared *o);
 int sbi_shared_handle_bind(int64_t id);
 void sbi_shared_handle_release(int64_t id);
 
+/* The id the next object will get.  Any thread. */
+int64_t sbi_shared_next_id(void);
+
 /* How many objects of type exist (for leak tests); NULL: all. */
 Py_ssize_t sbi_shared_count(const sbi_shared_type *type);
 

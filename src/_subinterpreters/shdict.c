@@ -403,49 +403,59 @@ sbi_shdict_store_many(sbi_shdict *d, Py_ssize_t n, const sbi_shd_key *k,
 }
 
 int
-sbi_shdict_pop(sbi_shdict *d, const sbi_shd_key *k, sbi_blob **key,
-               sbi_blob **value)
+sbi_shdict_pop(sbi_shdict *d, const sbi_shd_key *k, const sbi_blob *expect)
 {
     sbi_blob *kb = NULL, *vb = NULL;
     sbi_mutex_lock_any(&d->mutex);
     size_t slot = 0;
     Py_ssize_t ix = find(d, k, &slot);
-    if (ix >= 0) {
+    int found = ix >= 0 && (expect == NULL || d->entries[ix].value == expect);
+    if (found) {
         unlink_entry(d, slot, ix, &kb, &vb);
     }
     sbi_mutex_unlock(&d->mutex);
-    if (key != NULL) {
-        *key = kb;
-    }
-    else {
-        sbi_blob_decref(kb);
-    }
-    if (value != NULL) {
-        *value = vb;
-    }
-    else {
-        sbi_blob_decref(vb);
-    }
-    return ix >= 0;
+    sbi_blob_decref(kb);
+    sbi_blob_decref(vb);
+    return found;
 }
 
 int
-sbi_shdict_popitem(sbi_shdict *d, sbi_blob **key, sbi_blob **value)
+sbi_shdict_last(sbi_shdict *d, sbi_blob **key, sbi_blob **value)
 {
-    int found = 0;
     sbi_mutex_lock_any(&d->mutex);
+    int found = d->len > 0;
+    if (found) {
+        entry *en = &d->entries[d->nentries - 1];  // never a hole
+        *key = en->key;
+        *value = en->value;
+        sbi_blob_incref(*key);
+        sbi_blob_incref(*value);
+    }
+    sbi_mutex_unlock(&d->mutex);
+    return found;
+}
+
+int
+sbi_shdict_pop_last(sbi_shdict *d, const sbi_blob *key, const sbi_blob *value)
+{
+    sbi_blob *kb = NULL, *vb = NULL;
+    sbi_mutex_lock_any(&d->mutex);
+    int found = 0;
     if (d->len > 0) {
-        Py_ssize_t ix = d->nentries - 1;  // never a hole (unlink_entry)
+        Py_ssize_t ix = d->nentries - 1;
         entry *en = &d->entries[ix];
-        sbi_shd_key k = {en->canon, en->len, en->hash};
-        size_t slot = 0;
-        Py_ssize_t found_ix = find(d, &k, &slot);
-        if (SBI_ALWAYS(found_ix == ix)) {
-            unlink_entry(d, slot, ix, key, value);
-            found = 1;
+        if (en->key == key && en->value == value) {
+            sbi_shd_key k = {en->canon, en->len, en->hash};
+            size_t slot = 0;
+            if (SBI_ALWAYS(find(d, &k, &slot) == ix)) {
+                unlink_entry(d, slot, ix, &kb, &vb);
+                found = 1;
+            }
         }
     }
     sbi_mutex_unlock(&d->mutex);
+    sbi_blob_decref(kb);
+    sbi_blob_decref(vb);
     return found;
 }
 

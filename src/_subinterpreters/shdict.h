@@ -75,14 +75,20 @@ int sbi_shdict_store(sbi_shdict *d, const sbi_shd_key *k, sbi_blob *key,
 int sbi_shdict_store_many(sbi_shdict *d, Py_ssize_t n, const sbi_shd_key *k,
                           sbi_blob *const *keys, sbi_blob *const *values);
 
-/* Remove k: 1 with *key and *value set (references; either pointer may be
- * NULL to drop it) if it was there, else 0. */
-int sbi_shdict_pop(sbi_shdict *d, const sbi_shd_key *k, sbi_blob **key,
-                   sbi_blob **value);
+/* Remove k if its value is expect (NULL: whatever it is): 1 if removed,
+ * else 0.  (Readers decode a reference first and remove after, so that a
+ * value that fails to load is not lost.) */
+int sbi_shdict_pop(sbi_shdict *d, const sbi_shd_key *k,
+                   const sbi_blob *expect);
 
-/* Remove the last pair stored: 1 with references in *key and *value, or
- * 0 if the dict is empty. */
-int sbi_shdict_popitem(sbi_shdict *d, sbi_blob **key, sbi_blob **value);
+/* The last pair stored: 1 with references in *key and *value, or 0 if
+ * the dict is empty. */
+int sbi_shdict_last(sbi_shdict *d, sbi_blob **key, sbi_blob **value);
+
+/* Remove the last pair if it is still (key, value): 1 if removed, else
+ * 0. */
+int sbi_shdict_pop_last(sbi_shdict *d, const sbi_blob *key,
+                        const sbi_blob *value);
 
 void sbi_shdict_clear(sbi_shdict *d);
 

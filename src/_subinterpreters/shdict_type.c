@@ -32,6 +32,7 @@ typedef struct {
     size_t len;
     size_t cap;
     size_t *nodes;  // objects encoded for the whole key (shared count)
+    int *too_big;   // set when the key is too deep or too large
     char stack[128];
 } cbuf;
 
@@ -39,6 +40,7 @@ static void
 cbuf_init(cbuf *b)
 {
     b->nodes = NULL;
+    b->too_big = NULL;
     b->p = b->stack;
     b->len = 0;
     b->cap = sizeof(b->stack);
@@ -172,6 +174,7 @@ canon_frozenset(cbuf *b, PyObject *key, int depth)
     for (Py_ssize_t j = 0; j < n; j++) {
         cbuf_init(&parts[j]);
         parts[j].nodes = b->nodes;
+        parts[j].too_big = b->too_big;
         order[j] = &parts[j];
     }
     PyObject *it = PyObject_GetIter(key);
@@ -218,7 +221,10 @@ canon(cbuf *b, PyObject *key, int depth)
 {
     PyTypeObject *tp = Py_TYPE(key);
     if (depth > SBI_MAX_DEPTH || ++*b->nodes > SBI_DATA_MAX_NODES) {
-        PyErr_SetString(PyExc_RecursionError,
+        *b->too_big = 1;
+        sbi_state *st = sbi_state_current();
+        PyErr_SetString(st != NULL ? st->NotShareableError
+                                   : PyExc_RecursionError,
                         "key nested too deeply or too large");
         return -1;
     }
@@ -317,14 +323,18 @@ static int
 make_key(PyObject *key, cbuf *b, sbi_shd_key *k)
 {
     size_t nodes = 0;
+    int too_big = 0;
     cbuf_init(b);
     b->nodes = &nodes;
+    b->too_big = &too_big;
     if (canon(b, key, 0) < 0) {
         cbuf_fini(b);
         PyObject *exc = PyErr_GetRaisedException();
         sbi_state *st = sbi_state_current();  // needs no exception set
-        if (st != NULL &&
-            PyErr_GivenExceptionMatches(exc, st->NotShareableError)) {
+        // (A key too big for us may be too big to print.)
+        if (st != NULL && !too_big &&
+            PyErr_GivenExceptionMatches(exc, st->NotShareableError))
+        {
             // Name the whole key, not just the part that cannot be used.
             PyErr_Format(st->NotShareableError,
                          "cannot use %R as a SharedDict key: %S", key, exc);
@@ -609,7 +619,7 @@ SharedDict_ass_subscript(PyObject *op, PyObject *key, PyObject *value)
         if (r < 0) {
             return -1;
         }
-        int found = r == 0 && sbi_shdict_pop(SD(op), &k, NULL, NULL);
+        int found = r == 0 && sbi_shdict_pop(SD(op), &k, NULL);
         if (r == 0) {
             cbuf_fini(&b);
         }
@@ -635,7 +645,9 @@ SharedDict_ass_subscript(PyObject *op, PyObject *key, PyObject *value)
     return r < 0 ? -1 : 0;
 }
 
-/* pop(key[, default]) */
+/* pop(key[, default]): the value is decoded before it is removed (and
+ * removed only if it is still the one decoded), so a value that fails to
+ * load stays. */
 static PyObject *
 SharedDict_pop(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -649,39 +661,55 @@ SharedDict_pop(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (r < 0) {
         return NULL;
     }
-    sbi_blob *v = NULL;
-    int found = r == 0 && sbi_shdict_pop(SD(op), &k, NULL, &v);
+    PyObject *obj = NULL;
+    while (r == 0) {
+        sbi_blob *v = NULL;
+        if (!sbi_shdict_get(SD(op), &k, &v)) {
+            break;
+        }
+        obj = blob_load(v);
+        int removed = obj != NULL && sbi_shdict_pop(SD(op), &k, v);
+        sbi_blob_decref(v);
+        if (obj == NULL || removed) {
+            break;
+        }
+        Py_CLEAR(obj);  // replaced meanwhile: again
+    }
     if (r == 0) {
         cbuf_fini(&b);
     }
-    if (!found) {
+    if (obj == NULL && !PyErr_Occurred()) {
         if (nargs > 1) {
             return Py_NewRef(args[1]);
         }
         set_key_error(args[0]);
-        return NULL;
     }
-    PyObject *obj = blob_load(v);
-    sbi_blob_decref(v);
     return obj;
 }
 
+/* popitem(), decoding before removing as pop() does. */
 static PyObject *
 SharedDict_popitem(PyObject *op, PyObject *unused)
 {
-    sbi_blob *kb = NULL, *vb = NULL;
-    if (!sbi_shdict_popitem(SD(op), &kb, &vb)) {
-        PyErr_SetString(PyExc_KeyError, "popitem(): dictionary is empty");
-        return NULL;
+    for (;;) {
+        sbi_blob *kb = NULL, *vb = NULL;
+        if (!sbi_shdict_last(SD(op), &kb, &vb)) {
+            PyErr_SetString(PyExc_KeyError, "popitem(): dictionary is empty");
+            return NULL;
+        }
+        PyObject *k = blob_load(kb);
+        PyObject *v = k != NULL ? blob_load(vb) : NULL;
+        PyObject *pair = v != NULL ? PyTuple_Pack(2, k, v) : NULL;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        int removed = pair != NULL && sbi_shdict_pop_last(SD(op), kb, vb);
+        sbi_blob_decref(kb);
+        sbi_blob_decref(vb);
+        if (pair == NULL || removed) {
+            return pair;
+        }
+        Py_DECREF(pair);  // changed meanwhile: again
     }
-    PyObject *k = blob_load(kb);
-    PyObject *v = k != NULL ? blob_load(vb) : NULL;
-    sbi_blob_decref(kb);
-    sbi_blob_decref(vb);
-    PyObject *pair = v != NULL ? PyTuple_Pack(2, k, v) : NULL;
-    Py_XDECREF(k);
-    Py_XDECREF(v);
-    return pair;
 }
 
 /* setdefault(key, default=None) */

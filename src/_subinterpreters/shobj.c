@@ -154,28 +154,52 @@ sbi_shobj_get_id(PyObject *op, void *closure)
  * instead of finding an unrelated object with the same id; a forked
  * child has the parent's objects and token.
  */
+static struct {
+    uint64_t token;      // atomic; 0: not drawn yet
+    uint64_t parent;     // in a forked child: the parent's token
+    int64_t fork_bound;  // ... valid for ids below this one
+} pickles;
+
+static uint64_t
+draw_token(void)
+{
+    uint64_t seed = (uint64_t)sbi_monotonic_ns() ^ ((uint64_t)getpid() << 32) ^
+                    (uint64_t)(uintptr_t)&seed;
+    // splitmix64's finaliser; never 0
+    seed += UINT64_C(0x9E3779B97F4A7C15);
+    seed = (seed ^ (seed >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    seed = (seed ^ (seed >> 27)) * UINT64_C(0x94D049BB133111EB);
+    seed ^= seed >> 31;
+    return seed != 0 ? seed : 1;
+}
+
 static uint64_t
 process_token(void)
 {
-    static uint64_t token = 0;  // atomic; 0: not drawn yet
-    uint64_t t = __atomic_load_n(&token, __ATOMIC_RELAXED);
+    uint64_t t = __atomic_load_n(&pickles.token, __ATOMIC_RELAXED);
     if (t == 0) {
-        uint64_t seed = (uint64_t)sbi_monotonic_ns() ^
-                        ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&t;
-        // splitmix64 finaliser; never 0
-        seed += UINT64_C(0x9E3779B97F4A7C15);
-        seed = (seed ^ (seed >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-        seed = (seed ^ (seed >> 27)) * UINT64_C(0x94D049BB133111EB);
-        seed ^= seed >> 31;
-        t = seed != 0 ? seed : 1;
         uint64_t expected = 0;
-        if (!__atomic_compare_exchange_n(&token, &expected, t, 0,
+        t = draw_token();
+        if (!__atomic_compare_exchange_n(&pickles.token, &expected, t, 0,
                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         {
             t = expected;
         }
     }
     return t;
+}
+
+void
+sbi_shobj_after_fork(void)
+{
+    // The child has the parent's objects (ids below the bound) under the
+    // parent's token; the objects either makes from now on are unrelated
+    // though their ids coincide, so the child pickles under a new token.
+    if (pickles.token != 0) {
+        pickles.parent = pickles.token;
+        pickles.fork_bound = sbi_shared_next_id();
+        pickles.token = draw_token();
+    }
 }
 
 PyObject *
@@ -245,7 +269,9 @@ shobj_from_pickle(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     sbi_state *st = sbi_state_of(m);
-    if (token != process_token()) {
+    if (token != process_token() &&
+        !(token == pickles.parent && id < pickles.fork_bound))
+    {
         PyErr_SetString(st->InterpreterError,
                         "a sync primitive or SharedDict was pickled in "
                         "another process: they can only be unpickled in the "

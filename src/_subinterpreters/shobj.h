@@ -37,6 +37,10 @@ PyObject *sbi_shobj_get_id(PyObject *op, void *closure);
 PyObject *sbi_shobj_reduce(PyObject *op, PyObject *unused);
 extern PyMemberDef sbi_shobj_members[];
 
+/* In the child of fork(): pickles made from now on use a new process
+ * token (see shobj.c). */
+void sbi_shobj_after_fork(void);
+
 /* The cache and the handle kind (xidata.c).  Module init, before the
  * types that use them. */
 int sbi_shobj_init(PyObject *m, sbi_state *st);

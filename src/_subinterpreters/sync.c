@@ -30,7 +30,11 @@ enum {
     BARRIER_RELEASING = 2,
 };
 
-/* A thread waiting in Condition.wait(), on its stack. */
+/* The Condition whose wait() ended, in this thread, without taking its
+ * lock back (its interpreter is closing). */
+static _Thread_local const sbi_sync *cond_lost_lock;
+
+/* A thread waiting in Condition.wait() (on the heap). */
 struct sbi_cwaiter {
     sbi_cwaiter *next;  // the condition's mutex
     int notified;       // the condition's mutex
@@ -345,45 +349,78 @@ sbi_sync_value(sbi_sync *s)
     return v;
 }
 
-/* Condition.wait() lets go of its lock whatever its depth, and takes it
- * back the same, uninterruptibly (as threading's _release_save() and
- * _acquire_restore() do).  Thread state attached. */
+/* Condition.wait() lets go of its lock whatever its depth, if the
+ * calling thread may (owns the RLock; the Lock is held), in one step
+ * under the lock's mutex.  Returns the depth, or 0 if not owned.  Thread
+ * state attached. */
 static uint64_t
 lock_release_all(sbi_sync *lock)
 {
     sbi_mutex_lock_py(&lock->mutex);
     uint64_t depth = lock->u.lock.count;
-    lock->u.lock.count = 0;
-    lock->u.lock.owner = 0;
-    sync_wake(lock);
+    if (lock->kind == SBI_SYNC_RLOCK &&
+        lock->u.lock.owner != PyThread_get_thread_ident())
+    {
+        depth = 0;
+    }
+    if (depth > 0) {
+        lock->u.lock.count = 0;
+        lock->u.lock.owner = 0;
+        sync_wake(lock);
+    }
     sbi_mutex_unlock(&lock->mutex);
     return depth;
 }
 
-static void
+/* Take lock back at depth, as threading's _acquire_restore() does: not
+ * interrupted by signals or interrupt().  Only the closing of the
+ * caller's interpreter ends the wait (SBI_ERR_INTERP_CLOSING, the lock
+ * not taken): close() must be able to join the thread.  0, or that
+ * error, or SBI_ERR_NOMEM.  Thread state attached. */
+static int
+lock_ready(sbi_sync *lock, void *arg)
+{
+    if (lock->u.lock.count != 0) {
+        return 0;
+    }
+    lock->u.lock.owner = PyThread_get_thread_ident();
+    lock->u.lock.count = *(uint64_t *)arg;
+    return 1;
+}
+
+static int
 lock_restore(sbi_sync *lock, uint64_t depth)
 {
-    unsigned long me = PyThread_get_thread_ident();
     sbi_mutex_lock_py(&lock->mutex);
-    if (lock->u.lock.count == 0) {
-        lock->u.lock.owner = me;
-        lock->u.lock.count = depth;
+    int r = lock_ready(lock, &depth);
+    sbi_mutex_unlock(&lock->mutex);
+    if (r) {
+        return 0;
+    }
+    sbi_wake *w = PyMem_RawMalloc(sizeof(*w));  // see sync_wait()
+    if (w == NULL) {
+        return SBI_ERR_NOMEM;
+    }
+    for (r = 0; r == 0;) {
+        if (sbi_wake_begin(w, &lock->mutex, &lock->cond) < 0) {
+            r = SBI_ERR_INTERP_CLOSING;
+            break;
+        }
+        // Never wait for the GIL with the mutex held: let go of it first.
+        Py_BEGIN_ALLOW_THREADS
+        sbi_mutex_lock(&lock->mutex);
+        lock->waiters++;
+        while ((r = lock_ready(lock, &depth)) == 0 && !w->kicked) {
+            (void)sbi_cond_wait_until(&lock->cond, &lock->mutex, -1);
+        }
+        lock->waiters--;
         sbi_mutex_unlock(&lock->mutex);
-        return;
+        Py_END_ALLOW_THREADS
+        sbi_wake_end(w);
+        // Kicked: by a close (refused at the next begin), else again.
     }
-    // Never wait for the GIL with the mutex held: let go of it first.
-    sbi_mutex_unlock(&lock->mutex);
-    Py_BEGIN_ALLOW_THREADS
-    sbi_mutex_lock(&lock->mutex);
-    lock->waiters++;
-    while (lock->u.lock.count != 0) {
-        (void)sbi_cond_wait_until(&lock->cond, &lock->mutex, -1);
-    }
-    lock->waiters--;
-    lock->u.lock.owner = me;
-    lock->u.lock.count = depth;
-    sbi_mutex_unlock(&lock->mutex);
-    Py_END_ALLOW_THREADS
+    PyMem_RawFree(w);
+    return r < 0 ? r : 0;
 }
 
 /* =====================================================================
@@ -482,9 +519,6 @@ int
 sbi_sync_cond_wait(sbi_sync *s, int64_t deadline)
 {
     sbi_sync *lock = s->u.cond.lock;
-    if (!sbi_sync_is_owned(lock)) {
-        return SBI_ERR_SYNC_WAIT_NOT_OWNED;
-    }
     // Queued before the lock is let go: a notify() made by whoever takes
     // the lock next reaches this waiter.  On the heap, as sync_wait()'s
     // record is.
@@ -504,7 +538,10 @@ sbi_sync_cond_wait(sbi_sync *s, int64_t deadline)
 
     uint64_t depth = lock_release_all(lock);
     int r = 0;
-    if (deadline < 0 || deadline > sbi_monotonic_ns()) {
+    if (depth == 0) {
+        r = SBI_ERR_SYNC_WAIT_NOT_OWNED;
+    }
+    else if (deadline < 0 || deadline > sbi_monotonic_ns()) {
         r = sync_wait(s, cwaiter_ready, w, deadline);
     }
     if (r != 1) {
@@ -523,8 +560,38 @@ sbi_sync_cond_wait(sbi_sync *s, int64_t deadline)
         sbi_mutex_unlock(&s->mutex);
     }
     PyMem_RawFree(w);
-    lock_restore(lock, depth);
+    if (depth > 0) {
+        int err = lock_restore(lock, depth);
+        if (err < 0) {
+            // The interpreter is closing and the lock is not held: the
+            // release that ends the caller's "with cond:" must not let go
+            // of someone else's hold (sbi_sync_cond_release()).
+            cond_lost_lock = s;
+            r = r >= 0 || r == SBI_ERR_PYEXC ? err : r;
+            if (PyErr_Occurred()) {
+                PyErr_Clear();  // superseded by the closing
+            }
+        }
+    }
     return r;
+}
+
+void
+sbi_sync_cond_acquired(sbi_sync *s)
+{
+    if (cond_lost_lock == s) {
+        cond_lost_lock = NULL;
+    }
+}
+
+int
+sbi_sync_cond_release(sbi_sync *s)
+{
+    if (cond_lost_lock == s) {
+        cond_lost_lock = NULL;
+        return 0;
+    }
+    return sbi_sync_release(s->u.cond.lock, 1);
 }
 
 int
@@ -621,10 +688,10 @@ sbi_sync_barrier_wait(sbi_sync *s, int64_t timeout_ns,
             sync_wake(s);
         }
         else {
-            // abort() (or reset()) came while the action ran: threading's
-            // would have waited for the action, then broken the barrier.
-            barrier_break_locked(s);
-            r = SBI_ERR_BARRIER_BROKEN;
+            // abort() or reset() came while the action ran (threading's
+            // would have waited for the action): the waiters see that
+            // state, and this thread returns its index, as there.
+            sync_wake(s);
         }
         sbi_mutex_unlock(&s->mutex);
     }

@@ -115,6 +115,11 @@ int sbi_sync_event_wait(sbi_sync *s, int64_t deadline);
  * SBI_ERR_SYNC_NOTIFY_NOT_OWNED); n < 0 notifies everyone (notify_all;
  * the Python layer refuses a negative n). */
 int sbi_sync_cond_wait(sbi_sync *s, int64_t deadline);
+/* Condition.release(): its lock's release, except right after a wait()
+ * that ended without the lock (SBI_ERR_INTERP_CLOSING): then nothing. */
+int sbi_sync_cond_release(sbi_sync *s);
+/* Condition.acquire() succeeded: a release now is a real one. */
+void sbi_sync_cond_acquired(sbi_sync *s);
 int sbi_sync_cond_notify(sbi_sync *s, Py_ssize_t n);
 
 /* Barrier wait(): returns 1 with *index set, or SBI_ERR_BARRIER_BROKEN

@@ -321,6 +321,18 @@ lock_of(PyObject *op)
     return s->kind == SBI_SYNC_CONDITION ? s->u.cond.lock : s;
 }
 
+/* Acquire op's lock (a Condition's: its lock). */
+static PyObject *
+lock_acquire(PyObject *op, int blocking, int64_t deadline)
+{
+    sbi_sync *s = SYNC(op);
+    int r = sbi_sync_acquire(lock_of(op), blocking, deadline);
+    if (r > 0 && s->kind == SBI_SYNC_CONDITION) {
+        sbi_sync_cond_acquired(s);
+    }
+    return sync_bool(op, r);
+}
+
 /* acquire(blocking=True, timeout=-1) -> bool */
 static PyObject *
 Lock_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
@@ -338,22 +350,22 @@ Lock_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     if (blocking < 0 || lock_deadline(blocking, vals[1], &deadline) < 0) {
         return NULL;
     }
-    sbi_sync *s = lock_of(op);
-    return sync_bool(op, sbi_sync_acquire(s, blocking, deadline));
+    return lock_acquire(op, blocking, deadline);
 }
 
 static PyObject *
 Lock_enter(PyObject *op, PyObject *unused)
 {
-    sbi_sync *s = lock_of(op);
-    return sync_bool(op, sbi_sync_acquire(s, 1, -1));
+    return lock_acquire(op, 1, -1);
 }
 
 static PyObject *
 Lock_release(PyObject *op, PyObject *unused)
 {
-    sbi_sync *s = lock_of(op);
-    return sync_none(op, sbi_sync_release(s, 1));
+    sbi_sync *s = SYNC(op);
+    return sync_none(op, s->kind == SBI_SYNC_CONDITION
+                             ? sbi_sync_cond_release(s)
+                             : sbi_sync_release(s, 1));
 }
 
 static PyObject *
@@ -682,11 +694,8 @@ Condition_notify(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     if (parse_count("notify", args, nargs, kwnames, &n) < 0) {
         return NULL;
     }
+    // A negative n notifies nobody (threading: "while waiters and n > 0").
     sbi_sync *s = SYNC(op);
-    if (n < 0 && sbi_sync_is_owned(s->u.cond.lock)) {
-        PyErr_SetString(PyExc_ValueError, "n must be >= 0");
-        return NULL;
-    }
     return sync_none(op, sbi_sync_cond_notify(s, n < 0 ? 0 : n));
 }
 

@@ -9,27 +9,20 @@
  */
 #include "wake.h"
 
-/* Interpreters being closed: a handful at a time.  A slot holds cid + 1
- * (0 is the main interpreter's id), 0 when free. */
-#define WAKE_CLOSING_MAX 16
-#define WAKE_FREE 0
-
 static struct {
     sbi_mutex mutex;
-    sbi_wake *head;                     // mutex
-    int64_t closing[WAKE_CLOSING_MAX];  // mutex: cid + 1, or WAKE_FREE
-    int nclosing;                       // mutex: slots in use
+    sbi_wake *head;    // mutex
+    int64_t *closing;  // mutex: ids of the interpreters being closed
+    int nclosing;      // mutex
+    int capclosing;    // mutex
 } wake = {.mutex = SBI_MUTEX_INIT};
 
 /* needs lock */
 static int
 closing_locked(int64_t cid)
 {
-    if (wake.nclosing == 0) {
-        return 0;
-    }
-    for (int i = 0; i < WAKE_CLOSING_MAX; i++) {
-        if (wake.closing[i] == cid + 1) {
+    for (int i = 0; i < wake.nclosing; i++) {
+        if (wake.closing[i] == cid) {
             return 1;
         }
     }
@@ -95,20 +88,22 @@ void
 sbi_wake_set_closing(int64_t cid, int closing)
 {
     sbi_mutex_lock_any(&wake.mutex);
-    int slot = -1;
-    for (int i = 0; i < WAKE_CLOSING_MAX; i++) {
-        if (wake.closing[i] == (closing ? WAKE_FREE : cid + 1)) {
-            slot = i;
-            break;
-        }
-    }
     if (closing) {
-        // With no free slot (more interpreters closing at once than
-        // WAKE_CLOSING_MAX), waits are still kicked once; only a wait
-        // begun after this one is not refused.
-        if (slot >= 0 && !closing_locked(cid)) {
-            wake.closing[slot] = cid + 1;
-            wake.nclosing++;
+        if (!closing_locked(cid)) {
+            if (wake.nclosing == wake.capclosing) {
+                int cap = wake.capclosing ? wake.capclosing * 2 : 8;
+                int64_t *p =
+                    PyMem_RawRealloc(wake.closing, (size_t)cap * sizeof(*p));
+                if (p != NULL) {
+                    wake.closing = p;
+                    wake.capclosing = cap;
+                }
+            }
+            // Out of memory: the waits are still kicked once; only a
+            // wait begun after this one is not refused.
+            if (wake.nclosing < wake.capclosing) {
+                wake.closing[wake.nclosing++] = cid;
+            }
         }
         for (sbi_wake *w = wake.head; w != NULL; w = w->next) {
             if (w->cid == cid) {
@@ -116,9 +111,13 @@ sbi_wake_set_closing(int64_t cid, int closing)
             }
         }
     }
-    else if (slot >= 0) {
-        wake.closing[slot] = WAKE_FREE;
-        wake.nclosing--;
+    else {
+        for (int i = 0; i < wake.nclosing; i++) {
+            if (wake.closing[i] == cid) {
+                wake.closing[i] = wake.closing[--wake.nclosing];
+                break;
+            }
+        }
     }
     sbi_mutex_unlock(&wake.mutex);
 }
@@ -149,8 +148,5 @@ sbi_wake_after_fork(void)
 {
     (void)sbi_mutex_init(&wake.mutex);
     wake.head = NULL;
-    for (int i = 0; i < WAKE_CLOSING_MAX; i++) {
-        wake.closing[i] = WAKE_FREE;
-    }
-    wake.nclosing = 0;
+    wake.nclosing = 0;  // (the array is kept for reuse)
 }

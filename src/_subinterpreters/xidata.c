@@ -992,10 +992,23 @@ sbi_xidata_new_pinned(PyObject *obj, sbi_xi_mode mode, PyObject **pins)
             return NULL;
         }
         if (mode != SBI_XI_FULL) {
-            raise_not_shareable(obj, mode == SBI_XI_NATIVE
-                                         ? "%R is nested too deeply to share"
-                                         : "%R is nested too deeply (or "
-                                           "contains itself) to be stored");
+            // Named by its type: the repr of such a value can be huge (or
+            // take for ever, when it shares its parts).
+            PyObject *exc = PyErr_GetRaisedException();
+            PyObject *name = PyType_GetName(Py_TYPE(obj));
+            if (name == NULL) {
+                Py_XDECREF(exc);
+            }
+            else {
+                PyErr_SetRaisedException(exc);
+                raise_not_shareable(name,
+                                    mode == SBI_XI_NATIVE
+                                        ? "this %S is nested too deeply to "
+                                          "share"
+                                        : "this %S is nested too deeply (or "
+                                          "contains itself) to be stored");
+                Py_DECREF(name);
+            }
             return NULL;
         }
         // Too deep, cyclic or with shared parts for the native form:
