@@ -292,7 +292,7 @@ canon(cbuf *b, PyObject *key, int depth)
                    : 0;
     }
     if (PyObject_Hash(key) == -1) {
-        return -1;  // TypeError: unhashable type, as a dict says
+        return -1;  // unhashable: make_key() raises what a dict raises
     }
     sbi_state *st = sbi_state_current();
     PyErr_Format(st != NULL ? st->NotShareableError : PyExc_TypeError,
@@ -331,6 +331,21 @@ make_key(PyObject *key, cbuf *b, sbi_shd_key *k)
         cbuf_fini(b);
         PyObject *exc = PyErr_GetRaisedException();
         sbi_state *st = sbi_state_current();  // needs no exception set
+        if (st != NULL && !too_big &&
+            !PyErr_GivenExceptionMatches(exc, st->NotShareableError) &&
+            PyErr_GivenExceptionMatches(exc, PyExc_TypeError))
+        {
+            // Unhashable: the error a dict raises for the whole key on
+            // this Python (3.14 names the key's type and the part's).
+            PyObject *tmp = PyDict_New();
+            if (tmp != NULL && PyDict_SetItem(tmp, key, Py_None) < 0) {
+                Py_CLEAR(exc);
+            }
+            Py_XDECREF(tmp);
+            if (exc == NULL) {
+                return -1;
+            }
+        }
         // (A key too big for us may be too big to print.)
         if (st != NULL && !too_big &&
             PyErr_GivenExceptionMatches(exc, st->NotShareableError))
@@ -762,91 +777,6 @@ SharedDict_clear(PyObject *op, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Append the pairs of update()'s positional argument to pairs (a list
- * of 2-tuples), as dict.update() reads it.  0, or -1 with an exception. */
-static int
-update_pairs(PyObject *pairs, PyObject *other)
-{
-    PyObject *keys = NULL, *it = NULL, *item = NULL;
-    int r = -1;
-    if (PyDict_Check(other)) {
-        PyObject *items = PyDict_Items(other);
-        if (items == NULL) {
-            return -1;
-        }
-        r = PyList_SetSlice(pairs, PyList_GET_SIZE(pairs),
-                            PyList_GET_SIZE(pairs), items);
-        Py_DECREF(items);
-        return r;
-    }
-    keys = PyObject_GetAttrString(other, "keys");
-    if (keys != NULL) {
-        Py_SETREF(keys, PyObject_CallNoArgs(keys));
-        it = keys != NULL ? PyObject_GetIter(keys) : NULL;
-        if (it == NULL) {
-            goto done;
-        }
-        PyObject *k;
-        while ((k = PyIter_Next(it)) != NULL) {
-            PyObject *v = PyObject_GetItem(other, k);
-            PyObject *pair = v != NULL ? PyTuple_Pack(2, k, v) : NULL;
-            Py_DECREF(k);
-            Py_XDECREF(v);
-            if (pair == NULL || PyList_Append(pairs, pair) < 0) {
-                Py_XDECREF(pair);
-                goto done;
-            }
-            Py_DECREF(pair);
-        }
-        r = PyErr_Occurred() ? -1 : 0;
-        goto done;
-    }
-    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        goto done;
-    }
-    PyErr_Clear();
-    it = PyObject_GetIter(other);
-    if (it == NULL) {
-        goto done;
-    }
-    for (Py_ssize_t i = 0; (item = PyIter_Next(it)) != NULL; i++) {
-        PyObject *fast = PySequence_Fast(item, "");
-        if (fast == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-                PyErr_Format(PyExc_TypeError,
-                             "cannot convert dictionary update sequence "
-                             "element #%zd to a sequence",
-                             i);
-            }
-            goto done;
-        }
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-        if (n != 2) {
-            Py_DECREF(fast);
-            PyErr_Format(PyExc_ValueError,
-                         "dictionary update sequence element #%zd has length "
-                         "%zd; 2 is required",
-                         i, n);
-            goto done;
-        }
-        PyObject *pair = PyTuple_Pack(2, PySequence_Fast_GET_ITEM(fast, 0),
-                                      PySequence_Fast_GET_ITEM(fast, 1));
-        Py_DECREF(fast);
-        if (pair == NULL || PyList_Append(pairs, pair) < 0) {
-            Py_XDECREF(pair);
-            goto done;
-        }
-        Py_DECREF(pair);
-        Py_CLEAR(item);
-    }
-    r = PyErr_Occurred() ? -1 : 0;
-done:
-    Py_XDECREF(item);
-    Py_XDECREF(it);
-    Py_XDECREF(keys);
-    return r;
-}
-
 /* Store every pair of the list at once (one atomic update). */
 static int
 shdict_store_pairs(PyObject *op, PyObject *pairs)
@@ -914,24 +844,32 @@ done:
     return r;
 }
 
-/* update([other], /, **kwargs), as dict.update(), atomically. */
+/* update([other], /, **kwargs), as dict.update(), atomically.  The
+ * arguments are read by a dict (so every error is the one dict.update()
+ * raises on this Python; equal keys collapse as in a dict), whose pairs
+ * are then stored in one step. */
 static int
 shdict_update(PyObject *op, PyObject *other, PyObject *kwargs)
 {
-    PyObject *pairs = PyList_New(0);
-    if (pairs == NULL) {
+    PyObject *tmp = PyDict_New();
+    if (tmp == NULL) {
         return -1;
     }
     int r = 0;
     if (other != NULL) {
-        r = update_pairs(pairs, other);
+        PyObject *res = PyObject_CallMethod(tmp, "update", "O", other);
+        r = res == NULL ? -1 : 0;
+        Py_XDECREF(res);
     }
     if (r == 0 && kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
-        r = update_pairs(pairs, kwargs);
+        r = PyDict_Update(tmp, kwargs);
     }
-    if (r == 0) {
-        r = shdict_store_pairs(op, pairs);
+    PyObject *pairs = r == 0 ? PyDict_Items(tmp) : NULL;
+    Py_DECREF(tmp);
+    if (pairs == NULL) {
+        return -1;
     }
+    r = shdict_store_pairs(op, pairs);
     Py_DECREF(pairs);
     return r;
 }
