@@ -283,16 +283,16 @@ canon(cbuf *b, PyObject *key, int depth)
     if (tp == &PyFrozenSet_Type) {
         return canon_frozenset(b, key, depth);
     }
+    if (PyObject_Hash(key) == -1) {
+        return -1;  // unhashable: make_key() raises what a dict raises
+    }
     int64_t id;
     int kind = sbi_xidata_handle_of(key, &id);
-    if (kind >= 0 && PyObject_HashNotImplemented != tp->tp_hash) {
+    if (kind >= 0) {  // a queue or sync primitive (a SharedDict is unhashable)
         return cbuf_tag(b, 'h') < 0 || cbuf_tag(b, (char)kind) < 0 ||
                        cbuf_put(b, &id, sizeof(id)) < 0
                    ? -1
                    : 0;
-    }
-    if (PyObject_Hash(key) == -1) {
-        return -1;  // unhashable: make_key() raises what a dict raises
     }
     sbi_state *st = sbi_state_current();
     PyErr_Format(st != NULL ? st->NotShareableError : PyExc_TypeError,
@@ -1096,8 +1096,7 @@ static PyType_Slot SharedDict_slots[] = {
     {Py_tp_new, SharedDict_new},
     {Py_tp_dealloc, sbi_shobj_dealloc},
     {Py_tp_repr, SharedDict_repr},
-    {Py_tp_hash, PyObject_HashNotImplemented},
-    {Py_tp_richcompare, SharedDict_richcompare},
+    {Py_tp_richcompare, SharedDict_richcompare},  // and no hash: mutable
     {Py_tp_iter, SharedDict_iter},
     {Py_tp_methods, SharedDict_methods},
     {Py_tp_getset, SharedDict_getset},

@@ -321,6 +321,25 @@ lock_of(PyObject *op)
     return s->kind == SBI_SYNC_CONDITION ? s->u.cond.lock : s;
 }
 
+/* acquire()'s arguments (blocking=True, timeout): *blocking as a truth
+ * value, *timeout borrowed or NULL when not given.  0, or -1 with an
+ * exception. */
+static int
+parse_acquire(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+              int *blocking, PyObject **timeout)
+{
+    static const char *const names[] = {"blocking", "timeout"};
+    PyObject *vals[2] = {NULL, NULL};
+    if (sbi_state_parse_args("acquire", args, nargs, kwnames, names, 2, 0, 2,
+                             vals) < 0)
+    {
+        return -1;
+    }
+    *blocking = vals[0] == NULL ? 1 : PyObject_IsTrue(vals[0]);
+    *timeout = vals[1];
+    return *blocking < 0 ? -1 : 0;
+}
+
 /* Acquire op's lock (a Condition's: its lock). */
 static PyObject *
 lock_acquire(PyObject *op, int blocking, int64_t deadline)
@@ -338,16 +357,12 @@ static PyObject *
 Lock_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
              PyObject *kwnames)
 {
-    static const char *const names[] = {"blocking", "timeout"};
-    PyObject *vals[2] = {NULL, NULL};
-    if (sbi_state_parse_args("acquire", args, nargs, kwnames, names, 2, 0, 2,
-                             vals) < 0)
-    {
-        return NULL;
-    }
-    int blocking = vals[0] == NULL ? 1 : PyObject_IsTrue(vals[0]);
+    int blocking;
+    PyObject *timeout;
     int64_t deadline;
-    if (blocking < 0 || lock_deadline(blocking, vals[1], &deadline) < 0) {
+    if (parse_acquire(args, nargs, kwnames, &blocking, &timeout) < 0 ||
+        lock_deadline(blocking, timeout, &deadline) < 0)
+    {
         return NULL;
     }
     return lock_acquire(op, blocking, deadline);
@@ -458,18 +473,12 @@ static PyObject *
 Semaphore_acquire(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
 {
-    static const char *const names[] = {"blocking", "timeout"};
-    PyObject *vals[2] = {NULL, NULL};
-    if (sbi_state_parse_args("acquire", args, nargs, kwnames, names, 2, 0, 2,
-                             vals) < 0)
-    {
+    int blocking;
+    PyObject *timeout;
+    if (parse_acquire(args, nargs, kwnames, &blocking, &timeout) < 0) {
         return NULL;
     }
-    int blocking = vals[0] == NULL ? 1 : PyObject_IsTrue(vals[0]);
-    if (blocking < 0) {
-        return NULL;
-    }
-    PyObject *timeout = vals[1] == Py_None ? NULL : vals[1];
+    timeout = timeout == Py_None ? NULL : timeout;
     if (!blocking && timeout != NULL) {
         PyErr_SetString(PyExc_ValueError,
                         "can't specify timeout for non-blocking acquire");
