@@ -1070,7 +1070,7 @@ def test_main_script_without_guard_fails_promptly(run_python):
     rc, out, err = run_python(code, script=True, timeout=120)
     assert rc != 0
     assert 'NotShareableError' in err
-    assert "if __name__ == '__main__':" in err
+    assert 'if __name__ == "__main__":' in err and 'function work' in err
 
 
 def test_main_function_without_script_file(run_python):

@@ -16,38 +16,39 @@ SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 # stem -> layer.  Every file of src/_subinterpreters must be listed: a new
 # file says where it belongs.
 LAYERS = {
-    'compat': 0,      # version guards, workarounds of CPython bugs
-    'tuning': 0,      # every timeout, retry count and limit, with reasons
-    'common': 1,      # error codes, defensive macros, env switches
-    'lock': 2,        # the one lock abstraction
-    'state': 3,       # module state, per-interpreter blocks, the raise
-    'hooks': 3,       # subscriber lists: interpreter closed, exiting
-    'arena': 3,
-    'shared': 3,      # process-global shared objects: ids, references
-    'wake': 3,        # waking blocked waits: interrupts, close()       # releasing ended interpreters' arenas
-    'shield': 4,      # shields against CPython bugs
-    'excinfo': 5,     # exception snapshots, ExecutionFailed
-    'shbuf': 5,       # shared buffers: zero-copy memoryviews
-    'code': 5,        # bytecode inspection, code shipping and its caches
-    'pickling': 5,    # the pickle fallback, the '<fake __main__>' re-run
-    'xidata': 6,      # wire format, handle kinds, code caches, pickle
-    'registry': 7,    # our interpreters, ids, whence
-    'interrupt': 8,   # interrupts, exec(timeout=) watchdog
-    'sigint': 9,      # Ctrl-C forwarding
-    'session': 10,    # switching a thread in and out, the call template
-    'park': 10,       # reusing closed pristine interpreters
-    'lifecycle': 11,
-    'shobj': 11,      # Python objects of shared objects: cache, handle kind  # create, close, owners, reaping orphans
-    'process': 12,    # exit hook, fork guard, reset in a forked child
-    'run': 12,
-    'sync_type': 12,
-    'shdict_type': 12,  # the SharedDict type, canonical keys  # the sync types, their handle kind        # exec, prepare_main, call
-    'sync': 10,
-    'shdict': 10,     # SharedDict, raw: the hash table of blobs       # sync primitives, raw: Lock ... Barrier
-    'queue': 10,      # queues, raw: registry, FIFO, blocking put/get
+    'compat': 0,       # version guards, workarounds of CPython bugs
+    'tuning': 0,       # every timeout, retry count and limit, with reasons
+    'common': 1,       # error codes, defensive macros, env switches
+    'lock': 2,         # the one lock abstraction
+    'state': 3,        # module state, per-interpreter blocks, the raise
+    'hooks': 3,        # subscriber lists: interpreter closed, exiting
+    'arena': 3,        # releasing ended interpreters' arenas
+    'shared': 3,       # process-global shared objects: ids, references
+    'wake': 3,         # waking blocked waits: interrupts, close()
+    'extmod': 3,       # single- or multi-phase init, from a library's symbols
+    'shield': 4,       # shields against CPython bugs
+    'excinfo': 5,      # exception snapshots, ExecutionFailed
+    'shbuf': 5,        # shared buffers: zero-copy memoryviews
+    'code': 5,         # bytecode inspection, code shipping and its caches
+    'pickling': 5,     # the pickle fallback, the '<fake __main__>' re-run
+    'xidata': 6,       # wire format, handle kinds, code caches, pickle
+    'registry': 7,     # our interpreters, ids, whence
+    'interrupt': 8,    # interrupts, exec(timeout=) watchdog
+    'sigint': 9,       # Ctrl-C forwarding
+    'session': 10,     # switching a thread in and out, the call template
+    'park': 10,        # reusing closed pristine interpreters
+    'sync': 10,        # sync primitives, raw: Lock ... Barrier
+    'shdict': 10,      # SharedDict, raw: the hash table of blobs
+    'queue': 10,       # queues, raw: registry, FIFO, blocking put/get
+    'lifecycle': 11,   # create, close, owners, reaping orphans
+    'shobj': 11,       # Python objects of shared objects: cache, handle kind
+    'process': 12,     # exit hook, fork guard, reset in a forked child
+    'run': 12,         # exec, prepare_main, call
+    'sync_type': 12,   # the sync types, their handle kind
+    'shdict_type': 12,  # the SharedDict type, canonical keys
     'queue_type': 12,  # the Queue type: a handle kind, hook subscriber
     'interp_type': 13,  # the Interpreter type, create(), list_all()
-    'module': 14,     # PyInit and module_exec: wiring only
+    'module': 14,      # PyInit and module_exec: wiring only
 }
 
 

@@ -307,7 +307,7 @@ sbi_code_is_stateless(PyObject *code, PyObject *globals, PyObject **why)
         return -1;
     }
     if (r > 0) {
-        *why = PyUnicode_FromString("closures not supported");
+        *why = PyUnicode_FromString("it is a closure");
         return *why ? 0 : -1;
     }
     PyObject *bad = NULL;
@@ -315,8 +315,8 @@ sbi_code_is_stateless(PyObject *code, PyObject *globals, PyObject **why)
     if (r != 0) {
         return r;
     }
-    *why = bad ? PyUnicode_FromFormat("globals not supported (uses %R)", bad)
-               : PyUnicode_FromString("code nested too deeply");
+    *why = bad ? PyUnicode_FromFormat("it uses the global %R", bad)
+               : PyUnicode_FromString("its code is nested too deeply");
     Py_XDECREF(bad);
     return *why ? 0 : -1;
 }
@@ -454,17 +454,11 @@ sbi_code_func_is_stateless(PyObject *func, PyObject **why)
 {
     *why = NULL;
     if (!PyFunction_Check(func)) {
-        *why = PyUnicode_FromString("not a plain function");
+        *why = PyUnicode_FromString("it is not a plain function");
         return *why ? 0 : -1;
     }
     if (PyFunction_GetClosure(func) != NULL) {
-        *why = PyUnicode_FromString("closures not supported");
-        return *why ? 0 : -1;
-    }
-    if (PyFunction_GetDefaults(func) != NULL ||
-        PyFunction_GetKwDefaults(func) != NULL)
-    {
-        *why = PyUnicode_FromString("defaults not supported");
+        *why = PyUnicode_FromString("it is a closure");
         return *why ? 0 : -1;
     }
     PyObject *code = PyFunction_GetCode(func);  // borrowed

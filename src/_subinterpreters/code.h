@@ -14,9 +14,10 @@ int sbi_code_check_script(PyObject *code);
  * 1 yes; 0 no, with *why a new str saying why; -1 error. */
 int sbi_code_is_stateless(PyObject *code, PyObject *globals, PyObject **why);
 
-/* Is func a stateless function (3.14's definition)?  1 yes, 0 no with
- * *why set to a new str explaining, -1 error.  The verdict is cached per
- * code object. */
+/* Is func stateless as 3.14 defines it, its defaults aside (no closure,
+ * no globals but builtins and modules; xidata.c decides whether its
+ * defaults can travel with it)?  1 yes, 0 no with *why set to a new str
+ * explaining, -1 error.  The verdict is cached per code object. */
 int sbi_code_func_is_stateless(PyObject *func, PyObject **why);
 
 /* Code objects travel marshalled, tagged with a process-unique token so

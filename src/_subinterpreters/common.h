@@ -71,7 +71,9 @@
     "shared object {id} no longer exists (the objects for it were all "       \
     "dropped before this data was loaded)")                                   \
   X(SYNC_OVERFLOW, -26, OverflowError, OverflowError,                         \
-    "semaphore value would overflow")
+    "semaphore value would overflow")                                         \
+  X(IS_MAIN, -27, InterpreterError, InterpreterError,                         \
+    "cannot close the main interpreter")
 
 typedef enum {
     SBI_OK = 0,

@@ -187,7 +187,8 @@ typedef struct {
  * release.  Shield: the main interpreter loads both first; subinterpreters
  * go on using _pydatetime and _pydecimal.  And as 3.12's _zoneinfo needs
  * _datetime's C API, it fails there with AttributeError instead of letting
- * zoneinfo fall back to pure Python: our interpreters mark it missing. */
+ * zoneinfo fall back to pure Python: our isolated interpreters mark it
+ * missing (legacy ones load _datetime from the main interpreter's copy). */
 #if PY_VERSION_HEX < 0x030D0000
 #  define SBI_SHIELD_SINGLE_PHASE                                             \
     {"gh-119450",                                                             \
@@ -196,10 +197,51 @@ typedef struct {
      "for name in ('_datetime', '_decimal'):\n"                               \
      "    try:\n        __import__(name)\n"                                   \
      "    except ImportError:\n        pass\n",                               \
-     "import sys\nsys.modules.setdefault('_zoneinfo', None)\n",               \
+     "if isolated:\n"                                                         \
+     "    import sys\n"                                                       \
+     "    sys.modules.setdefault('_zoneinfo', None)\n",                       \
      NULL},
 #else
 #  define SBI_SHIELD_SINGLE_PHASE
+#endif
+
+/* gh-119450 again (every 3.12): the same early init runs for every
+ * single-phase extension module an isolated interpreter tries to import
+ * that no interpreter has loaded yet -- third-party ones (regex, msgspec,
+ * ujson, psutil, cffi's _cffi_backend) and 3.12's own pyexpat, _ctypes,
+ * readline, _curses...  Their C statics then point into the refusing
+ * interpreter's memory, freed when it ends: measured on 3.12.1 with
+ * CPython's own _xxsubinterpreters, a legacy and an isolated interpreter
+ * importing regex, then msgspec, abort ("munmap_chunk(): invalid
+ * pointer").  Shield: our isolated interpreters wrap
+ * _imp.create_dynamic and refuse a module whose shared library is
+ * single-phase (extmod.c reads its symbols; the library is not loaded)
+ * with CPython's own ImportError, before anything runs.  3.13 refuses
+ * before the init function runs. */
+#if PY_VERSION_HEX < 0x030D0000
+#  define SBI_REFUSE_SINGLE_PHASE 1
+#else
+#  define SBI_REFUSE_SINGLE_PHASE 0
+#endif
+
+/* 3.12 only (3.13 fixed it when gh-112175 moved the eval breaker to the
+ * thread state): a thread waiting for a GIL asks *its own* interpreter's
+ * threads to drop it (SET_GIL_DROP_REQUEST(waiter's interp)), so with a
+ * GIL shared between interpreters -- a legacy interpreter and the main
+ * one -- a thread running Python code in one keeps the GIL from threads
+ * of the others until it blocks or returns.  Measured on 3.12.1 with
+ * CPython's own _xxsubinterpreters: the main thread waited 3 s for a
+ * legacy interpreter's 3 s loop.  Ctrl-C, interrupt() and exec(timeout=)
+ * then wait as well (they need the GIL to deliver).  No workaround: the
+ * drop request is private state; create(isolated=False) warns once. */
+#if PY_VERSION_HEX < 0x030D0000
+#  define SBI_LEGACY_GIL_WARNING                                              \
+    "CPython 3.12: a legacy interpreter (isolated=False) running Python "     \
+    "code keeps the shared GIL from the main interpreter's threads until "    \
+    "it blocks or returns, so Ctrl-C, interrupt() and exec(timeout=) wait "   \
+    "for it too (fixed in CPython 3.13, gh-112175)"
+#else
+#  define SBI_LEGACY_GIL_WARNING NULL
 #endif
 
 /* gh-119213 (fixed in 3.12.4 by gh-119331): a C function of an extension

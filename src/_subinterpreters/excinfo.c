@@ -262,6 +262,69 @@ sbi_excinfo_snapshot(PyObject *m, PyObject *exc)
 }
 
 /* ---------------------------------------------------------------------
+ * The hint for extension modules that refuse isolated interpreters
+ */
+#define REFUSED_SUFFIX " does not support loading in subinterpreters"
+
+PyObject *
+sbi_excinfo_refusal_hint(PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *suffix = PyUnicode_FromString(REFUSED_SUFFIX);
+    PyObject *prefix = suffix ? PyUnicode_FromString("module ") : NULL;
+    PyObject *name = NULL, *top = NULL, *res = NULL;
+    if (prefix == NULL) {
+        goto done;
+    }
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t end = PyUnicode_Find(text, suffix, 0, len, 1);
+    Py_ssize_t start =
+        end > 0 ? PyUnicode_Find(text, prefix, 0, end, -1) : end;
+    if (start < -1 || end < -1) {
+        goto done;  // error
+    }
+    if (start < 0) {
+        res = Py_NewRef(Py_None);
+        goto done;
+    }
+    start += PyUnicode_GET_LENGTH(prefix);
+    name = PyUnicode_Substring(text, start, end);
+    if (name == NULL) {
+        goto done;
+    }
+    Py_ssize_t nlen = PyUnicode_GET_LENGTH(name);
+    if (nlen == 0 || PyUnicode_FindChar(name, ' ', 0, nlen, 1) != -1) {
+        res = Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0, nlen, 1);
+    top = dot > 0 ? PyUnicode_Substring(name, 0, dot) : Py_NewRef(name);
+    if (top == NULL) {
+        goto done;
+    }
+    res = PyUnicode_FromFormat(
+        "hint: extension module %U is not built for isolated "
+        "interpreters; use a legacy one (create(isolated=False) or "
+        "InterpreterPoolExecutor(isolated=False)) or a process pool, or run "
+        "\"python -m subinterpreters check %U\" to see where it loads",
+        name, top);
+done:
+    Py_XDECREF(top);
+    Py_XDECREF(name);
+    Py_XDECREF(prefix);
+    Py_XDECREF(suffix);
+    return res;
+}
+
+PyObject *
+sbi_excinfo_refusal_hint_meth(PyObject *m, PyObject *text)
+{
+    return sbi_excinfo_refusal_hint(text);
+}
+
+/* ---------------------------------------------------------------------
  * ExecutionFailed(excinfo)
  */
 static int
@@ -339,6 +402,14 @@ ExecutionFailed_str(PyObject *self)
         res = PyUnicode_FromFormat("%S\n\nUncaught in the interpreter:\n\n%S",
                                    formatted, errdisplay);
     }
+    PyObject *hint = res ? sbi_excinfo_refusal_hint(formatted) : NULL;
+    if (hint == NULL) {
+        Py_CLEAR(res);
+    }
+    else if (hint != Py_None) {
+        Py_SETREF(res, PyUnicode_FromFormat("%U\n\n%U", res, hint));
+    }
+    Py_XDECREF(hint);
     Py_DECREF(formatted);
     Py_DECREF(errdisplay);
     return res;

@@ -35,6 +35,12 @@ void sbi_excinfo_capture_current(sbi_excinfo *info);
 /* "<module.>qualname: msg" as a new str; NULL with exception on failure. */
 PyObject *sbi_excinfo_formatted(const sbi_excinfo *info);
 
+/* _refusal_hint(text): when text says an extension module "does not
+ * support loading in subinterpreters", one line naming it and the ways
+ * out; else None.  New reference, or NULL with an exception. */
+PyObject *sbi_excinfo_refusal_hint(PyObject *text);
+PyObject *sbi_excinfo_refusal_hint_meth(PyObject *m, PyObject *text);
+
 /* The excinfo namespace object of ExecutionFailed (new reference). */
 PyObject *sbi_excinfo_to_namespace(const sbi_excinfo *info);
 

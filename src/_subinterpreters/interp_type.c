@@ -453,10 +453,30 @@ static PyType_Spec Interpreter_spec = {
 };
 
 PyObject *
-sbi_interp_type_create(PyObject *m, PyObject *unused)
+sbi_interp_type_create(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
+                       PyObject *kwnames)
 {
+    static const char *const names[] = {"isolated"};
+    PyObject *a[1];
+    if (sbi_state_parse_args("create", args, nargs, kwnames, names, 0, 0, 1,
+                             a) < 0)
+    {
+        return NULL;
+    }
+    int isolated = a[0] == NULL ? 1 : PyObject_IsTrue(a[0]);
+    if (isolated < 0) {
+        return NULL;
+    }
+    static int warned = 0;  // atomic
+    const char *warning = SBI_LEGACY_GIL_WARNING;
+    if (!isolated && warning != NULL &&
+        !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED) &&
+        PyErr_WarnEx(PyExc_RuntimeWarning, warning, 1) < 0)
+    {
+        return NULL;
+    }
     sbi_state *st = sbi_state_of(m);
-    int64_t id = sbi_lifecycle_create(st);
+    int64_t id = sbi_lifecycle_create(st, isolated);
     return id < 0 ? NULL : interp_object_get(st, id, WHENCE_STDLIB, 1);
 }
 

@@ -11,7 +11,8 @@
 int sbi_interp_type_init(PyObject *m, sbi_state *st);
 
 /* Module-level functions (listed in module.c). */
-PyObject *sbi_interp_type_create(PyObject *m, PyObject *unused);
+PyObject *sbi_interp_type_create(PyObject *m, PyObject *const *args,
+                                 Py_ssize_t nargs, PyObject *kwnames);
 PyObject *sbi_interp_type_list_all(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_type_get_current(PyObject *m, PyObject *unused);
 PyObject *sbi_interp_type_get_main(PyObject *m, PyObject *unused);

@@ -40,6 +40,22 @@ static const PyInterpreterConfig isolated_config = {
     .gil = PyInterpreterConfig_OWN_GIL,
 };
 
+/* create(isolated=False): CPython's "legacy" interpreter -- the main
+ * interpreter's GIL and object allocator, single-phase extension modules
+ * allowed -- but, like ours, no os.fork() (3.12/3.13 crash the child of a
+ * fork from a subinterpreter), no exec and no daemon threads (they could
+ * outlive it).  Never parked (park.c snapshots isolated ones only) and
+ * never watched by arena.c (its memory is the main interpreter's). */
+static const PyInterpreterConfig legacy_config = {
+    .use_main_obmalloc = 1,
+    .allow_fork = 0,
+    .allow_exec = 0,
+    .allow_threads = 1,
+    .allow_daemon_threads = 0,
+    .check_multi_interp_extensions = 0,
+    .gil = PyInterpreterConfig_SHARED_GIL,
+};
+
 #if SBI_SERIAL_CREATE
 // Taken with no thread state attached; held while an interpreter starts
 // (see compat.h).  Its holder, for start-up code that creates again.
@@ -51,7 +67,7 @@ static unsigned long create_owner;  // atomic
  * shields in it.  Returns NULL, its thread state then attached in *ts, or
  * the reason for the failure (detached again). */
 static const char *
-start_interpreter(PyThreadState **ts)
+start_interpreter(PyThreadState **ts, int isolated)
 {
     const char *failed = "";
 #if SBI_SERIAL_CREATE
@@ -65,9 +81,10 @@ start_interpreter(PyThreadState **ts)
     __atomic_store_n(&create_owner, me, __ATOMIC_RELAXED);
 #endif
     for (int tries = 0; failed != NULL && tries < SBI_CREATE_TRIES; tries++) {
-        sbi_arena_creating(1);
+        sbi_arena_creating(isolated);
         *ts = NULL;
-        PyStatus status = Py_NewInterpreterFromConfig(ts, &isolated_config);
+        PyStatus status = Py_NewInterpreterFromConfig(
+            ts, isolated ? &isolated_config : &legacy_config);
         if (PyStatus_Exception(status)) {
             failed = status.err_msg != NULL ? status.err_msg : "";
         }
@@ -75,7 +92,7 @@ start_interpreter(PyThreadState **ts)
             failed = "out of memory";  // 3.12: no thread state, no error
         }
         else {
-            sbi_shield_new_interp();
+            sbi_shield_new_interp(isolated);
             failed = NULL;
         }
         sbi_arena_creating(0);
@@ -501,13 +518,13 @@ creating_begin(sbi_state *st)
 
 /* create() once counted in. */
 static int64_t
-create_counted(sbi_state *st)
+create_counted(sbi_state *st, int isolated)
 {
     reap();
     if (sbi_current_cid() == 0 && sbi_shield_main() < 0) {
         return -1;
     }
-    for (;;) {
+    while (isolated) {
         sbi_entry *stale;
         int64_t reused = sbi_park_take(&stale);
         if (reused >= 0) {
@@ -525,7 +542,7 @@ create_counted(sbi_state *st)
     }
     PyThreadState *save = PyThreadState_Swap(NULL);
     PyThreadState *ts = NULL;
-    const char *failed = start_interpreter(&ts);
+    const char *failed = start_interpreter(&ts, isolated);
     if (failed != NULL) {
         (void)PyThreadState_Swap(save);
         PyMem_RawFree(e);
@@ -536,7 +553,8 @@ create_counted(sbi_state *st)
     /* in the new interpreter */
     e->interp = PyThreadState_GetInterpreter(ts);
     e->cid = PyInterpreterState_GetID(e->interp);
-    e->parkable = sbi_park_snapshot();
+    e->legacy = !isolated;
+    e->parkable = isolated && sbi_park_snapshot();
     // Swap the start-up thread state, whose frame stack grew while the
     // interpreter imported its modules, for a fresh one (a new one first:
     // the thread list must never be empty, see keeper).
@@ -584,12 +602,12 @@ create_counted(sbi_state *st)
 }
 
 int64_t
-sbi_lifecycle_create(sbi_state *st)
+sbi_lifecycle_create(sbi_state *st, int isolated)
 {
     if (creating_begin(st) < 0) {
         return -1;
     }
-    int64_t id = create_counted(st);
+    int64_t id = create_counted(st, isolated);
     // After publishing: a fork sees the new interpreter or this count.
     sbi_mutex_lock_py(&sbi_registry.mutex);
     sbi_registry.creating--;
@@ -629,8 +647,9 @@ sbi_lifecycle_close(sbi_state *st, int64_t id)
     sbi_mutex_lock_py(&sbi_registry.mutex);
     sbi_entry *e = sbi_registry_find(id);
     if (e == NULL || e->closing) {
-        err = (id == 0 || id == sbi_registry_pid_of(cur)) ? SBI_ERR_NOT_OURS
-                                                          : SBI_ERR_NOT_FOUND;
+        err = id == 0                          ? SBI_ERR_IS_MAIN
+              : id == sbi_registry_pid_of(cur) ? SBI_ERR_NOT_OURS
+                                               : SBI_ERR_NOT_FOUND;
     }
     else {
         err = sbi_lifecycle_claim(e, cur);

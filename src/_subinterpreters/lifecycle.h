@@ -9,10 +9,11 @@
 #include "registry.h"
 #include "session.h"
 
-/* create(): a new interpreter, or a parked one reused.  Returns its
+/* create(): a new interpreter -- isolated (own GIL) or legacy (the main
+ * interpreter's GIL, see lifecycle.c) -- or a parked isolated one reused.  Returns its
  * public id, the caller holding its first owning reference (released
  * with sbi_lifecycle_decref()), or -1 with an exception. */
-int64_t sbi_lifecycle_create(sbi_state *st);
+int64_t sbi_lifecycle_create(sbi_state *st, int isolated);
 
 /* close(): end interpreter id (or park it), waiting briefly for its
  * threads.  0, or -1 with an exception. */

@@ -18,13 +18,20 @@
 #include "sync_type.h"
 #include "shdict_type.h"
 #include "shield.h"
+#include "extmod.h"
 
 /* ---------------------------------------------------------------------
  * Module functions
  */
-PyDoc_STRVAR(create_doc,
-             "create($module, /)\n--\n\n"
-             "Return a new (idle) Python interpreter with its own GIL.");
+PyDoc_STRVAR(
+    create_doc,
+    "create($module, /, *, isolated=True)\n--\n\n"
+    "Return a new (idle) Python interpreter.\n\n"
+    "An isolated interpreter has its own GIL, so its Python code runs\n"
+    "in parallel with other interpreters, and refuses extension\n"
+    "modules not built for that.  isolated=False makes a legacy one:\n"
+    "it shares the main interpreter's GIL (no parallelism) and loads\n"
+    "single-phase extension modules.");
 
 PyDoc_STRVAR(list_all_doc,
              "list_all($module, /)\n--\n\n"
@@ -49,18 +56,21 @@ module_is_shareable(PyObject *m, PyObject *obj)
 }
 
 static PyMethodDef module_methods[] = {
-    {"create", sbi_interp_type_create, METH_NOARGS, create_doc},
+    {"create", _PyCFunction_CAST(sbi_interp_type_create),
+     METH_FASTCALL | METH_KEYWORDS, create_doc},
     {"list_all", sbi_interp_type_list_all, METH_NOARGS, list_all_doc},
     {"get_current", sbi_interp_type_get_current, METH_NOARGS, get_current_doc},
     {"get_main", sbi_interp_type_get_main, METH_NOARGS, get_main_doc},
     {"is_shareable", module_is_shareable, METH_O, is_shareable_doc},
     {"_atexit", sbi_process_atexit, METH_NOARGS, NULL},
     {"_excinfo", sbi_excinfo_snapshot, METH_O, NULL},
+    {"_refusal_hint", sbi_excinfo_refusal_hint_meth, METH_O, NULL},
     {"_count_interpreters", sbi_process_count, METH_NOARGS, NULL},
     {"_interp_cache_size", sbi_interp_type_cache_size, METH_NOARGS, NULL},
     {"_parking", sbi_process_parking, METH_O, NULL},
     {"_shields", sbi_shield_list, METH_NOARGS, NULL},
     {"_arenas", sbi_shield_arenas, METH_NOARGS, NULL},
+    {"_extension_kind", sbi_extmod_py_kind, METH_O, NULL},
     {"_fork_begin", sbi_process_fork_begin, METH_NOARGS, NULL},
     {"_fork_end", sbi_process_fork_end, METH_NOARGS, NULL},
     {NULL, NULL},

@@ -92,6 +92,116 @@ sbi_pickling_main_file(const char *data, Py_ssize_t n)
     return file;
 }
 
+/* Is node an instance of the ast class called name?  No error. */
+static int
+ast_is(PyObject *node, const char *name)
+{
+    PyObject *tn = PyType_GetName(Py_TYPE(node));
+    int r = tn != NULL && PyUnicode_CompareWithASCIIString(tn, name) == 0;
+    Py_XDECREF(tn);
+    PyErr_Clear();
+    return r;
+}
+
+/* Is expr the ast of `__name__` (name) or of `'__main__'` (constant)? */
+static int
+ast_is_name_or_main(PyObject *expr, int want_name)
+{
+    PyObject *v = PyObject_GetAttrString(expr, want_name ? "id" : "value");
+    int r = v != NULL && PyUnicode_Check(v) &&
+            PyUnicode_CompareWithASCIIString(v, want_name ? "__name__"
+                                                          : "__main__") == 0 &&
+            ast_is(expr, want_name ? "Name" : "Constant");
+    Py_XDECREF(v);
+    PyErr_Clear();
+    return r;
+}
+
+/* Does the module ast tree hold, at its top level, an
+ * `if __name__ == "__main__":` (either way round)?  No error. */
+static int
+has_main_guard(PyObject *tree)
+{
+    PyObject *body = PyObject_GetAttrString(tree, "body");
+    int found = 0;
+    for (Py_ssize_t i = 0;
+         !found && body && PyList_Check(body) && i < PyList_GET_SIZE(body);
+         i++)
+    {
+        PyObject *stmt = PyList_GET_ITEM(body, i);  // borrowed
+        PyObject *test =
+            ast_is(stmt, "If") ? PyObject_GetAttrString(stmt, "test") : NULL;
+        PyObject *left = test && ast_is(test, "Compare")
+                             ? PyObject_GetAttrString(test, "left")
+                             : NULL;
+        PyObject *ops = left ? PyObject_GetAttrString(test, "ops") : NULL;
+        PyObject *rights =
+            ops ? PyObject_GetAttrString(test, "comparators") : NULL;
+        if (rights != NULL && PyList_Check(ops) && PyList_Check(rights) &&
+            PyList_GET_SIZE(ops) == 1 && PyList_GET_SIZE(rights) == 1 &&
+            ast_is(PyList_GET_ITEM(ops, 0), "Eq"))
+        {
+            PyObject *right = PyList_GET_ITEM(rights, 0);
+            found = (ast_is_name_or_main(left, 1) &&
+                     ast_is_name_or_main(right, 0)) ||
+                    (ast_is_name_or_main(left, 0) &&
+                     ast_is_name_or_main(right, 1));
+        }
+        Py_XDECREF(rights);
+        Py_XDECREF(ops);
+        Py_XDECREF(left);
+        Py_XDECREF(test);
+    }
+    Py_XDECREF(body);
+    PyErr_Clear();
+    return found;
+}
+
+/* The line of the last frame of the script at path in exc's traceback,
+ * or 0.  No error. */
+static long
+script_line(PyObject *exc, PyObject *path)
+{
+    long line = 0;
+    PyObject *tb = PyException_GetTraceback(exc);
+    while (tb != NULL && tb != Py_None) {
+        PyObject *frame = PyObject_GetAttrString(tb, "tb_frame");
+        PyCodeObject *code = frame && PyFrame_Check(frame)
+                                 ? PyFrame_GetCode((PyFrameObject *)frame)
+                                 : NULL;
+        if (code != NULL && PyUnicode_Check(code->co_filename) &&
+            PyUnicode_Compare(code->co_filename, path) == 0)
+        {
+            PyObject *no = PyObject_GetAttrString(tb, "tb_lineno");
+            line = no && PyLong_Check(no) ? PyLong_AsLong(no) : line;
+            Py_XDECREF(no);
+        }
+        Py_XDECREF(code);
+        Py_XDECREF(frame);
+        Py_SETREF(tb, PyObject_GetAttrString(tb, "tb_next"));
+    }
+    Py_XDECREF(tb);
+    PyErr_Clear();
+    return line;
+}
+
+#define RERUN_FIX                                                             \
+  "; keep the script's top level runnable in any interpreter (the "           \
+  "program itself under `if __name__ == \"__main__\":`), or move it into "    \
+  "a module"
+
+/* Raise the ImportError that says the script could not stand in for
+ * __main__ here (name '__main__', path its file; see pickling.h). */
+static void
+raise_no_main(PyObject *path, PyObject *detail)
+{
+    PyObject *name = detail ? PyUnicode_FromString("__main__") : NULL;
+    if (name != NULL) {
+        PyErr_SetImportError(detail, name, path);
+        Py_DECREF(name);
+    }
+}
+
 /* Run the script at path as module '<fake __main__>' in the current
  * interpreter, cached per path.  New reference or NULL. */
 static PyObject *
@@ -131,7 +241,26 @@ fake_main_get(icache *c, PyObject *path)
         PyErr_SetString(PyExc_RuntimeError, "no compile()");
         goto error;
     }
-    code = PyObject_CallFunction(compile, "OOs", source, path, "exec");
+    // Only a script whose top-level code is guarded may run again: the
+    // rest of an unguarded one (the program itself) would run twice.
+    PyObject *tree = PyObject_CallFunction(compile, "OOsi", source, path,
+                                           "exec", PyCF_ONLY_AST);
+    if (tree == NULL) {
+        goto error;
+    }
+    if (!has_main_guard(tree)) {
+        Py_DECREF(tree);
+        PyObject *detail = PyUnicode_FromFormat(
+            "the script %U has no `if __name__ == \"__main__\":` guard, "
+            "and running its top-level code again would repeat what it "
+            "does; guard it, or move it into a module",
+            path);
+        raise_no_main(path, detail);
+        Py_XDECREF(detail);
+        goto error;
+    }
+    code = PyObject_CallFunction(compile, "OOs", tree, path, "exec");
+    Py_DECREF(tree);
     if (code == NULL) {
         goto error;
     }
@@ -158,7 +287,25 @@ fake_main_get(icache *c, PyObject *path)
         if (PyDict_DelItem(c->fake_mains, path) < 0) {
             PyErr_Clear();
         }
-        PyErr_SetRaisedException(exc);
+        if (!PyErr_GivenExceptionMatches(exc, PyExc_Exception)) {
+            PyErr_SetRaisedException(exc);  // an interrupt stays one
+            goto error;
+        }
+        PyObject *tname = PyType_GetName(Py_TYPE(exc));
+        long line = script_line(exc, path);
+        PyObject *detail =
+            tname == NULL ? NULL
+            : line > 0
+                ? PyUnicode_FromFormat("running the script %U failed: %U: %S "
+                                       "(line %ld)" RERUN_FIX,
+                                       path, tname, exc, line)
+                : PyUnicode_FromFormat(
+                      "running the script %U failed: %U: %S" RERUN_FIX, path,
+                      tname, exc);
+        Py_XDECREF(tname);
+        Py_DECREF(exc);
+        raise_no_main(path, detail);
+        Py_XDECREF(detail);
         goto error;
     }
     Py_DECREF(r);

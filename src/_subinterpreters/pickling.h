@@ -18,7 +18,11 @@ PyObject *sbi_pickling_main_file(const char *data, Py_ssize_t n);
 /* pickle.loads(data) in the current interpreter; with main_file, the
  * script at that path stands in for '__main__' and '<fake __main__>':
  * this interpreter's own __main__ if it runs that script, else the
- * script run once as '<fake __main__>'.  New reference or NULL. */
+ * script run once as '<fake __main__>' -- only if its top-level code is
+ * guarded by `if __name__ == "__main__":`.  New reference or NULL.  When
+ * the script cannot stand in (no guard, or running it raised), the error
+ * is an ImportError whose name is '__main__', path the script and
+ * message the reason. */
 PyObject *sbi_pickling_loads(PyObject *data, PyObject *main_file);
 
 #endif /* SBI_PICKLING_H */

@@ -184,11 +184,39 @@ nsitems_free(nsitem *items, Py_ssize_t n)
     PyMem_RawFree(items);
 }
 
+/* prepare_main() refused value: one NotShareableError that says why and
+ * what to do instead (an interrupt or a MemoryError stays as it is). */
+static void
+explain_prepare_main(sbi_state *st, PyObject *name)
+{
+    if (!PyErr_ExceptionMatches(st->NotShareableError)) {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *why = PyObject_Str(exc);
+    if (why != NULL) {
+        PyErr_Format(st->NotShareableError,
+                     "prepare_main(%U=...): %U: as in Python 3.14, "
+                     "prepare_main() binds only objects that every "
+                     "interpreter shares natively (None, bool, int, float, "
+                     "str, bytes, tuples of them, memoryviews, queues, sync "
+                     "primitives, SharedDicts); pass other values as "
+                     "arguments of call(), which copies or pickles them, or "
+                     "store them in a SharedDict",
+                     name, why);
+        Py_DECREF(why);
+        Py_DECREF(exc);
+    }
+    else {
+        Py_DECREF(exc);  // the error of str() is raised instead
+    }
+}
+
 /* Pack the (name, value) pairs of ns into a new items array (*n
- * entries); the values natively shareable only, big payloads pinned in
- * *pins.  NULL with an exception on failure. */
+ * entries); the values natively shareable only (3.14's rule), big
+ * payloads pinned in *pins.  NULL with an exception on failure. */
 static nsitem *
-nsitems_pack(PyObject *ns, Py_ssize_t *n, PyObject **pins)
+nsitems_pack(sbi_state *st, PyObject *ns, Py_ssize_t *n, PyObject **pins)
 {
     PyObject *keys = PyDict_Keys(ns);
     if (keys == NULL) {
@@ -229,6 +257,9 @@ nsitems_pack(PyObject *ns, Py_ssize_t *n, PyObject **pins)
             goto error;
         }
         items[i].data = sbi_xidata_new_pinned(value, SBI_XI_NATIVE, pins);
+        if (items[i].data == NULL) {
+            explain_prepare_main(st, key);
+        }
         if (items[i].data == NULL) {
             goto error;
         }
@@ -292,7 +323,7 @@ sbi_run_prepare_main(sbi_state *st, int64_t id, PyObject *args,
     PyObject *pins = NULL;  // big payloads the items borrow: kept until
                             // the items are freed
     Py_ssize_t n = 0;
-    nsitem *items = nsitems_pack(ns, &n, &pins);
+    nsitem *items = nsitems_pack(st, ns, &n, &pins);
     sbi_session s;
     if (items != NULL &&
         sbi_session_enter(st, id, &s, "prepare_main for") == 0) {
@@ -477,6 +508,16 @@ call_in_target(call_data *d)
 
 /* Back in the caller: the result, or NULL with the exception status
  * calls for. */
+/* Did the target refuse with a NotShareableError of ours (it could not
+ * load the caller's __main__, say)?  Its message then says it all. */
+static int
+info_is_not_shareable(const sbi_excinfo *info)
+{
+    return info->type_name && info->type_module && info->msg &&
+           strcmp(info->type_name, "NotShareableError") == 0 &&
+           strcmp(info->type_module, "subinterpreters") == 0;
+}
+
 static PyObject *
 call_report(sbi_state *st, enum call_status status, call_data *d)
 {
@@ -493,8 +534,14 @@ call_report(sbi_state *st, enum call_status status, call_data *d)
         raise_failed(st, &d->info);
         return NULL;
     default:
-        sbi_excinfo_raise_with_proxy(st->NotShareableError,
-                                     not_shareable[status], &d->info);
+        if (!info_is_not_shareable(&d->info)) {
+            sbi_excinfo_raise_with_proxy(st->NotShareableError,
+                                         not_shareable[status], &d->info);
+        }
+        else {
+            PyErr_Format(st->NotShareableError, "%s: %s",
+                         not_shareable[status], d->info.msg);
+        }
         return NULL;
     }
 }

@@ -11,6 +11,7 @@
 #include "shield.h"
 #include "lock.h"
 #include "arena.h"
+#include "extmod.h"
 
 static const sbi_shield shields[] = SBI_SHIELDS;
 
@@ -37,12 +38,14 @@ shield_on(const sbi_shield *s)
  * The source catches the failures it expects, so an exception here is a
  * bug of ours: it is reported as unraisable, never raised. */
 static void
-run_source(const char *source, const char *what)
+run_source(const char *source, const char *what, int isolated)
 {
     PyObject *ns = PyDict_New();
     PyObject *r = NULL;
     if (ns != NULL &&
-        PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0)
+        PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0 &&
+        PyDict_SetItemString(ns, "isolated", isolated ? Py_True : Py_False) ==
+            0)
     {
         r = sbi_compat_run_string(source, ns);
     }
@@ -77,8 +80,10 @@ sbi_shield_main(void)
         main_owner = PyThread_get_thread_ident();
         for (const sbi_shield *s = shields; s->bug != NULL; s++) {
             if (s->main_code != NULL && shield_on(s)) {
-                run_source(s->main_code, "preparing the main interpreter for "
-                                         "subinterpreters");
+                run_source(s->main_code,
+                           "preparing the main interpreter for "
+                           "subinterpreters",
+                           0);
             }
         }
         if (SBI_ARENA_RELEASE && !shields_disabled()) {
@@ -104,13 +109,106 @@ sbi_shield_main(void)
     return 0;
 }
 
-void
-sbi_shield_new_interp(void)
+#if SBI_REFUSE_SINGLE_PHASE
+/* Has importlib's check of single-phase modules been overridden in this
+ * interpreter to let them load (test.support does)?  No error. */
+static int
+check_overridden(PyObject *imp)
 {
-    sbi_arena_watch_imports();  // first: the fix-ups may import
+    PyObject *old = PyObject_CallMethod(
+        imp, "_override_multi_interp_extensions_check", "i", 0);
+    int overridden =
+        old != NULL && PyLong_Check(old) && PyLong_AsLong(old) < 0;
+    if (old != NULL) {
+        PyObject *r = PyObject_CallMethod(
+            imp, "_override_multi_interp_extensions_check", "O", old);
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(old);
+    PyErr_Clear();
+    return overridden;
+}
+
+/* The wrapper of _imp.create_dynamic in our isolated interpreters (self is
+ * the function it wraps): refuse a single-phase module before its library
+ * is loaded, with CPython's own error (compat.h SBI_REFUSE_SINGLE_PHASE). */
+static PyObject *
+refuse_single_phase(PyObject *orig, PyObject *const *args, Py_ssize_t nargs,
+                    PyObject *kwnames)
+{
+    PyObject *name = NULL, *origin = NULL;
+    if (nargs >= 1) {
+        name = PyObject_GetAttrString(args[0], "name");
+        origin = name ? PyObject_GetAttrString(args[0], "origin") : NULL;
+    }
+    const char *path =
+        origin && PyUnicode_Check(origin) ? PyUnicode_AsUTF8(origin) : NULL;
+    PyErr_Clear();  // whatever is missing, CPython will say
+    sbi_extmod_kind kind = SBI_EXTMOD_UNKNOWN;
+    if (path != NULL && PyUnicode_Check(name)) {
+        Py_BEGIN_ALLOW_THREADS
+        kind = sbi_extmod_kind_of(path);
+        Py_END_ALLOW_THREADS
+    }
+    PyObject *res = NULL;
+    PyObject *imp =
+        kind == SBI_EXTMOD_SINGLE_PHASE ? PyImport_ImportModule("_imp") : NULL;
+    PyErr_Clear();
+    if (imp != NULL && !check_overridden(imp)) {
+        PyObject *msg = PyUnicode_FromFormat(
+            "module %U does not support loading in subinterpreters", name);
+        if (msg != NULL) {
+            PyErr_SetImportError(msg, name, origin);
+            Py_DECREF(msg);
+        }
+    }
+    else {
+        res = PyObject_Vectorcall(orig, args, nargs, kwnames);
+    }
+    Py_XDECREF(imp);
+    Py_XDECREF(origin);
+    Py_XDECREF(name);
+    return res;
+}
+
+static PyMethodDef refuse_def = {"create_dynamic",
+                                 _PyCFunction_CAST(refuse_single_phase),
+                                 METH_FASTCALL | METH_KEYWORDS, NULL};
+
+/* Put refuse_single_phase() in front of _imp.create_dynamic.  No error. */
+static void
+install_refusal(void)
+{
+    PyObject *imp = PyImport_ImportModule("_imp");
+    PyObject *orig =
+        imp ? PyObject_GetAttrString(imp, "create_dynamic") : NULL;
+    PyObject *wrapper = orig ? PyCFunction_New(&refuse_def, orig) : NULL;
+    if (wrapper == NULL ||
+        PyObject_SetAttrString(imp, "create_dynamic", wrapper) < 0)
+    {
+        sbi_compat_write_unraisable("preparing a new subinterpreter");
+    }
+    Py_XDECREF(wrapper);
+    Py_XDECREF(orig);
+    Py_XDECREF(imp);
+}
+#endif
+
+void
+sbi_shield_new_interp(int isolated)
+{
+    if (isolated) {
+        sbi_arena_watch_imports();  // first: the fix-ups may import
+#if SBI_REFUSE_SINGLE_PHASE
+        if (!shields_disabled()) {
+            install_refusal();  // in front: what it refuses never ran
+        }
+#endif
+    }
     for (const sbi_shield *s = shields; s->bug != NULL; s++) {
         if (s->new_code != NULL && shield_on(s)) {
-            run_source(s->new_code, "preparing a new subinterpreter");
+            run_source(s->new_code, "preparing a new subinterpreter",
+                       isolated);
         }
     }
 }

@@ -19,9 +19,11 @@
 int sbi_shield_main(void);
 
 /* Fix-ups applied in every new interpreter of ours, right after it was
- * created and before its pristine state is recorded.  Thread state of the
+ * created and before its pristine state is recorded (their source sees
+ * `isolated`: False in a legacy interpreter, which shares the main
+ * interpreter's GIL and loads single-phase modules).  Thread state of the
  * new interpreter attached; never fails (a fix-up that fails is skipped). */
-void sbi_shield_new_interp(void);
+void sbi_shield_new_interp(int isolated);
 
 /* In the child of a fork: the lock may have been held by a thread that
  * does not exist there. */

@@ -39,11 +39,13 @@ enum {
     TAG_DICT = 'd',
     TAG_SET = 'S',
     TAG_FROZENSET = 'Z',
-    TAG_PICKLE = 'P',  // u64 length + data + u64 length + main file
-    TAG_FUNC = 'C',    // u64 length + marshalled code + u64 token
-    TAG_BUFFER = 'M',  // u64 index into bufs
-    TAG_HANDLE = 'Q',  // u8 handle kind + int64 id (queues, ...)
-    TAG_GLOBAL = 'G',  // u64 length + module + u64 length + qualname
+    TAG_PICKLE = 'P',   // u64 length + data + u64 length + main file,
+                        // and if there is one, u64 length + description
+    TAG_FUNC = 'C',     // u64 length + marshalled code + u64 token
+    TAG_FUNCDEF = 'D',  // as TAG_FUNC, then __defaults__, __kwdefaults__
+    TAG_BUFFER = 'M',   // u64 index into bufs
+    TAG_HANDLE = 'Q',   // u8 handle kind + int64 id (queues, ...)
+    TAG_GLOBAL = 'G',   // u64 length + module + u64 length + qualname
 };
 
 /* Borrowed blobs: the flag in a blob's length word (the smallest payload
@@ -459,6 +461,40 @@ raise_not_shareable(PyObject *obj, const char *fmt)
 
 static int encode(writer *w, PyObject *obj, int depth);
 
+static int func_ships_as_code(PyObject *func, PyObject **why);
+
+/* "function g (it uses the global 'FACTOR')", "class Point", "a Point
+ * object": what obj, pickled with a reference to the script's __main__,
+ * is.  New str, or NULL with an exception. */
+static PyObject *
+describe_main_object(PyObject *obj)
+{
+    if (PyFunction_Check(obj)) {
+        PyObject *name = PyObject_GetAttrString(obj, "__qualname__");
+        PyObject *why = NULL;
+        if (name == NULL || func_ships_as_code(obj, &why) < 0) {
+            Py_XDECREF(name);
+            return NULL;
+        }
+        PyObject *res =
+            why ? PyUnicode_FromFormat("function %S (%S)", name, why)
+                : PyUnicode_FromFormat("function %S", name);
+        Py_XDECREF(why);
+        Py_DECREF(name);
+        return res;
+    }
+    if (PyType_Check(obj)) {
+        PyObject *name = PyType_GetQualName((PyTypeObject *)obj);
+        PyObject *res = name ? PyUnicode_FromFormat("class %S", name) : NULL;
+        Py_XDECREF(name);
+        return res;
+    }
+    PyObject *name = PyType_GetQualName(Py_TYPE(obj));
+    PyObject *res = name ? PyUnicode_FromFormat("a %S object", name) : NULL;
+    Py_XDECREF(name);
+    return res;
+}
+
 static int
 encode_pickle(writer *w, PyObject *obj)
 {
@@ -470,7 +506,7 @@ encode_pickle(writer *w, PyObject *obj)
         if (PyFunction_Check(obj)) {
             PyObject *why = NULL;
             PyObject *cause = PyErr_GetRaisedException();
-            int stateless = sbi_code_func_is_stateless(obj, &why);
+            int stateless = func_ships_as_code(obj, &why);
             PyErr_Clear();
             PyErr_SetRaisedException(cause);
             if (stateless == 0 && why != NULL) {
@@ -516,6 +552,15 @@ encode_pickle(writer *w, PyObject *obj)
     }
     if (rc == 0 && fn > 0) {
         rc = write_raw(w, fp, (size_t)fn);
+        // What obj is, for the receiver's error if it cannot load the
+        // script (raise_no_main()).
+        PyObject *desc = rc == 0 ? describe_main_object(obj) : NULL;
+        Py_ssize_t dn = 0;
+        const char *dp = desc ? PyUnicode_AsUTF8AndSize(desc, &dn) : NULL;
+        rc = dp == NULL || write_u64(w, (uint64_t)dn) < 0
+                 ? -1
+                 : write_raw(w, dp, (size_t)dn);
+        Py_XDECREF(desc);
     }
     Py_XDECREF(file);
     Py_DECREF(data);
@@ -607,21 +652,134 @@ done:
     return rc;
 }
 
+/* Can obj, a function's default value, be encoded without pickle (data
+ * and shareable objects only)?  1 yes, 0 no with *bad a new reference to
+ * the culprit, -1 error. */
 static int
-encode_func(writer *w, PyObject *func)
+default_is_native(PyObject *obj, int depth, PyObject **bad)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    int64_t hid;
+    if (obj == Py_None || tp == &PyBool_Type || tp == &PyLong_Type ||
+        tp == &PyFloat_Type || tp == &PyComplex_Type ||
+        tp == &PyUnicode_Type || tp == &PyBytes_Type ||
+        tp == &PyByteArray_Type || handle_kind_of(obj, &hid) >= 0)
+    {
+        return 1;
+    }
+    if (depth > SBI_MAX_DEPTH ||
+        !(tp == &PyTuple_Type || tp == &PyList_Type || tp == &PyDict_Type ||
+          tp == &PySet_Type || tp == &PyFrozenSet_Type))
+    {
+        *bad = Py_NewRef(obj);
+        return 0;
+    }
+    // A snapshot of the items (a default may change while it is walked);
+    // a dict's are (key, value) tuples.
+    PyObject *items =
+        tp == &PyDict_Type ? PyDict_Items(obj) : PySequence_List(obj);
+    if (items == NULL) {
+        return -1;
+    }
+    int r = 1;
+    for (Py_ssize_t i = 0; r == 1 && i < PyList_GET_SIZE(items); i++) {
+        r = default_is_native(PyList_GET_ITEM(items, i), depth + 1, bad);
+    }
+    Py_DECREF(items);
+    return r;
+}
+
+static PyObject *resolve_qualname(PyObject *mod, PyObject *qualname);
+
+/* Does pickle find func by reference: a function of an imported module
+ * other than __main__, at its qualified name?  No error. */
+static int
+found_by_reference(PyObject *func)
+{
+    PyObject *modname = PyObject_GetAttrString(func, "__module__");
+    PyObject *qualname =
+        modname ? PyObject_GetAttrString(func, "__qualname__") : NULL;
+    PyObject *mod = NULL, *found = NULL;
+    if (qualname != NULL && PyUnicode_Check(modname) &&
+        PyUnicode_Check(qualname) &&
+        PyUnicode_CompareWithASCIIString(modname, "__main__") != 0)
+    {
+        mod = PyImport_GetModule(modname);
+        found = mod ? resolve_qualname(mod, qualname) : NULL;
+    }
+    int r = found == func;
+    Py_XDECREF(found);
+    Py_XDECREF(mod);
+    Py_XDECREF(qualname);
+    Py_XDECREF(modname);
+    PyErr_Clear();
+    return r;
+}
+
+/* Does func travel as code: stateless (code.c), and defaults that are
+ * data, unless pickle finds it by reference (a module's function keeps
+ * its own defaults there, a cache in a default dict included)?  1 yes;
+ * 0 no, with *why a new str saying why; -1 error. */
+static int
+func_ships_as_code(PyObject *func, PyObject **why)
+{
+    int r = sbi_code_func_is_stateless(func, why);
+    if (r <= 0) {
+        return r;
+    }
+    PyObject *parts[2] = {PyFunction_GetDefaults(func),
+                          PyFunction_GetKwDefaults(func)};
+    if ((parts[0] != NULL || parts[1] != NULL) && found_by_reference(func)) {
+        *why = PyUnicode_FromString("it has defaults and is found by "
+                                    "reference in its module");
+        return *why ? 0 : -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        PyObject *bad = NULL;
+        r = parts[i] == NULL ? 1 : default_is_native(parts[i], 0, &bad);
+        if (r == 0) {
+            *why = PyUnicode_FromFormat(
+                "its default value %.200R is neither data nor shareable", bad);
+            r = *why ? 0 : -1;
+        }
+        Py_XDECREF(bad);
+        if (r <= 0) {
+            return r;
+        }
+    }
+    return 1;
+}
+
+static int
+encode_func(writer *w, PyObject *func, int depth)
 {
     PyObject *code = PyFunction_GetCode(func);  // borrowed
+    PyObject *defaults = PyFunction_GetDefaults(func);
+    PyObject *kwdefaults = PyFunction_GetKwDefaults(func);
+    int with_defaults = defaults != NULL || kwdefaults != NULL;
     uint64_t token;
     PyObject *data;
     if (sbi_code_pack(code, &token, &data) < 0) {
         return -1;
     }
-    int rc = write_blob(w, TAG_FUNC, PyBytes_AS_STRING(data),
-                        (size_t)PyBytes_GET_SIZE(data));
+    int rc =
+        write_blob(w, with_defaults ? TAG_FUNCDEF : TAG_FUNC,
+                   PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data));
     if (rc == 0) {
         rc = write_u64(w, token);
     }
     Py_DECREF(data);
+    if (rc == 0 && with_defaults) {
+        // Natively encodable (func_ships_as_code()): nothing is pickled.
+        Py_XINCREF(defaults);
+        Py_XINCREF(kwdefaults);
+        rc = encode(w, defaults ? defaults : Py_None, depth + 1);
+        if (rc == 0) {
+            rc = encode(w, kwdefaults ? kwdefaults : Py_None, depth + 1);
+        }
+        Py_XDECREF(defaults);
+        Py_XDECREF(kwdefaults);
+    }
     return rc;
 }
 
@@ -815,15 +973,15 @@ encode_str(writer *w, PyObject *obj)
 /* A function travels as code if it is stateless: 1 if written, 0 if it
  * is not stateless (nothing written), -1 on error. */
 static int
-encode_stateless(writer *w, PyObject *func)
+encode_stateless(writer *w, PyObject *func, int depth)
 {
     PyObject *why = NULL;
-    int r = sbi_code_func_is_stateless(func, &why);
+    int r = func_ships_as_code(func, &why);
     Py_XDECREF(why);
     if (r <= 0) {
         return r;
     }
-    return encode_func(w, func) < 0 ? -1 : 1;
+    return encode_func(w, func, depth) < 0 ? -1 : 1;
 }
 
 /* DATA mode: tp has no native form that may outlive every interpreter. */
@@ -933,7 +1091,7 @@ encode(writer *w, PyObject *obj, int depth)
         return refuse_data(tp);
     }
     if (tp == &PyFunction_Type) {
-        int r = encode_stateless(w, obj);
+        int r = encode_stateless(w, obj, depth);
         if (r != 0) {
             return r < 0 ? -1 : 0;
         }
@@ -1040,13 +1198,13 @@ sbi_xidata_new_callable(PyObject *func, PyObject **pins)
     int rc;
     PyObject *why = NULL;
     int stateless =
-        PyFunction_Check(func) ? sbi_code_func_is_stateless(func, &why) : 0;
+        PyFunction_Check(func) ? func_ships_as_code(func, &why) : 0;
     Py_XDECREF(why);
     if (stateless < 0) {
         return NULL;
     }
     if (stateless) {
-        rc = encode_func(&w, func);
+        rc = encode_func(&w, func, 0);
     }
     else {
         rc = encode_global(&w, func);
@@ -1188,6 +1346,55 @@ read_blob(reader *r, size_t *n)
     return read_span(r, *n);
 }
 
+/* If the current exception, or its context, says that the sender's
+ * script could not stand in for __main__ here (pickling.h), replace it
+ * with one NotShareableError saying why and what to do, and return 1;
+ * else return 0. */
+static int
+raise_no_main(const char *what, size_t whatlen)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *found = NULL;
+    for (PyObject *e = exc; found == NULL && e != NULL;) {
+        PyObject *name = PyErr_GivenExceptionMatches(e, PyExc_ImportError)
+                             ? PyObject_GetAttrString(e, "name")
+                             : NULL;
+        if (name != NULL && PyUnicode_Check(name) &&
+            PyUnicode_CompareWithASCIIString(name, "__main__") == 0)
+        {
+            found = e;
+        }
+        Py_XDECREF(name);
+        PyErr_Clear();
+        PyObject *next = PyException_GetContext(e);
+        Py_XDECREF(next);  // e keeps it alive
+        e = next;
+    }
+    PyObject *tp = found ? not_shareable_type() : NULL;
+    if (tp == NULL) {
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+        return 0;
+    }
+    PyObject *detail = PyObject_Str(found);
+    PyObject *desc =
+        detail ? PyUnicode_DecodeUTF8(what, (Py_ssize_t)whatlen, "replace")
+               : NULL;
+    if (desc != NULL) {
+        PyErr_Format(
+            tp,
+            "%U belongs to the sender's __main__, which the "
+            "receiving interpreter cannot load: %U.  Guard the "
+            "script's top-level code with "
+            "`if __name__ == \"__main__\":`, or move it into a module",
+            desc, detail);
+    }
+    Py_XDECREF(desc);
+    Py_XDECREF(detail);
+    Py_DECREF(exc);
+    return 1;
+}
+
 /* Turn the current exception into RuntimeError("object could not be
  * unpickled") with it as the cause, as a failed unpickling reports. */
 static void
@@ -1220,6 +1427,12 @@ decode_pickle(reader *r)
     if (mv == NULL) {
         return NULL;
     }
+    size_t dn = 0;
+    const char *dp = fn > 0 ? read_blob(r, &dn) : "";
+    if (dp == NULL) {
+        Py_DECREF(mv);
+        return NULL;
+    }
     PyObject *res = sbi_pickling_loads(mv, NULL);
     if (res == NULL && fn > 0 && keep_interrupt()) {
         PyObject *exc = PyErr_GetRaisedException();
@@ -1240,7 +1453,7 @@ decode_pickle(reader *r)
             Py_DECREF(exc);
         }
     }
-    if (res == NULL) {
+    if (res == NULL && !(keep_interrupt() && raise_no_main(dp, dn))) {
         raise_unpickle_failed();
     }
     Py_DECREF(mv);
@@ -1273,8 +1486,10 @@ decode_global(reader *r)
     return res;
 }
 
+static PyObject *decode(reader *r);
+
 static PyObject *
-decode_func(reader *r)
+decode_func(reader *r, int with_defaults)
 {
     size_t n;
     uint64_t token;
@@ -1303,10 +1518,19 @@ decode_func(reader *r)
     PyObject *func = PyFunction_New(code, globals);
     Py_DECREF(globals);
     Py_DECREF(code);
+    if (func != NULL && with_defaults) {
+        PyObject *defaults = decode(r);
+        PyObject *kwdefaults = defaults ? decode(r) : NULL;
+        if (kwdefaults == NULL || PyFunction_SetDefaults(func, defaults) < 0 ||
+            PyFunction_SetKwDefaults(func, kwdefaults) < 0)
+        {
+            Py_CLEAR(func);
+        }
+        Py_XDECREF(defaults);
+        Py_XDECREF(kwdefaults);
+    }
     return func;
 }
-
-static PyObject *decode(reader *r);
 
 static PyObject *
 decode_seq(reader *r, char tag)
@@ -1512,7 +1736,8 @@ decode(reader *r)
     case TAG_GLOBAL:
         return decode_global(r);
     case TAG_FUNC:
-        return decode_func(r);
+    case TAG_FUNCDEF:
+        return decode_func(r, tag == TAG_FUNCDEF);
     case TAG_BUFFER:
         return decode_buffer(r);
     case TAG_HANDLE:

@@ -27,6 +27,7 @@ __all__ = [
     'NotShareableError',
     'create_queue', 'Queue', 'QueueEmpty', 'QueueFull',
     'SharedDict',
+    'check_import',
 ]
 
 from . import sync  # noqa: E402  (subinterpreters.sync.Lock, ...)
@@ -83,6 +84,9 @@ def __getattr__(name):
                 'UNBOUND', 'UNBOUND_ERROR', 'UNBOUND_REMOVE'):
         from . import _queues
         return getattr(_queues, name)
+    if name == 'check_import':
+        from ._check import check_import
+        return check_import
     if name in ('InterpreterPoolExecutor', 'BrokenInterpreterPool'):
         from . import executor
         return getattr(executor, name)

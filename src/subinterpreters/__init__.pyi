@@ -26,6 +26,7 @@ from ._queues import (
     create_queue as create_queue,
 )
 from . import sync as sync
+from ._check import check_import as check_import
 from .executor import (
     BrokenInterpreterPool as BrokenInterpreterPool,
     InterpreterPoolExecutor as InterpreterPoolExecutor,

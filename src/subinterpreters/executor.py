@@ -46,7 +46,7 @@ from _thread import RLock as _RLock
 from concurrent.futures import _base
 from concurrent.futures import thread as _thread
 
-from . import _worker
+from . import _core, _worker
 from ._core import (
     ExecutionFailed,
     InterpreterError,
@@ -108,6 +108,10 @@ def _exception_from(failed):
     if not isinstance(exc, BaseException):
         return cause
     exc.__cause__ = cause  # also sets __suppress_context__
+    hint = _core._refusal_hint(str(exc)) if isinstance(exc, ImportError) \
+        else None
+    if hint is not None:
+        exc.add_note(hint)
     return exc
 
 
@@ -263,7 +267,8 @@ class _WorkerState:
     seam for cancelling a running task with ``Interpreter.interrupt()``).
     """
 
-    def __init__(self, sys_path, initializer, initargs, max_tasks):
+    def __init__(self, sys_path, initializer, initargs, max_tasks,
+                 isolated=True):
         self.lock = threading.Lock()
         self.interp = None      # the worker's Interpreter, or None
         self.future = None      # the Future being run in interp, or None
@@ -273,13 +278,14 @@ class _WorkerState:
         self.initializer = initializer
         self.initargs = initargs
         self.max_tasks = max_tasks
+        self.isolated = isolated
 
     def start(self):
         """Create and initialize this worker's interpreter.  Raises
         _InitFailed (the interpreter closed again) with the cause set."""
         assert self.interp is None
         try:
-            interp = _create_interpreter()
+            interp = _create_interpreter(isolated=self.isolated)
         except BaseException as exc:
             raise _InitFailed() from exc
         with self.lock:
@@ -455,7 +461,8 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
     BROKEN = BrokenInterpreterPool
 
     def __init__(self, max_workers=None, thread_name_prefix='',
-                 initializer=None, initargs=(), *, max_tasks_per_worker=None):
+                 initializer=None, initargs=(), *, max_tasks_per_worker=None,
+                 isolated=True):
         """Initializes a new InterpreterPoolExecutor instance.
 
         Args:
@@ -468,6 +475,11 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             max_tasks_per_worker: If given, a worker replaces its
                 interpreter with a fresh one (and reruns the initializer)
                 after this many tasks.
+            isolated: True (the default) gives each worker an isolated
+                interpreter with its own GIL.  False gives legacy ones
+                (``create(isolated=False)``): they share the main
+                interpreter's GIL, so tasks do not run in parallel, but
+                they can import single-phase extension modules.
         """
         if _in_script_rerun():
             raise RuntimeError(
@@ -497,6 +509,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._max_tasks_per_worker = max_tasks_per_worker
+        self._isolated = bool(isolated)
         self._sys_path = list(sys.path)
         # _WorkerState of each live worker (the seam for interrupting
         # running tasks).  Workers add and remove themselves; iterate over
@@ -675,7 +688,8 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         thread_name = '%s_%d' % (self._thread_name_prefix or self,
                                  num_threads)
         state = _WorkerState(self._sys_path, self._initializer,
-                             self._initargs, self._max_tasks_per_worker)
+                             self._initargs, self._max_tasks_per_worker,
+                             self._isolated)
         t = threading.Thread(name=thread_name, target=_worker_main,
                              args=(weakref.ref(self, weakref_cb), state,
                                    self._work_queue))
