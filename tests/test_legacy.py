@@ -74,6 +74,10 @@ def test_create_keyword_only():
         interpreters.create(False)
     with pytest.raises(TypeError):
         interpreters.create(isolate=False)
+    with pytest.raises(TypeError, match='isolated must be True or False'):
+        interpreters.create(isolated=None)
+    with pytest.raises(TypeError, match='isolated must be True or False'):
+        InterpreterPoolExecutor(isolated=0)
 
 
 def test_whole_api(legacy):

@@ -86,6 +86,12 @@ typedef enum {
  * script, so that pickles of the caller's __main__ objects load there
  * (pickling.c); its classes are the caller's __main__ classes. */
 #define SBI_FAKE_MAIN "<fake __main__>"
+/* The words of the NotShareableError a receiver raises when it cannot
+ * load the sender's __main__ (xidata.c); call() passes that one on as it
+ * is (run.c). */
+#define SBI_NO_MAIN                                                           \
+  " belongs to the sender's __main__, which the receiving interpreter "       \
+  "cannot load"
 
 /* ---------------------------------------------------------------------
  * Defensive macros (SQLite's ALWAYS/NEVER): a condition that cannot be

@@ -236,10 +236,11 @@ typedef struct {
  * drop request is private state; create(isolated=False) warns once. */
 #if PY_VERSION_HEX < 0x030D0000
 #  define SBI_LEGACY_GIL_WARNING                                              \
-    "CPython 3.12: a legacy interpreter (isolated=False) running Python "     \
-    "code keeps the shared GIL from the main interpreter's threads until "    \
-    "it blocks or returns, so Ctrl-C, interrupt() and exec(timeout=) wait "   \
-    "for it too (fixed in CPython 3.13, gh-112175)"
+    "CPython 3.12: a thread running Python code in a legacy interpreter "     \
+    "(isolated=False) keeps the GIL it shares with the main interpreter "     \
+    "from the other interpreter's threads until it blocks or returns, and "   \
+    "the other way round, so Ctrl-C, interrupt() and exec(timeout=) can "     \
+    "wait for it (fixed in CPython 3.13, gh-112175)"
 #else
 #  define SBI_LEGACY_GIL_WARNING NULL
 #endif

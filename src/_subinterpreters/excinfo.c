@@ -299,8 +299,12 @@ sbi_excinfo_refusal_hint(PyObject *text)
         res = Py_NewRef(Py_None);
         goto done;
     }
+    // CPython names the module by its definition's name, which for a
+    // module of a package is often its last part alone ("_regex" for
+    // regex._regex): only a dotted name tells the package to check.
     Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0, nlen, 1);
-    top = dot > 0 ? PyUnicode_Substring(name, 0, dot) : Py_NewRef(name);
+    top = dot > 0 ? PyUnicode_Substring(name, 0, dot)
+                  : PyUnicode_FromString("PACKAGE");
     if (top == NULL) {
         goto done;
     }
@@ -308,8 +312,8 @@ sbi_excinfo_refusal_hint(PyObject *text)
         "hint: extension module %U is not built for isolated "
         "interpreters; use a legacy one (create(isolated=False) or "
         "InterpreterPoolExecutor(isolated=False)) or a process pool, or run "
-        "\"python -m subinterpreters check %U\" to see where it loads",
-        name, top);
+        "\"python -m subinterpreters check %U\"%s to see where it loads",
+        name, top, dot > 0 ? "" : " (the package you imported)");
 done:
     Py_XDECREF(top);
     Py_XDECREF(name);

@@ -29,6 +29,11 @@
 
 enum { USES_CREATE = 1, USES_DEF_INIT = 2 };
 
+/* The most read of a file at once (section headers, a symbol table or
+ * its names): 64 MiB, far above any real library's, and below SIZE_MAX
+ * on 32-bit hosts. */
+#  define SBI_EXTMOD_MAX_READ ((uint64_t)64 * 1024 * 1024)
+
 /* Does [off, off + n) lie inside a file of size size? */
 static int
 in_file(uint64_t off, uint64_t n, uint64_t size)
@@ -42,6 +47,9 @@ in_file(uint64_t off, uint64_t n, uint64_t size)
 static void *
 read_at(int fd, uint64_t off, uint64_t n)
 {
+    if (n > SBI_EXTMOD_MAX_READ) {
+        return NULL;  // no symbol table is that big: not one to trust
+    }
     char *buf = PyMem_RawMalloc(n > 0 ? (size_t)n : 1);
     size_t done = 0;
     while (buf != NULL && done < n) {
@@ -91,6 +99,8 @@ scan_elf(int fd, uint64_t size)
     if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
         memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
         eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_ident[EI_DATA] !=
+            (PY_LITTLE_ENDIAN ? ELFDATA2LSB : ELFDATA2MSB) ||
         eh.e_shentsize != sizeof(Elf64_Shdr) ||
         !in_file(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr), size))
     {

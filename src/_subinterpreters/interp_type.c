@@ -463,16 +463,20 @@ sbi_interp_type_create(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
     {
         return NULL;
     }
-    int isolated = a[0] == NULL ? 1 : PyObject_IsTrue(a[0]);
-    if (isolated < 0) {
+    if (a[0] != NULL && !PyBool_Check(a[0])) {
+        PyErr_Format(PyExc_TypeError,
+                     "create(): isolated must be True or False, not %.100s",
+                     Py_TYPE(a[0])->tp_name);
         return NULL;
     }
+    int isolated = a[0] == NULL || a[0] == Py_True;
     static int warned = 0;  // atomic
     const char *warning = SBI_LEGACY_GIL_WARNING;
     if (!isolated && warning != NULL &&
         !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED) &&
         PyErr_WarnEx(PyExc_RuntimeWarning, warning, 1) < 0)
     {
+        __atomic_store_n(&warned, 0, __ATOMIC_RELAXED);  // raise it again
         return NULL;
     }
     sbi_state *st = sbi_state_of(m);

@@ -553,8 +553,7 @@ create_counted(sbi_state *st, int isolated)
     /* in the new interpreter */
     e->interp = PyThreadState_GetInterpreter(ts);
     e->cid = PyInterpreterState_GetID(e->interp);
-    e->legacy = !isolated;
-    e->parkable = isolated && sbi_park_snapshot();
+    e->parkable = isolated && sbi_park_snapshot();  // legacy: never parked
     // Swap the start-up thread state, whose frame stack grew while the
     // interpreter imported its modules, for a fresh one (a new one first:
     // the thread list must never be empty, see keeper).

@@ -164,7 +164,7 @@ script_line(PyObject *exc, PyObject *path)
 {
     long line = 0;
     PyObject *tb = PyException_GetTraceback(exc);
-    while (tb != NULL && tb != Py_None) {
+    for (int hops = 0; tb != NULL && tb != Py_None && hops < 1000; hops++) {
         PyObject *frame = PyObject_GetAttrString(tb, "tb_frame");
         PyCodeObject *code = frame && PyFrame_Check(frame)
                                  ? PyFrame_GetCode((PyFrameObject *)frame)
@@ -173,11 +173,15 @@ script_line(PyObject *exc, PyObject *path)
             PyUnicode_Compare(code->co_filename, path) == 0)
         {
             PyObject *no = PyObject_GetAttrString(tb, "tb_lineno");
-            line = no && PyLong_Check(no) ? PyLong_AsLong(no) : line;
+            if (no != NULL && PyLong_Check(no)) {
+                long v = PyLong_AsLong(no);
+                line = v > 0 ? v : line;
+            }
             Py_XDECREF(no);
         }
         Py_XDECREF(code);
         Py_XDECREF(frame);
+        PyErr_Clear();  // what could not be read is skipped
         Py_SETREF(tb, PyObject_GetAttrString(tb, "tb_next"));
     }
     Py_XDECREF(tb);
@@ -243,8 +247,8 @@ fake_main_get(icache *c, PyObject *path)
     }
     // Only a script whose top-level code is guarded may run again: the
     // rest of an unguarded one (the program itself) would run twice.
-    PyObject *tree = PyObject_CallFunction(compile, "OOsi", source, path,
-                                           "exec", PyCF_ONLY_AST);
+    PyObject *tree = PyObject_CallFunction(compile, "OOsii", source, path,
+                                           "exec", PyCF_ONLY_AST, 1);
     if (tree == NULL) {
         goto error;
     }
@@ -259,7 +263,7 @@ fake_main_get(icache *c, PyObject *path)
         Py_XDECREF(detail);
         goto error;
     }
-    code = PyObject_CallFunction(compile, "OOs", tree, path, "exec");
+    code = PyObject_CallFunction(compile, "OOsii", tree, path, "exec", 0, 1);
     Py_DECREF(tree);
     if (code == NULL) {
         goto error;

@@ -73,7 +73,6 @@ typedef struct sbi_entry {
     int interrupters;         // sbi_interrupt_interp() calls in flight
     int interrupt_pending;    // an interrupt was sent to the session
     int parkable;             // its pristine snapshot was taken
-    int legacy;               // create(isolated=False): shared GIL; set once
     uint64_t env_hash;        // sbi_park_environ_hash() at creation
     uint64_t session_serial;  // counts sessions, for targeted interrupts
     // Thread states kept between sessions, one per OS thread (keyed by

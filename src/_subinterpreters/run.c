@@ -508,14 +508,15 @@ call_in_target(call_data *d)
 
 /* Back in the caller: the result, or NULL with the exception status
  * calls for. */
-/* Did the target refuse with a NotShareableError of ours (it could not
- * load the caller's __main__, say)?  Its message then says it all. */
+/* Did the target refuse because it cannot load the caller's __main__
+ * (xidata.c)?  That message says it all: no remote traceback with it. */
 static int
 info_is_not_shareable(const sbi_excinfo *info)
 {
     return info->type_name && info->type_module && info->msg &&
            strcmp(info->type_name, "NotShareableError") == 0 &&
-           strcmp(info->type_module, "subinterpreters") == 0;
+           strcmp(info->type_module, "subinterpreters") == 0 &&
+           strstr(info->msg, SBI_NO_MAIN) != NULL;
 }
 
 static PyObject *

@@ -13,6 +13,8 @@
 #include "arena.h"
 #include "extmod.h"
 
+#include <string.h>
+
 static const sbi_shield shields[] = SBI_SHIELDS;
 
 /* Are the shields turned off by the environment?  Any thread. */
@@ -136,20 +138,24 @@ static PyObject *
 refuse_single_phase(PyObject *orig, PyObject *const *args, Py_ssize_t nargs,
                     PyObject *kwnames)
 {
-    PyObject *name = NULL, *origin = NULL;
+    PyObject *name = NULL, *origin = NULL, *path = NULL;
     if (nargs >= 1) {
         name = PyObject_GetAttrString(args[0], "name");
         origin = name ? PyObject_GetAttrString(args[0], "origin") : NULL;
     }
-    const char *path =
-        origin && PyUnicode_Check(origin) ? PyUnicode_AsUTF8(origin) : NULL;
+    if (origin != NULL && PyUnicode_Check(origin) && PyUnicode_Check(name)) {
+        path = PyUnicode_EncodeFSDefault(origin);  // as the loader does
+    }
     PyErr_Clear();  // whatever is missing, CPython will say
     sbi_extmod_kind kind = SBI_EXTMOD_UNKNOWN;
-    if (path != NULL && PyUnicode_Check(name)) {
+    if (path != NULL &&
+        strlen(PyBytes_AS_STRING(path)) == (size_t)PyBytes_GET_SIZE(path))
+    {
         Py_BEGIN_ALLOW_THREADS
-        kind = sbi_extmod_kind_of(path);
+        kind = sbi_extmod_kind_of(PyBytes_AS_STRING(path));
         Py_END_ALLOW_THREADS
     }
+    Py_XDECREF(path);
     PyObject *res = NULL;
     PyObject *imp =
         kind == SBI_EXTMOD_SINGLE_PHASE ? PyImport_ImportModule("_imp") : NULL;

@@ -94,6 +94,11 @@
  * but deeply shared one could otherwise take forever). */
 #define SBI_DATA_MAX_NODES ((size_t)10 * 1000 * 1000)
 
+/* A function's defaults travel with its code (xidata.c TAG_FUNCDEF) only
+ * up to this many objects; bigger ones send the function by pickle.  The
+ * check runs on every send of the function, so it is kept cheap. */
+#define SBI_DEFAULTS_MAX_NODES 10000
+
 /* The smallest payload worth borrowing instead of copying (below it a
  * copy costs less than pinning its owner). */
 #define SBI_BORROW_MIN ((size_t)64 * 1024)

@@ -164,6 +164,8 @@ typedef struct {
     int too_deep;     // SBI_MAX_DEPTH exceeded, or a container seen
                       // twice: FULL mode pickles the whole value
     size_t nodes;     // DATA mode: objects encoded so far
+    int trusted;      // encoding defaults that default_is_native()
+                      // checked: repeated immutables are copied
     PyObject **seen;  // FULL mode: containers encoded so far
     size_t capseen;   // (open addressing; borrowed pointers)
     size_t nseen;
@@ -252,7 +254,7 @@ writer_release(writer *w)
 static int
 writer_see(writer *w, PyObject *obj)
 {
-    if (w->mode != SBI_XI_FULL) {
+    if (w->mode != SBI_XI_FULL || w->trusted) {
         return 0;
     }
     if (w->nseen * 2 >= w->capseen) {
@@ -553,10 +555,16 @@ encode_pickle(writer *w, PyObject *obj)
     if (rc == 0 && fn > 0) {
         rc = write_raw(w, fp, (size_t)fn);
         // What obj is, for the receiver's error if it cannot load the
-        // script (raise_no_main()).
+        // script (raise_no_main()); only a hint, so a failure to say it
+        // (other than an interrupt) leaves it empty.
         PyObject *desc = rc == 0 ? describe_main_object(obj) : NULL;
         Py_ssize_t dn = 0;
         const char *dp = desc ? PyUnicode_AsUTF8AndSize(desc, &dn) : NULL;
+        if (dp == NULL && rc == 0 && keep_interrupt()) {
+            PyErr_Clear();
+            dp = "";
+            dn = 0;
+        }
         rc = dp == NULL || write_u64(w, (uint64_t)dn) < 0
                  ? -1
                  : write_raw(w, dp, (size_t)dn);
@@ -652,14 +660,28 @@ done:
     return rc;
 }
 
+/* The walk of a function's defaults (default_is_native()). */
+typedef struct {
+    PyObject *seen;  // set of the addresses of containers met, or NULL
+    Py_ssize_t nodes;
+    PyObject *bad;  // the culprit's type (new reference), once refused
+    int repeated;   // bad is a container met twice
+} defaults_walk;
+
 /* Can obj, a function's default value, be encoded without pickle (data
- * and shareable objects only)?  1 yes, 0 no with *bad a new reference to
- * the culprit, -1 error. */
+ * and shareable objects only) at depth depth of encode()?  1 yes, 0 no
+ * (dw->bad set), -1 error.  A mutable container met twice is refused
+ * (the function is pickled instead, which keeps the sharing); at most
+ * SBI_DEFAULTS_MAX_NODES objects are walked. */
 static int
-default_is_native(PyObject *obj, int depth, PyObject **bad)
+default_is_native(defaults_walk *dw, PyObject *obj, int depth)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     int64_t hid;
+    if (++dw->nodes > SBI_DEFAULTS_MAX_NODES) {
+        dw->bad = Py_NewRef(tp);
+        return 0;
+    }
     if (obj == Py_None || tp == &PyBool_Type || tp == &PyLong_Type ||
         tp == &PyFloat_Type || tp == &PyComplex_Type ||
         tp == &PyUnicode_Type || tp == &PyBytes_Type ||
@@ -667,15 +689,36 @@ default_is_native(PyObject *obj, int depth, PyObject **bad)
     {
         return 1;
     }
-    if (depth > SBI_MAX_DEPTH ||
+    if (depth >= SBI_MAX_DEPTH ||
         !(tp == &PyTuple_Type || tp == &PyList_Type || tp == &PyDict_Type ||
           tp == &PySet_Type || tp == &PyFrozenSet_Type))
     {
-        *bad = Py_NewRef(obj);
+        dw->bad = Py_NewRef(tp);
         return 0;
     }
+    // A mutable container met twice (shared, or a cycle) would arrive as
+    // two copies: refused.  An immutable one may repeat (equal constants
+    // of a function are one object), the node budget bounds the walk.
+    int mutable =
+        tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type;
+    if (mutable && dw->seen == NULL && (dw->seen = PySet_New(NULL)) == NULL) {
+        return -1;
+    }
+    PyObject *addr = mutable ? PyLong_FromVoidPtr(obj) : NULL;
+    int met = !mutable ? 0 : addr ? PySet_Contains(dw->seen, addr) : -1;
+    if (mutable && met == 0) {
+        met = PySet_Add(dw->seen, addr) < 0 ? -1 : 0;
+    }
+    Py_XDECREF(addr);
+    if (met != 0) {
+        if (met > 0) {
+            dw->bad = Py_NewRef(tp);
+            dw->repeated = 1;
+        }
+        return met > 0 ? 0 : -1;
+    }
     // A snapshot of the items (a default may change while it is walked);
-    // a dict's are (key, value) tuples.
+    // a dict's are (key, value) tuples, walked as their key and value.
     PyObject *items =
         tp == &PyDict_Type ? PyDict_Items(obj) : PySequence_List(obj);
     if (items == NULL) {
@@ -683,7 +726,17 @@ default_is_native(PyObject *obj, int depth, PyObject **bad)
     }
     int r = 1;
     for (Py_ssize_t i = 0; r == 1 && i < PyList_GET_SIZE(items); i++) {
-        r = default_is_native(PyList_GET_ITEM(items, i), depth + 1, bad);
+        PyObject *item = PyList_GET_ITEM(items, i);  // items holds it
+        if (tp == &PyDict_Type) {
+            r = default_is_native(dw, PyTuple_GET_ITEM(item, 0), depth + 1);
+            if (r == 1) {
+                r = default_is_native(dw, PyTuple_GET_ITEM(item, 1),
+                                      depth + 1);
+            }
+        }
+        else {
+            r = default_is_native(dw, item, depth + 1);
+        }
     }
     Py_DECREF(items);
     return r;
@@ -734,18 +787,32 @@ func_ships_as_code(PyObject *func, PyObject **why)
                                     "reference in its module");
         return *why ? 0 : -1;
     }
-    for (int i = 0; i < 2; i++) {
-        PyObject *bad = NULL;
-        r = parts[i] == NULL ? 1 : default_is_native(parts[i], 0, &bad);
-        if (r == 0) {
-            *why = PyUnicode_FromFormat(
-                "its default value %.200R is neither data nor shareable", bad);
-            r = *why ? 0 : -1;
-        }
-        Py_XDECREF(bad);
-        if (r <= 0) {
-            return r;
-        }
+    // encode_func() encodes them one level below the function.
+    defaults_walk dw = {NULL, 0, NULL, 0};
+    r = 1;
+    for (int i = 0; r == 1 && i < 2; i++) {
+        r = parts[i] == NULL ? 1 : default_is_native(&dw, parts[i], 2);
+    }
+    if (r == 0) {
+        // Named by type: a repr() could be costly, or fail.
+        const char *tname = ((PyTypeObject *)dw.bad)->tp_name;
+        *why = dw.nodes > SBI_DEFAULTS_MAX_NODES
+                   ? PyUnicode_FromString("its defaults are too big to "
+                                          "travel with its code")
+               : dw.repeated
+                   ? PyUnicode_FromFormat("its defaults hold the same %.200s "
+                                          "twice (or in itself)",
+                                          tname)
+                   : PyUnicode_FromFormat("it has a default value of type "
+                                          "%.200s, which is neither data nor "
+                                          "shareable",
+                                          tname);
+        r = *why ? 0 : -1;
+    }
+    Py_XDECREF(dw.bad);
+    Py_XDECREF(dw.seen);
+    if (r <= 0) {
+        return r;
     }
     return 1;
 }
@@ -773,10 +840,13 @@ encode_func(writer *w, PyObject *func, int depth)
         // Natively encodable (func_ships_as_code()): nothing is pickled.
         Py_XINCREF(defaults);
         Py_XINCREF(kwdefaults);
+        int trusted = w->trusted;
+        w->trusted = 1;
         rc = encode(w, defaults ? defaults : Py_None, depth + 1);
         if (rc == 0) {
             rc = encode(w, kwdefaults ? kwdefaults : Py_None, depth + 1);
         }
+        w->trusted = trusted;
         Py_XDECREF(defaults);
         Py_XDECREF(kwdefaults);
     }
@@ -1195,7 +1265,7 @@ sbi_xidata_new_callable(PyObject *func, PyObject **pins)
     writer w = {0};
     w.mode = SBI_XI_FULL;
     w.pins = pins;
-    int rc;
+    int rc = 0;
     PyObject *why = NULL;
     int stateless =
         PyFunction_Check(func) ? func_ships_as_code(func, &why) : 0;
@@ -1205,8 +1275,17 @@ sbi_xidata_new_callable(PyObject *func, PyObject **pins)
     }
     if (stateless) {
         rc = encode_func(&w, func, 0);
+        if (rc < 0 && w.too_deep) {
+            // Its defaults nest too deeply after all: pickle it.
+            PyErr_Clear();
+            writer_release(&w);
+            w.mode = SBI_XI_FULL;
+            w.pins = pins;
+            stateless = 0;
+            rc = 0;
+        }
     }
-    else {
+    if (!stateless) {
         rc = encode_global(&w, func);
         rc = rc == 0 ? encode_pickle(&w, func) : rc < 0 ? -1 : 0;
     }
@@ -1355,7 +1434,8 @@ raise_no_main(const char *what, size_t whatlen)
 {
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *found = NULL;
-    for (PyObject *e = exc; found == NULL && e != NULL;) {
+    int hops = 0;  // a context chain can be made circular
+    for (PyObject *e = exc; found == NULL && e != NULL && hops++ < 8;) {
         PyObject *name = PyErr_GivenExceptionMatches(e, PyExc_ImportError)
                              ? PyObject_GetAttrString(e, "name")
                              : NULL;
@@ -1381,13 +1461,9 @@ raise_no_main(const char *what, size_t whatlen)
         detail ? PyUnicode_DecodeUTF8(what, (Py_ssize_t)whatlen, "replace")
                : NULL;
     if (desc != NULL) {
-        PyErr_Format(
-            tp,
-            "%U belongs to the sender's __main__, which the "
-            "receiving interpreter cannot load: %U.  Guard the "
-            "script's top-level code with "
-            "`if __name__ == \"__main__\":`, or move it into a module",
-            desc, detail);
+        PyErr_Format(tp, "%V" SBI_NO_MAIN ": %U",
+                     PyUnicode_GET_LENGTH(desc) ? desc : NULL, "an object",
+                     detail);
     }
     Py_XDECREF(desc);
     Py_XDECREF(detail);
@@ -1453,7 +1529,8 @@ decode_pickle(reader *r)
             Py_DECREF(exc);
         }
     }
-    if (res == NULL && !(keep_interrupt() && raise_no_main(dp, dn))) {
+    if (res == NULL && !(fn > 0 && keep_interrupt() && raise_no_main(dp, dn)))
+    {
         raise_unpickle_failed();
     }
     Py_DECREF(mv);

@@ -45,6 +45,7 @@ def _parser():
     check.add_argument('-j', '--jobs', type=int, default=os.cpu_count() or 1,
                        metavar='N', help='modules checked at once '
                                          '(default: the CPU count)')
+    parser.check_parser = check
     return parser
 
 
@@ -90,7 +91,7 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return _check(args, parser)
+        return _check(args, parser.check_parser)
     except KeyboardInterrupt:
         return 130
 

@@ -191,8 +191,8 @@ def _refusal(result, kinds):
             'single-phase': 'a single-phase extension module',
             'multi-phase': ('an extension module that does not declare '
                             'per-interpreter GIL support'),
-        }.get(kind, 'an extension module not built for isolated '
-                    'interpreters')
+        }.get(kind, 'an extension module that does not declare '
+                    'per-interpreter GIL support')
         return modname, what
     return None
 

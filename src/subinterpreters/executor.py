@@ -46,7 +46,7 @@ from _thread import RLock as _RLock
 from concurrent.futures import _base
 from concurrent.futures import thread as _thread
 
-from . import _core, _worker
+from . import _worker
 from ._core import (
     ExecutionFailed,
     InterpreterError,
@@ -108,10 +108,6 @@ def _exception_from(failed):
     if not isinstance(exc, BaseException):
         return cause
     exc.__cause__ = cause  # also sets __suppress_context__
-    hint = _core._refusal_hint(str(exc)) if isinstance(exc, ImportError) \
-        else None
-    if hint is not None:
-        exc.add_note(hint)
     return exc
 
 
@@ -502,6 +498,9 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 raise TypeError('max_tasks_per_worker must be an int')
             if max_tasks_per_worker < 1:
                 raise ValueError('max_tasks_per_worker must be >= 1')
+        if not isinstance(isolated, bool):
+            raise TypeError(f'isolated must be True or False, not '
+                            f'{type(isolated).__name__}')
         if not thread_name_prefix:
             thread_name_prefix = ('InterpreterPoolExecutor-%d'
                                   % self._counter())
@@ -509,7 +508,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._max_tasks_per_worker = max_tasks_per_worker
-        self._isolated = bool(isolated)
+        self._isolated = isolated
         self._sys_path = list(sys.path)
         # _WorkerState of each live worker (the seam for interrupting
         # running tasks).  Workers add and remove themselves; iterate over
