@@ -179,10 +179,15 @@ def _run_child(kind, name, timeout):
 
 
 def _refusal(result, kinds):
-    """Why an extension module refused, or None."""
-    for modname, origin, message in result.get('refused', ()):
-        if _REFUSED not in message:
-            continue
+    """The extension module that refused (the one the import's error
+    names, else the last: earlier ones may have been fallen back from)
+    and what it is; or None."""
+    refused = [r for r in result.get('refused', ()) if _REFUSED in r[2]]
+    error = result.get('error') or ''
+    named = [r for r in refused
+             if f'module {r[0]} ' in error
+             or f'module {r[0].rpartition(".")[2]} ' in error]
+    for modname, origin, message in (named or refused)[-1:]:
         kind = kinds.get(modname)
         if kind is None and origin and os.path.isfile(origin):
             from . import _core
