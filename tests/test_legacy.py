@@ -5,7 +5,9 @@ allocator and loads single-phase extension modules, which isolated ones
 refuse.  The whole API works on it.
 """
 
+import importlib
 import importlib.util
+import subprocess
 import sys
 import threading
 import time
@@ -255,3 +257,41 @@ def test_extension_kind():
     with pytest.raises(ValueError):
         _core._extension_kind('a\0b')
     del _json
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 13),
+                    reason='3.13 refuses single-phase modules before their '
+                           'init function runs')
+def test_312_refusal_shield_is_needed(tmp_path, run_python):
+    # Real third-party single-phase packages: a legacy and an isolated
+    # interpreter importing regex, then msgspec, abort 3.12.1 when the
+    # isolated one runs their init functions (with CPython's own
+    # _xxsubinterpreters too); our refusal before loading prevents it.
+    target = tmp_path / 'site'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'pip', 'install', '-q', '--target',
+         str(target), 'regex', 'msgspec'],
+        capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.skip(f'regex and msgspec not installable: {proc.stderr}')
+    code = """
+        import subinterpreters as interpreters
+        for name in ('regex', 'msgspec'):
+            legacy = interpreters.create(isolated=False)
+            legacy.exec(f'import {name}')
+            iso = interpreters.create()
+            try:
+                iso.exec(f'import {name}')
+            except interpreters.ExecutionFailed as exc:
+                assert 'does not support loading' in str(exc), exc
+            legacy.close()
+            iso.close()
+        print('ok')
+    """
+    env = {'PYTHONPATH': str(target)}
+    rc, out, err = run_python(code, env=env)
+    check_clean(rc, out, err)
+    assert out.strip() == 'ok'
+    rc, out, err = run_python(
+        code, env=dict(env, SUBINTERPRETERS_NO_SHIELDS='1'))
+    assert rc != 0, (out, err)     # SIGABRT: "munmap_chunk(): invalid pointer"
