@@ -206,6 +206,9 @@ sbi_process_atexit(PyObject *m, PyObject *unused)
         usleep(SBI_EXIT_POLL_US);
         Py_END_ALLOW_THREADS
     }
+    if (cur == PyInterpreterState_Main()) {
+        sbi_compat_reassert_sigint_exit();
+    }
     Py_RETURN_NONE;
 }
 

@@ -72,8 +72,40 @@ def _guard_fork():
     os.fork = fork
 
 
+def _stop_after_ctrl_c():
+    """A threading exit hook: when the program ends because of a Ctrl-C
+    nobody caught, stop what runs in our interpreters -- pool tasks,
+    queued or running, and call_in_thread() threads -- instead of waiting
+    for them, so that one Ctrl-C ends the program."""
+    import sys
+    if (not isinstance(getattr(sys, 'last_exc', None), KeyboardInterrupt)
+            or hasattr(sys, 'ps1')):
+        # A normal exit waits for threads, as Python does (in the REPL,
+        # last_exc is only the last error shown).
+        return
+    executor = sys.modules.get(__name__ + '.executor')
+    for pool in list(getattr(executor, '_live_pools', ())):
+        try:
+            pool.shutdown(wait=False, cancel_futures=True)
+        except Exception:
+            pass
+    me = get_current()
+    for interp in list_all():
+        try:
+            if interp.id != 0 and interp != me and interp.is_running():
+                interp.interrupt()
+        except InterpreterError:
+            pass  # closed meanwhile
+
+
 if get_current().id == 0:
     _guard_fork()
+    import threading as _threading
+    try:
+        _threading._register_atexit(_stop_after_ctrl_c)
+    except RuntimeError:
+        pass  # imported while the interpreter shuts down
+    del _threading
 
 
 def __getattr__(name):

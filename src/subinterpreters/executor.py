@@ -57,6 +57,23 @@ from ._core import (
 
 __all__ = ['InterpreterPoolExecutor', 'BrokenInterpreterPool']
 
+# Every pool not yet collected, for _stop_after_ctrl_c() in __init__.py.
+_live_pools = weakref.WeakSet()
+
+
+def _register_exit_hook():
+    # After concurrent.futures.thread's own hook, which joins the workers:
+    # threading runs these hooks in reverse order, so ours stops the tasks
+    # first.
+    from . import _stop_after_ctrl_c
+    try:
+        threading._register_atexit(_stop_after_ctrl_c)
+    except RuntimeError:
+        pass  # the interpreter is shutting down already
+
+
+_register_exit_hook()
+
 
 class BrokenInterpreterPool(_thread.BrokenThreadPool):
     """Raised when a worker interpreter failed to initialize (its
@@ -505,6 +522,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             thread_name_prefix = ('InterpreterPoolExecutor-%d'
                                   % self._counter())
         super().__init__(max_workers, thread_name_prefix)
+        _live_pools.add(self)
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._max_tasks_per_worker = max_tasks_per_worker
@@ -647,6 +665,16 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 return
             if item is not None:
                 settle(item[0])
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        # Ctrl-C (or SystemExit) out of the with block: one press must end
+        # the program, so queued tasks are cancelled and running ones
+        # interrupted instead of waited for (an Exception still waits for
+        # them, as ThreadPoolExecutor does).
+        interrupted = exc_type is not None and not issubclass(
+            exc_type, Exception)
+        self.shutdown(wait=True, cancel_futures=interrupted)
+        return False
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         # ThreadPoolExecutor's, for our work items.
