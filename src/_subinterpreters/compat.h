@@ -482,27 +482,22 @@ sbi_compat_run_string(const char *source, PyObject *ns)
     return r;
 }
 
-/* Every release (3.12-3.15): whether the program ended with an unhandled
- * KeyboardInterrupt -- so that it dies by SIGINT (exit status 130 in a
- * shell) -- is one process-wide flag that every eval() or PyRun_String()
- * of any thread of any interpreter clears first (run_eval_code_obj() in
- * pythonrun.c).  After Ctrl-C, a thread of ours that still runs imports
- * (functools' namedtuple does eval()) and the process exited with status
- * 1 instead (measured on 3.13.0 with gdb's watchpoint on the flag).  The
- * exit hook sets it again through the same door: a string evaluated with
- * PyRun_String() that raises KeyboardInterrupt sets it. */
+/* 3.12 and 3.13 (fixed in 3.14 by gh-128130): whether the program ended
+ * with an unhandled KeyboardInterrupt -- so that it dies by SIGINT (exit
+ * status 130 in a shell) -- is one process-wide flag that every eval()
+ * or PyRun_String() of any thread of any interpreter clears first
+ * (run_eval_code_obj() in pythonrun.c).  After Ctrl-C, a thread of ours
+ * that still ran eval() (functools' namedtuple, in an interrupted worker)
+ * made the process exit with status 1 instead (measured on 3.13.0 with
+ * gdb's watchpoint on the flag).  The exit hook sets it again through the
+ * same door: a string evaluated with PyRun_String() that raises
+ * KeyboardInterrupt sets it (called when subinterpreters'
+ * _ended_by_ctrl_c() decided the program ends so).  Best effort: code run
+ * after our hook (older atexit hooks, finalizers) can clear it again. */
 static inline void
 sbi_compat_reassert_sigint_exit(void)
 {
-    // sys.last_exc: the exception that ended the program (or, in the
-    // REPL -- sys.ps1 set --, only the last one shown: not ours to judge).
-    PyObject *sys_last = PySys_GetObject("last_exc");  // borrowed
-    if (sys_last == NULL ||
-        Py_TYPE(sys_last) != (PyTypeObject *)PyExc_KeyboardInterrupt ||
-        PySys_GetObject("ps1") != NULL)
-    {
-        return;
-    }
+#if PY_VERSION_HEX < 0x030E0000
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *ns = PyDict_New();
     PyObject *r =
@@ -512,6 +507,7 @@ sbi_compat_reassert_sigint_exit(void)
     Py_XDECREF(ns);
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
+#endif
 }
 
 #endif /* SBI_COMPAT_H */

@@ -63,6 +63,7 @@ static PyMethodDef module_methods[] = {
     {"get_main", sbi_interp_type_get_main, METH_NOARGS, get_main_doc},
     {"is_shareable", module_is_shareable, METH_O, is_shareable_doc},
     {"_atexit", sbi_process_atexit, METH_NOARGS, NULL},
+    {"_note_ctrl_c_exit", sbi_process_note_ctrl_c_exit, METH_NOARGS, NULL},
     {"_excinfo", sbi_excinfo_snapshot, METH_O, NULL},
     {"_refusal_hint", sbi_excinfo_refusal_hint_meth, METH_O, NULL},
     {"_count_interpreters", sbi_process_count, METH_NOARGS, NULL},

@@ -147,6 +147,10 @@ quiet_daemon_errors(sbi_state *st)
 /* Called from the main interpreter's atexit: destroy every interpreter
  * we created, so 3.12 does not abort ("remaining subinterpreters") and
  * 3.13 does not hang on their threads. */
+/* Set by the threading exit hook of __init__.py when the program ends
+ * with an uncaught KeyboardInterrupt (atomic). */
+static int ended_by_ctrl_c = 0;
+
 PyObject *
 sbi_process_atexit(PyObject *m, PyObject *unused)
 {
@@ -206,9 +210,18 @@ sbi_process_atexit(PyObject *m, PyObject *unused)
         usleep(SBI_EXIT_POLL_US);
         Py_END_ALLOW_THREADS
     }
-    if (cur == PyInterpreterState_Main()) {
+    if (cur == PyInterpreterState_Main() &&
+        __atomic_load_n(&ended_by_ctrl_c, __ATOMIC_RELAXED))
+    {
         sbi_compat_reassert_sigint_exit();
     }
+    Py_RETURN_NONE;
+}
+
+PyObject *
+sbi_process_note_ctrl_c_exit(PyObject *m, PyObject *unused)
+{
+    __atomic_store_n(&ended_by_ctrl_c, 1, __ATOMIC_RELAXED);
     Py_RETURN_NONE;
 }
 

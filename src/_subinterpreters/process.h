@@ -18,4 +18,9 @@ PyObject *sbi_process_parking(PyObject *m, PyObject *arg);
 PyObject *sbi_process_fork_begin(PyObject *m, PyObject *unused);
 PyObject *sbi_process_fork_end(PyObject *m, PyObject *unused);
 
+/* _note_ctrl_c_exit(): the program ends with an uncaught
+ * KeyboardInterrupt (decided by __init__.py's threading exit hook); the
+ * exit hook then makes sure the process dies by SIGINT (compat.h). */
+PyObject *sbi_process_note_ctrl_c_exit(PyObject *m, PyObject *unused);
+
 #endif /* SBI_PROCESS_H */

@@ -72,30 +72,66 @@ def _guard_fork():
     os.fork = fork
 
 
-def _stop_after_ctrl_c():
-    """A threading exit hook: when the program ends because of a Ctrl-C
-    nobody caught, stop what runs in our interpreters -- pool tasks,
-    queued or running, and call_in_thread() threads -- instead of waiting
-    for them, so that one Ctrl-C ends the program."""
+_stopped_after_ctrl_c = False
+
+
+def _ended_by_ctrl_c():
+    """Is the program ending because of a KeyboardInterrupt nobody caught?
+    PyErr_Print() records it in sys.last_exc; its outermost frame is the
+    script's (or runpy's, for -m).  Not in the REPL (sys.ps1), where
+    last_exc is only the last error shown."""
     import sys
-    if (not isinstance(getattr(sys, 'last_exc', None), KeyboardInterrupt)
-            or hasattr(sys, 'ps1')):
-        # A normal exit waits for threads, as Python does (in the REPL,
-        # last_exc is only the last error shown).
+    exc = getattr(sys, 'last_exc', None)
+    if not isinstance(exc, KeyboardInterrupt) or hasattr(sys, 'ps1'):
+        return False
+    tb = exc.__traceback__
+    name = tb.tb_frame.f_globals.get('__name__') if tb is not None else None
+    return name in ('__main__', 'runpy')
+
+
+def _stop_after_ctrl_c():
+    """A threading exit hook (main interpreter): when the program ends
+    because of a Ctrl-C nobody caught, stop what runs in our interpreters
+    -- every pool's queued and running tasks, call_in_thread() calls --
+    instead of waiting for them, so that one Ctrl-C ends the program.  A
+    normal exit waits for threads, as Python does."""
+    global _stopped_after_ctrl_c
+    if _stopped_after_ctrl_c:
         return
-    executor = sys.modules.get(__name__ + '.executor')
-    for pool in list(getattr(executor, '_live_pools', ())):
+    _stopped_after_ctrl_c = True
+    try:
+        if not _ended_by_ctrl_c():
+            return
+        from . import _core
+        _core._note_ctrl_c_exit()
+        import sys
+        executor = sys.modules.get(__name__ + '.executor')
+        pool_interps = set()
+        for pool in list(getattr(executor, '_live_pools', ())):
+            pool_interps.update(s.interp for s in tuple(pool._workers)
+                                if s.interp is not None)
+            pool._stop(timeout=_STOP_WAIT)
+        me = get_current()
+        for interp in list_all():
+            try:
+                if (interp.id != 0 and interp != me
+                        and interp not in pool_interps
+                        and interp.is_running()):
+                    interp.interrupt()
+            except InterpreterError:
+                pass  # closed meanwhile
+    except Exception as exc:  # never keep Python from joining its threads
         try:
-            pool.shutdown(wait=False, cancel_futures=True)
+            import sys
+            print(f'subinterpreters: stopping work after Ctrl-C failed: '
+                  f'{exc!r}', file=sys.stderr)
         except Exception:
             pass
-    me = get_current()
-    for interp in list_all():
-        try:
-            if interp.id != 0 and interp != me and interp.is_running():
-                interp.interrupt()
-        except InterpreterError:
-            pass  # closed meanwhile
+
+
+# How long the exit hook waits for each pool's interrupted tasks (seconds);
+# Python then waits for the threads as usual.
+_STOP_WAIT = 5.0
 
 
 if get_current().id == 0:

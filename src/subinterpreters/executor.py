@@ -59,13 +59,17 @@ __all__ = ['InterpreterPoolExecutor', 'BrokenInterpreterPool']
 
 # Every pool not yet collected, for _stop_after_ctrl_c() in __init__.py.
 _live_pools = weakref.WeakSet()
+# How often _stop() interrupts again the tasks it waits for (seconds).
+_STOP_POLL = 0.05
 
 
 def _register_exit_hook():
-    # After concurrent.futures.thread's own hook, which joins the workers:
-    # threading runs these hooks in reverse order, so ours stops the tasks
-    # first.
-    from . import _stop_after_ctrl_c
+    # Again after concurrent.futures.thread's own hook, which joins the
+    # workers: threading runs these hooks in reverse order, so this copy
+    # runs first (the hook acts once).  Main interpreter only.
+    from . import _stop_after_ctrl_c, get_current
+    if get_current().id != 0:
+        return
     try:
         threading._register_atexit(_stop_after_ctrl_c)
     except RuntimeError:
@@ -522,7 +526,6 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             thread_name_prefix = ('InterpreterPoolExecutor-%d'
                                   % self._counter())
         super().__init__(max_workers, thread_name_prefix)
-        _live_pools.add(self)
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._max_tasks_per_worker = max_tasks_per_worker
@@ -532,6 +535,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         # running tasks).  Workers add and remove themselves; iterate over
         # a snapshot (tuple(self._workers)).
         self._workers = set()
+        _live_pools.add(self)
 
     def submit(self, fn, /, *args, **kwargs):
         with self._shutdown_lock, _thread._global_shutdown_lock:
@@ -669,12 +673,32 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
     def __exit__(self, exc_type, exc_val, exc_tb):
         # Ctrl-C (or SystemExit) out of the with block: one press must end
         # the program, so queued tasks are cancelled and running ones
-        # interrupted instead of waited for (an Exception still waits for
-        # them, as ThreadPoolExecutor does).
-        interrupted = exc_type is not None and not issubclass(
-            exc_type, Exception)
-        self.shutdown(wait=True, cancel_futures=interrupted)
+        # interrupted instead of waited for.  Anything else (an exception,
+        # a cancelled coroutine, a closed generator) waits for them, as
+        # ThreadPoolExecutor does.
+        if exc_type is not None and issubclass(
+                exc_type, (KeyboardInterrupt, SystemExit)):
+            self._stop()
+        else:
+            self.shutdown(wait=True)
         return False
+
+    def _stop(self, timeout=None):
+        """Shut down, cancelling queued tasks and interrupting running
+        ones until every worker has ended (a task that was just being
+        taken off the queue when the first interrupt went out gets the
+        next), or timeout seconds have passed."""
+        self.shutdown(wait=False, cancel_futures=True)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while any(t.is_alive() for t in list(self._threads)):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            for state in tuple(self._workers):
+                future = state.future
+                if future is not None:
+                    future.cancel()
+            for t in list(self._threads):
+                t.join(_STOP_POLL)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         # ThreadPoolExecutor's, for our work items.
