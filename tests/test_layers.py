@@ -26,29 +26,33 @@ LAYERS = {
     'shared': 3,       # process-global shared objects: ids, references
     'wake': 3,         # waking blocked waits: interrupts, close()
     'extmod': 3,       # single- or multi-phase init, from a library's symbols
+    'handles': 3,      # handle kinds: objects crossing as an id
     'shield': 4,       # shields against CPython bugs
     'excinfo': 5,      # exception snapshots, ExecutionFailed
     'shbuf': 5,        # shared buffers: zero-copy memoryviews
     'code': 5,         # bytecode inspection, code shipping and its caches
     'pickling': 5,     # the pickle fallback, the '<fake __main__>' re-run
-    'xidata': 6,       # wire format, handle kinds, code caches, pickle
-    'registry': 7,     # our interpreters, ids, whence
-    'interrupt': 8,    # interrupts, exec(timeout=) watchdog
-    'sigint': 9,       # Ctrl-C forwarding
-    'session': 10,     # switching a thread in and out, the call template
-    'park': 10,        # reusing closed pristine interpreters
-    'sync': 10,        # sync primitives, raw: Lock ... Barrier
-    'shdict': 10,      # SharedDict, raw: the hash table of blobs
-    'queue': 10,       # queues, raw: registry, FIFO, blocking put/get
-    'lifecycle': 11,   # create, close, owners, reaping orphans
-    'shobj': 11,       # Python objects of shared objects: cache, handle kind
-    'process': 12,     # exit hook, fork guard, reset in a forked child
-    'run': 12,         # exec, prepare_main, call
-    'sync_type': 12,   # the sync types, their handle kind
-    'shdict_type': 12,  # the SharedDict type, canonical keys
-    'queue_type': 12,  # the Queue type: a handle kind, hook subscriber
-    'interp_type': 13,  # the Interpreter type, create(), list_all()
-    'module': 14,      # PyInit and module_exec: wiring only
+    'wire': 6,         # the wire format: tags, the data's layout
+    'funcship': 6,     # which functions travel as code; qualnames
+    'xidecode': 7,     # rebuilding values from the wire format
+    'xidata': 8,       # encoding, the data's lifetime, scratch buffers
+    'registry': 9,     # our interpreters, ids, whence
+    'interrupt': 10,   # interrupts, exec(timeout=) watchdog
+    'sigint': 11,      # Ctrl-C forwarding
+    'session': 12,     # switching a thread in and out, the call template
+    'park': 12,        # reusing closed pristine interpreters
+    'sync': 12,        # sync primitives, raw: Lock ... Barrier
+    'shdict': 12,      # SharedDict, raw: the hash table of blobs
+    'queue': 12,       # queues, raw: registry, FIFO, blocking put/get
+    'lifecycle': 13,   # create, close, owners, reaping orphans
+    'shobj': 13,       # Python objects of shared objects: cache, handle kind
+    'process': 14,     # exit hook, fork guard, reset in a forked child
+    'run': 14,         # exec, prepare_main, call
+    'sync_type': 14,   # the sync types, their handle kind
+    'shdict_type': 14, # the SharedDict type, canonical keys
+    'queue_type': 14,  # the Queue type: a handle kind, hook subscriber
+    'interp_type': 15, # the Interpreter type, create(), list_all()
+    'module': 16,      # PyInit and module_exec: wiring only
 }
 
 

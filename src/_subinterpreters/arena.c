@@ -258,25 +258,6 @@ static PyMethodDef watched_defs[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* Replace _imp.<def->ml_name> by a watching wrapper; 0 or -1 with an
- * exception. */
-static int
-watch_one(PyObject *imp, PyMethodDef *def)
-{
-    PyObject *orig = PyObject_GetAttrString(imp, def->ml_name);
-    if (orig == NULL) {
-        return -1;
-    }
-    PyObject *wrapper = PyCFunction_New(def, orig);
-    Py_DECREF(orig);
-    if (wrapper == NULL) {
-        return -1;
-    }
-    int rc = PyObject_SetAttrString(imp, def->ml_name, wrapper);
-    Py_DECREF(wrapper);
-    return rc;
-}
-
 /* Did the interpreter load, while it started (site, .pth files,
  * sitecustomize), an extension module that is not safe?  No error. */
 static int
@@ -325,7 +306,7 @@ sbi_arena_watch_imports(void)
     PyObject *imp = PyImport_ImportModule("_imp");
     int ok = imp != NULL;
     for (PyMethodDef *def = watched_defs; ok && def->ml_name != NULL; def++) {
-        ok = watch_one(imp, def) == 0;
+        ok = sbi_wrap_imp_function(imp, def) == 0;
     }
     Py_XDECREF(imp);
     PyErr_Clear();

@@ -87,7 +87,7 @@ typedef enum {
  * (pickling.c); its classes are the caller's __main__ classes. */
 #define SBI_FAKE_MAIN "<fake __main__>"
 /* The words of the NotShareableError a receiver raises when it cannot
- * load the sender's __main__ (xidata.c); call() passes that one on as it
+ * load the sender's __main__ (xidecode.c); call() passes that one on as it
  * is (run.c). */
 #define SBI_NO_MAIN                                                           \
   " belongs to the sender's __main__, which the receiving interpreter "       \
@@ -126,6 +126,21 @@ sbi_env_flag(const char *name)
 {
     const char *env = getenv(name);
     return env != NULL && env[0] != '\0' && !(env[0] == '0' && env[1] == '\0');
+}
+
+/* Replace the function imp.<def->ml_name> (imp: the _imp module) by a
+ * wrapper made of def, whose self is the original function: how the
+ * shields and the arena watch see extension modules load.  0, or -1 with
+ * an exception.  Current interpreter, thread state attached. */
+static inline int
+sbi_wrap_imp_function(PyObject *imp, PyMethodDef *def)
+{
+    PyObject *orig = PyObject_GetAttrString(imp, def->ml_name);
+    PyObject *wrapper = orig ? PyCFunction_New(def, orig) : NULL;
+    Py_XDECREF(orig);  // the wrapper holds it
+    int rc = wrapper ? PyObject_SetAttrString(imp, def->ml_name, wrapper) : -1;
+    Py_XDECREF(wrapper);
+    return rc;
 }
 
 #endif /* SBI_COMMON_H */

@@ -232,7 +232,7 @@ reset_after_fork(void)
 {
     sbi_registry_after_fork();
     sbi_hooks_after_fork();
-    sbi_xidata_after_fork();
+    sbi_handles_after_fork();
     sbi_shbuf_after_fork();
     sbi_queue_after_fork();
     sbi_shared_after_fork();

@@ -593,7 +593,7 @@ queue_unbind_items(sbi_queue *q, int64_t id)
 }
 
 /* =====================================================================
- * Bindings, and the hooks (registered with xidata.c and hooks.c)
+ * Bindings, and the hooks (registered with handles.c and hooks.c)
  */
 int
 sbi_queue_handle_bind(int64_t qid)

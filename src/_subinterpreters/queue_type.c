@@ -5,12 +5,12 @@
  * (queue.c).
  *
  * Queues register with the layers below at module init: a handle kind
- * with xidata.c (a Queue crosses interpreters as its id) and the hooks of
+ * with handles.c (a Queue crosses interpreters as its id) and the hooks of
  * hooks.c (an interpreter closed: unbind its items; the process exiting:
  * wake every waiter); and the loader of QueueEmpty/QueueFull with
  * state.c, for raising.
  *
- * Calls queue.c, xidata.c, hooks.c and state.c (layers: docs/design.md).
+ * Calls queue.c, xidata.c, handles.c, hooks.c and state.c (layers: docs/design.md).
  */
 #include "queue_type.h"
 #include "queue.h"
@@ -630,7 +630,7 @@ static PyType_Spec Queue_spec = {
 };
 
 /* =====================================================================
- * The handle kind's Python side (registered with xidata.c)
+ * The handle kind's Python side (registered with handles.c)
  */
 static int
 queue_handle_check(PyObject *obj, int64_t *qid)
@@ -858,7 +858,7 @@ sbi_queue_type_init(PyObject *m, sbi_state *st)
         queue_handle_object};
     static const sbi_hooks queue_hooks = {sbi_queue_unbind_interp,
                                           sbi_queue_wake_all};
-    if (sbi_xidata_register_handle(&queue_handle) < 0 ||
+    if (sbi_handles_register(&queue_handle) < 0 ||
         sbi_hooks_register(&queue_hooks) < 0)
     {
         return -1;

@@ -1,7 +1,7 @@
 /* queue_type.h -- the Python layer of the queues (see queue_type.c).
  *
  * Queues reach the rest of the extension by registering with lower
- * layers (a handle kind with xidata.c, hooks with hooks.c); module.c
+ * layers (a handle kind with handles.c, hooks with hooks.c); module.c
  * only calls their init.
  */
 #ifndef SBI_QUEUE_TYPE_H

@@ -287,7 +287,7 @@ canon(cbuf *b, PyObject *key, int depth)
         return -1;  // unhashable: make_key() raises what a dict raises
     }
     int64_t id;
-    int kind = sbi_xidata_handle_of(key, &id);
+    int kind = sbi_handles_kind_of(key, &id);
     if (kind >= 0) {  // a queue or sync primitive (a SharedDict is unhashable)
         return cbuf_tag(b, 'h') < 0 || cbuf_tag(b, (char)kind) < 0 ||
                        cbuf_put(b, &id, sizeof(id)) < 0

@@ -186,16 +186,9 @@ static void
 install_refusal(void)
 {
     PyObject *imp = PyImport_ImportModule("_imp");
-    PyObject *orig =
-        imp ? PyObject_GetAttrString(imp, "create_dynamic") : NULL;
-    PyObject *wrapper = orig ? PyCFunction_New(&refuse_def, orig) : NULL;
-    if (wrapper == NULL ||
-        PyObject_SetAttrString(imp, "create_dynamic", wrapper) < 0)
-    {
+    if (imp == NULL || sbi_wrap_imp_function(imp, &refuse_def) < 0) {
         sbi_compat_write_unraisable("preparing a new subinterpreter");
     }
-    Py_XDECREF(wrapper);
-    Py_XDECREF(orig);
     Py_XDECREF(imp);
 }
 #endif

@@ -301,7 +301,7 @@ sbi_shobj_init(PyObject *m, sbi_state *st)
     static const sbi_handle_kind shobj_handle = {
         shobj_handle_check, sbi_shared_handle_bind, sbi_shared_handle_release,
         shobj_handle_object};
-    if (sbi_xidata_register_handle(&shobj_handle) < 0) {
+    if (sbi_handles_register(&shobj_handle) < 0) {
         return -1;
     }
     return PyModule_AddFunctions(m, shobj_functions);

@@ -1,56 +1,23 @@
 /* xidata.c -- cross-interpreter data: serialising Python values into
- * self-contained raw memory in one interpreter and rebuilding them in
- * another.
+ * self-contained raw memory in one interpreter (the encoder, one
+ * encode_* per type), the container's lifetime, and the per-thread
+ * scratch buffers.
  *
- * Owns the wire format (a tagged byte string), encoding and decoding per
- * tag, the handle kinds and the per-thread scratch buffers.  Functions
- * cross as code through code.c, what has no native form as a pickle
- * through pickling.c, buffers without a copy through shbuf.c.
- *
- * Wire format: one tag byte per value, then its payload; integers are
- * written in native byte order with memcpy (the data never leaves the
- * process).  Containers write their length then their items.  A blob
- * (the payload of bytes, str, pickles, ...) is a u64 length then the
- * data, or -- when borrowed, see "Borrowed blobs" -- the length with
- * BLOB_BORROWED set then the u64 address of the sender's data.
+ * The wire format is in wire.h and the decoder in xidecode.c.  Functions
+ * cross as code when funcship.c says they may (code.c packs them), what
+ * has no native form as a pickle through pickling.c, buffers without a
+ * copy through shbuf.c, handles through the kinds registered in
+ * handles.c.
  */
 #include "xidata.h"
-#include "shbuf.h"
+#include "wire.h"
+#include "xidecode.h"
+#include "funcship.h"
 #include "code.h"
 #include "pickling.h"
-#include "lock.h"
 #include "tuning.h"
 #include <pthread.h>
 #include <string.h>
-
-enum {
-    TAG_NONE = 'N',
-    TAG_TRUE = 'T',
-    TAG_FALSE = 'F',
-    TAG_INT = 'i',     // int64
-    TAG_BIGINT = 'I',  // u64 length + hex digits
-    TAG_FLOAT = 'f',
-    TAG_COMPLEX = 'c',
-    TAG_STR = 's',  // u8 kind + blob (length in bytes)
-    TAG_BYTES = 'b',
-    TAG_BYTEARRAY = 'a',
-    TAG_TUPLE = 't',
-    TAG_LIST = 'l',
-    TAG_DICT = 'd',
-    TAG_SET = 'S',
-    TAG_FROZENSET = 'Z',
-    TAG_PICKLE = 'P',   // u64 length + data + u64 length + main file,
-                        // and if there is one, u64 length + description
-    TAG_FUNC = 'C',     // u64 length + marshalled code + u64 token
-    TAG_FUNCDEF = 'D',  // as TAG_FUNC, then __defaults__, __kwdefaults__
-    TAG_BUFFER = 'M',   // u64 index into bufs
-    TAG_HANDLE = 'Q',   // u8 handle kind + int64 id (queues, ...)
-    TAG_GLOBAL = 'G',   // u64 length + module + u64 length + qualname
-};
-
-/* Borrowed blobs: the flag in a blob's length word (the smallest payload
- * worth borrowing is SBI_BORROW_MIN). */
-#define BLOB_BORROWED ((uint64_t)1 << 63)
 
 /* =====================================================================
  * Per-thread scratch buffers
@@ -133,19 +100,6 @@ scratch_give(char *p, size_t cap)
 /* =====================================================================
  * The container and the writer
  */
-struct sbi_xidata {
-    int64_t owner;
-    char *data;  // PyMem_Raw (or a scratch buffer)
-    size_t len;
-    size_t cap;        // allocated size of data
-    int borrows;       // has borrowed blobs: load only while the
-                       // maker's pins live
-    sbi_shbuf **bufs;  // PyMem_Raw array, one reference each
-    Py_ssize_t nbufs;
-    sbi_handle_ref *handles;  // PyMem_Raw array, one binding each
-    Py_ssize_t nhandles;
-};
-
 typedef struct {
     char *p;
     size_t len;
@@ -171,74 +125,13 @@ typedef struct {
     size_t nseen;
 } writer;
 
-/* ---------------------------------------------------------------------
- * Handle kinds: objects that cross as an id of process-global state
- * (queues, registered by queue.c).  The table only grows, and an entry is
- * written before the count that publishes it; readers need no lock.
- */
-static struct {
-    sbi_mutex mutex;  // serialises registrations
-    const sbi_handle_kind *kinds[SBI_HANDLE_KINDS_MAX];
-    int n;  // atomic
-} handle_kinds = {.mutex = SBI_MUTEX_INIT};
-
-int
-sbi_xidata_register_handle(const sbi_handle_kind *kind)
-{
-    int index = -1;
-    sbi_mutex_lock_py(&handle_kinds.mutex);
-    for (int i = 0; i < handle_kinds.n; i++) {
-        if (handle_kinds.kinds[i] == kind) {
-            index = i;
-        }
-    }
-    if (index < 0 && handle_kinds.n < SBI_HANDLE_KINDS_MAX) {
-        index = handle_kinds.n;
-        handle_kinds.kinds[index] = kind;
-        __atomic_store_n(&handle_kinds.n, index + 1, __ATOMIC_RELEASE);
-    }
-    sbi_mutex_unlock(&handle_kinds.mutex);
-    if (index < 0) {
-        PyErr_SetString(PyExc_RuntimeError, "too many handle kinds");
-    }
-    return index;
-}
-
-void
-sbi_xidata_after_fork(void)
-{
-    (void)pthread_mutex_init(&handle_kinds.mutex, NULL);
-}
-
-/* The kind of handle obj is (setting *id), or -1 if it is none. */
-static int
-handle_kind_of(PyObject *obj, int64_t *id)
-{
-    int n = __atomic_load_n(&handle_kinds.n, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n; i++) {
-        if (handle_kinds.kinds[i]->check(obj, id)) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-/* Drop the bindings of refs.  Any thread. */
-static void
-handles_release(const sbi_handle_ref *refs, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n; i++) {
-        handle_kinds.kinds[refs[i].kind]->release(refs[i].id);
-    }
-}
-
 static void
 writer_release(writer *w)
 {
     for (Py_ssize_t i = 0; i < w->nbufs; i++) {
         sbi_shbuf_decref(w->bufs[i]);
     }
-    handles_release(w->handles, w->nhandles);
+    sbi_handles_release(w->handles, w->nhandles);
     scratch_give(w->p, w->cap);
     PyMem_RawFree(w->bufs);
     PyMem_RawFree(w->handles);
@@ -419,35 +312,15 @@ write_blob_from(writer *w, char tag, PyObject *owner, const void *src,
 /* =====================================================================
  * Encoding
  */
-static PyObject *
-not_shareable_type(void)
-{
-    sbi_state *st = sbi_state_current();
-    if (st == NULL) {
-        return NULL;
-    }
-    return st->NotShareableError;
-}
-
-/* An interrupt (KeyboardInterrupt, or any BaseException that is not an
- * Exception) that cut a transfer short must reach the caller as itself,
- * not wrapped as a sharing failure.  Returns 0 if such an exception is
- * set (leave it), 1 otherwise. */
-static int
-keep_interrupt(void)
-{
-    return !(PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception));
-}
-
 /* Raise NotShareableError(fmt % obj), chaining the current exception. */
 static void
 raise_not_shareable(PyObject *obj, const char *fmt)
 {
-    if (!keep_interrupt()) {
+    if (!sbi_wire_keep_interrupt()) {
         return;
     }
     PyObject *cause = PyErr_GetRaisedException();
-    PyObject *tp = not_shareable_type();
+    PyObject *tp = sbi_wire_not_shareable_type();
     if (tp == NULL) {
         Py_XDECREF(cause);
         return;
@@ -463,57 +336,23 @@ raise_not_shareable(PyObject *obj, const char *fmt)
 
 static int encode(writer *w, PyObject *obj, int depth);
 
-static int func_ships_as_code(PyObject *func, PyObject **why);
-
-/* "function g (it uses the global 'FACTOR')", "class Point", "a Point
- * object": what obj, pickled with a reference to the script's __main__,
- * is.  New str, or NULL with an exception. */
-static PyObject *
-describe_main_object(PyObject *obj)
-{
-    if (PyFunction_Check(obj)) {
-        PyObject *name = PyObject_GetAttrString(obj, "__qualname__");
-        PyObject *why = NULL;
-        if (name == NULL || func_ships_as_code(obj, &why) < 0) {
-            Py_XDECREF(name);
-            return NULL;
-        }
-        PyObject *res =
-            why ? PyUnicode_FromFormat("function %S (%S)", name, why)
-                : PyUnicode_FromFormat("function %S", name);
-        Py_XDECREF(why);
-        Py_DECREF(name);
-        return res;
-    }
-    if (PyType_Check(obj)) {
-        PyObject *name = PyType_GetQualName((PyTypeObject *)obj);
-        PyObject *res = name ? PyUnicode_FromFormat("class %S", name) : NULL;
-        Py_XDECREF(name);
-        return res;
-    }
-    PyObject *name = PyType_GetQualName(Py_TYPE(obj));
-    PyObject *res = name ? PyUnicode_FromFormat("a %S object", name) : NULL;
-    Py_XDECREF(name);
-    return res;
-}
-
 static int
 encode_pickle(writer *w, PyObject *obj)
 {
     PyObject *data = sbi_pickling_dumps(obj);
     if (data == NULL) {
-        if (!keep_interrupt()) {
+        if (!sbi_wire_keep_interrupt()) {
             return -1;
         }
         if (PyFunction_Check(obj)) {
             PyObject *why = NULL;
             PyObject *cause = PyErr_GetRaisedException();
-            int stateless = func_ships_as_code(obj, &why);
+            int stateless = sbi_funcship_ships_as_code(obj, &why);
             PyErr_Clear();
             PyErr_SetRaisedException(cause);
             if (stateless == 0 && why != NULL) {
                 cause = PyErr_GetRaisedException();
-                PyObject *tp = not_shareable_type();
+                PyObject *tp = sbi_wire_not_shareable_type();
                 if (tp != NULL) {
                     PyErr_Format(tp,
                                  "function %R is not shareable: %U, and it "
@@ -557,10 +396,10 @@ encode_pickle(writer *w, PyObject *obj)
         // What obj is, for the receiver's error if it cannot load the
         // script (raise_no_main()); only a hint, so a failure to say it
         // (other than an interrupt) leaves it empty.
-        PyObject *desc = rc == 0 ? describe_main_object(obj) : NULL;
+        PyObject *desc = rc == 0 ? sbi_funcship_describe(obj) : NULL;
         Py_ssize_t dn = 0;
         const char *dp = desc ? PyUnicode_AsUTF8AndSize(desc, &dn) : NULL;
-        if (dp == NULL && rc == 0 && keep_interrupt()) {
+        if (dp == NULL && rc == 0 && sbi_wire_keep_interrupt()) {
             PyErr_Clear();
             dp = "";
             dn = 0;
@@ -573,25 +412,6 @@ encode_pickle(writer *w, PyObject *obj)
     Py_XDECREF(file);
     Py_DECREF(data);
     return rc;
-}
-
-/* Walk qualname (a str) from module object mod.  New reference, or NULL
- * with an exception. */
-static PyObject *
-resolve_qualname(PyObject *mod, PyObject *qualname)
-{
-    PyObject *dot = PyUnicode_FromString(".");
-    PyObject *parts = dot ? PyUnicode_Split(qualname, dot, -1) : NULL;
-    Py_XDECREF(dot);
-    if (parts == NULL) {
-        return NULL;
-    }
-    PyObject *obj = Py_NewRef(mod);
-    for (Py_ssize_t i = 0; obj != NULL && i < PyList_GET_SIZE(parts); i++) {
-        Py_SETREF(obj, PyObject_GetAttr(obj, PyList_GET_ITEM(parts, i)));
-    }
-    Py_DECREF(parts);
-    return obj;
 }
 
 /* Module-level builtin functions and classes that their module and
@@ -624,7 +444,7 @@ encode_global(writer *w, PyObject *obj)
         goto done;  // not a plain global: pickle decides
     }
     mod = PyImport_GetModule(modname);
-    found = mod ? resolve_qualname(mod, qualname) : NULL;
+    found = mod ? sbi_funcship_resolve_qualname(mod, qualname) : NULL;
     if (found != obj) {
         goto done;
     }
@@ -660,163 +480,6 @@ done:
     return rc;
 }
 
-/* The walk of a function's defaults (default_is_native()). */
-typedef struct {
-    PyObject *seen;  // set of the addresses of containers met, or NULL
-    Py_ssize_t nodes;
-    PyObject *bad;  // the culprit's type (new reference), once refused
-    int repeated;   // bad is a container met twice
-} defaults_walk;
-
-/* Can obj, a function's default value, be encoded without pickle (data
- * and shareable objects only) at depth depth of encode()?  1 yes, 0 no
- * (dw->bad set), -1 error.  A mutable container met twice is refused
- * (the function is pickled instead, which keeps the sharing); at most
- * SBI_DEFAULTS_MAX_NODES objects are walked. */
-static int
-default_is_native(defaults_walk *dw, PyObject *obj, int depth)
-{
-    PyTypeObject *tp = Py_TYPE(obj);
-    int64_t hid;
-    if (++dw->nodes > SBI_DEFAULTS_MAX_NODES) {
-        dw->bad = Py_NewRef(tp);
-        return 0;
-    }
-    if (obj == Py_None || tp == &PyBool_Type || tp == &PyLong_Type ||
-        tp == &PyFloat_Type || tp == &PyComplex_Type ||
-        tp == &PyUnicode_Type || tp == &PyBytes_Type ||
-        tp == &PyByteArray_Type || handle_kind_of(obj, &hid) >= 0)
-    {
-        return 1;
-    }
-    if (depth >= SBI_MAX_DEPTH ||
-        !(tp == &PyTuple_Type || tp == &PyList_Type || tp == &PyDict_Type ||
-          tp == &PySet_Type || tp == &PyFrozenSet_Type))
-    {
-        dw->bad = Py_NewRef(tp);
-        return 0;
-    }
-    // A mutable container met twice (shared, or a cycle) would arrive as
-    // two copies: refused.  An immutable one may repeat (equal constants
-    // of a function are one object), the node budget bounds the walk.
-    int mutable =
-        tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type;
-    if (mutable && dw->seen == NULL && (dw->seen = PySet_New(NULL)) == NULL) {
-        return -1;
-    }
-    PyObject *addr = mutable ? PyLong_FromVoidPtr(obj) : NULL;
-    int met = !mutable ? 0 : addr ? PySet_Contains(dw->seen, addr) : -1;
-    if (mutable && met == 0) {
-        met = PySet_Add(dw->seen, addr) < 0 ? -1 : 0;
-    }
-    Py_XDECREF(addr);
-    if (met != 0) {
-        if (met > 0) {
-            dw->bad = Py_NewRef(tp);
-            dw->repeated = 1;
-        }
-        return met > 0 ? 0 : -1;
-    }
-    // A snapshot of the items (a default may change while it is walked);
-    // a dict's are (key, value) tuples, walked as their key and value.
-    PyObject *items =
-        tp == &PyDict_Type ? PyDict_Items(obj) : PySequence_List(obj);
-    if (items == NULL) {
-        return -1;
-    }
-    int r = 1;
-    for (Py_ssize_t i = 0; r == 1 && i < PyList_GET_SIZE(items); i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);  // items holds it
-        if (tp == &PyDict_Type) {
-            r = default_is_native(dw, PyTuple_GET_ITEM(item, 0), depth + 1);
-            if (r == 1) {
-                r = default_is_native(dw, PyTuple_GET_ITEM(item, 1),
-                                      depth + 1);
-            }
-        }
-        else {
-            r = default_is_native(dw, item, depth + 1);
-        }
-    }
-    Py_DECREF(items);
-    return r;
-}
-
-static PyObject *resolve_qualname(PyObject *mod, PyObject *qualname);
-
-/* Does pickle find func by reference: a function of an imported module
- * other than __main__, at its qualified name?  No error. */
-static int
-found_by_reference(PyObject *func)
-{
-    PyObject *modname = PyObject_GetAttrString(func, "__module__");
-    PyObject *qualname =
-        modname ? PyObject_GetAttrString(func, "__qualname__") : NULL;
-    PyObject *mod = NULL, *found = NULL;
-    if (qualname != NULL && PyUnicode_Check(modname) &&
-        PyUnicode_Check(qualname) &&
-        PyUnicode_CompareWithASCIIString(modname, "__main__") != 0)
-    {
-        mod = PyImport_GetModule(modname);
-        found = mod ? resolve_qualname(mod, qualname) : NULL;
-    }
-    int r = found == func;
-    Py_XDECREF(found);
-    Py_XDECREF(mod);
-    Py_XDECREF(qualname);
-    Py_XDECREF(modname);
-    PyErr_Clear();
-    return r;
-}
-
-/* Does func travel as code: stateless (code.c), and defaults that are
- * data, unless pickle finds it by reference (a module's function keeps
- * its own defaults there, a cache in a default dict included)?  1 yes;
- * 0 no, with *why a new str saying why; -1 error. */
-static int
-func_ships_as_code(PyObject *func, PyObject **why)
-{
-    int r = sbi_code_func_is_stateless(func, why);
-    if (r <= 0) {
-        return r;
-    }
-    PyObject *parts[2] = {PyFunction_GetDefaults(func),
-                          PyFunction_GetKwDefaults(func)};
-    if ((parts[0] != NULL || parts[1] != NULL) && found_by_reference(func)) {
-        *why = PyUnicode_FromString("it has defaults and is found by "
-                                    "reference in its module");
-        return *why ? 0 : -1;
-    }
-    // encode_func() encodes them one level below the function.
-    defaults_walk dw = {NULL, 0, NULL, 0};
-    r = 1;
-    for (int i = 0; r == 1 && i < 2; i++) {
-        r = parts[i] == NULL ? 1 : default_is_native(&dw, parts[i], 2);
-    }
-    if (r == 0) {
-        // Named by type: a repr() could be costly, or fail.
-        const char *tname = ((PyTypeObject *)dw.bad)->tp_name;
-        *why = dw.nodes > SBI_DEFAULTS_MAX_NODES
-                   ? PyUnicode_FromString("its defaults are too big to "
-                                          "travel with its code")
-               : dw.repeated
-                   ? PyUnicode_FromFormat("its defaults hold the same %.200s "
-                                          "twice (or in itself)",
-                                          tname)
-                   : PyUnicode_FromFormat("it has a default value of type "
-                                          "%.200s, which is neither data nor "
-                                          "shareable",
-                                          tname);
-        r = *why ? 0 : -1;
-    }
-    Py_XDECREF(dw.bad);
-    Py_XDECREF(dw.seen);
-    if (r <= 0) {
-        return r;
-    }
-    return 1;
-}
-
 static int
 encode_func(writer *w, PyObject *func, int depth)
 {
@@ -837,7 +500,7 @@ encode_func(writer *w, PyObject *func, int depth)
     }
     Py_DECREF(data);
     if (rc == 0 && with_defaults) {
-        // Natively encodable (func_ships_as_code()): nothing is pickled.
+        // Natively encodable (sbi_funcship_ships_as_code()): nothing is pickled.
         Py_XINCREF(defaults);
         Py_XINCREF(kwdefaults);
         int trusted = w->trusted;
@@ -970,7 +633,7 @@ encode_handle(writer *w, int kind, int64_t id)
         w->handles = p;
         w->caphandles = cap;
     }
-    int err = handle_kinds.kinds[kind]->bind(id);
+    int err = sbi_handles_get(kind)->bind(id);  // kind came from kind_of
     if (err < 0) {
         sbi_state *st = sbi_state_current();
         if (st != NULL) {
@@ -1046,7 +709,7 @@ static int
 encode_stateless(writer *w, PyObject *func, int depth)
 {
     PyObject *why = NULL;
-    int r = func_ships_as_code(func, &why);
+    int r = sbi_funcship_ships_as_code(func, &why);
     Py_XDECREF(why);
     if (r <= 0) {
         return r;
@@ -1058,7 +721,7 @@ encode_stateless(writer *w, PyObject *func, int depth)
 static int
 refuse_data(PyTypeObject *tp)
 {
-    PyObject *t = not_shareable_type();
+    PyObject *t = sbi_wire_not_shareable_type();
     if (t != NULL) {
         PyErr_Format(t,
                      "%.200s objects cannot be stored: only None, bool, int, "
@@ -1075,7 +738,7 @@ encode(writer *w, PyObject *obj, int depth)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     if (w->mode == SBI_XI_DATA && ++w->nodes > SBI_DATA_MAX_NODES) {
-        PyObject *t = not_shareable_type();
+        PyObject *t = sbi_wire_not_shareable_type();
         if (t != NULL) {
             PyErr_Format(t, "value too large to store: more than %zu objects",
                          SBI_DATA_MAX_NODES);
@@ -1117,12 +780,12 @@ encode(writer *w, PyObject *obj, int depth)
         return encode_buffer(w, obj);
     }
     int64_t hid;
-    int kind = handle_kind_of(obj, &hid);
+    int kind = sbi_handles_kind_of(obj, &hid);
     if (kind >= 0) {
         return encode_handle(w, kind, hid);
     }
     if (w->mode == SBI_XI_NATIVE) {
-        PyObject *t = not_shareable_type();
+        PyObject *t = sbi_wire_not_shareable_type();
         if (t != NULL) {
             PyErr_Format(t, "%R does not support cross-interpreter data", obj);
         }
@@ -1268,7 +931,7 @@ sbi_xidata_new_callable(PyObject *func, PyObject **pins)
     int rc = 0;
     PyObject *why = NULL;
     int stateless =
-        PyFunction_Check(func) ? func_ships_as_code(func, &why) : 0;
+        PyFunction_Check(func) ? sbi_funcship_ships_as_code(func, &why) : 0;
     Py_XDECREF(why);
     if (stateless < 0) {
         return NULL;
@@ -1305,7 +968,7 @@ sbi_xidata_free(sbi_xidata *xd)
     for (Py_ssize_t i = 0; i < xd->nbufs; i++) {
         sbi_shbuf_decref(xd->bufs[i]);
     }
-    handles_release(xd->handles, xd->nhandles);
+    sbi_handles_release(xd->handles, xd->nhandles);
     PyMem_RawFree(xd->bufs);
     PyMem_RawFree(xd->handles);
     scratch_give(xd->data, xd->cap);
@@ -1346,13 +1009,7 @@ is_shareable(PyObject *obj, int depth)
         return 1;
     }
     int64_t hid;
-    return handle_kind_of(obj, &hid) >= 0;
-}
-
-int
-sbi_xidata_handle_of(PyObject *obj, int64_t *id)
-{
-    return handle_kind_of(obj, id);
+    return sbi_handles_kind_of(obj, &hid) >= 0;
 }
 
 int
@@ -1361,476 +1018,10 @@ sbi_xidata_is_shareable(PyObject *obj)
     return is_shareable(obj, 0);
 }
 
-/* =====================================================================
- * Decoding
- */
-typedef struct {
-    const sbi_xidata *xd;
-    size_t pos;
-    PyObject *main_ns;
-} reader;
-
-static int
-read_raw(reader *r, void *dst, size_t n)
-{
-    if (SBI_NEVER(r->pos + n > r->xd->len)) {
-        PyErr_SetString(PyExc_RuntimeError, "corrupt cross-interpreter data");
-        return -1;
-    }
-    memcpy(dst, r->xd->data + r->pos, n);
-    r->pos += n;
-    return 0;
-}
-
-static int
-read_u64(reader *r, uint64_t *v)
-{
-    return read_raw(r, v, sizeof(*v));
-}
-
-/* Pointer to the next n bytes, advancing.  NULL with exception. */
-static const char *
-read_span(reader *r, size_t n)
-{
-    if (SBI_NEVER(r->pos + n > r->xd->len)) {
-        PyErr_SetString(PyExc_RuntimeError, "corrupt cross-interpreter data");
-        return NULL;
-    }
-    const char *p = r->xd->data + r->pos;
-    r->pos += n;
-    return p;
-}
-
-/* The payload of a blob, advancing past it: in the data, or borrowed
- * from the sender (alive while the sender's pins are).  NULL with an
- * exception if the data is corrupt. */
-static const char *
-read_blob(reader *r, size_t *n)
-{
-    uint64_t len;
-    if (read_u64(r, &len) < 0) {
-        return NULL;
-    }
-    if (len & BLOB_BORROWED) {
-        uint64_t addr;
-        if (SBI_NEVER(!r->xd->borrows) || read_u64(r, &addr) < 0) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "corrupt cross-interpreter data");
-            return NULL;
-        }
-        *n = (size_t)(len & ~BLOB_BORROWED);
-        return (const char *)(uintptr_t)addr;
-    }
-    *n = (size_t)len;
-    return read_span(r, *n);
-}
-
-/* If the current exception, or its context, says that the sender's
- * script could not stand in for __main__ here (pickling.h), replace it
- * with one NotShareableError saying why and what to do, and return 1;
- * else return 0. */
-static int
-raise_no_main(const char *what, size_t whatlen)
-{
-    PyObject *exc = PyErr_GetRaisedException();
-    PyObject *found = NULL;
-    int hops = 0;  // a context chain can be made circular
-    for (PyObject *e = exc; found == NULL && e != NULL && hops++ < 8;) {
-        PyObject *name = PyErr_GivenExceptionMatches(e, PyExc_ImportError)
-                             ? PyObject_GetAttrString(e, "name")
-                             : NULL;
-        if (name != NULL && PyUnicode_Check(name) &&
-            PyUnicode_CompareWithASCIIString(name, "__main__") == 0)
-        {
-            found = e;
-        }
-        Py_XDECREF(name);
-        PyErr_Clear();
-        PyObject *next = PyException_GetContext(e);
-        Py_XDECREF(next);  // e keeps it alive
-        e = next;
-    }
-    PyObject *tp = found ? not_shareable_type() : NULL;
-    if (tp == NULL) {
-        PyErr_Clear();
-        PyErr_SetRaisedException(exc);
-        return 0;
-    }
-    PyObject *detail = PyObject_Str(found);
-    PyObject *desc =
-        detail ? PyUnicode_DecodeUTF8(what, (Py_ssize_t)whatlen, "replace")
-               : NULL;
-    if (desc != NULL) {
-        PyErr_Format(tp, "%V" SBI_NO_MAIN ": %U",
-                     PyUnicode_GET_LENGTH(desc) ? desc : NULL, "an object",
-                     detail);
-    }
-    Py_XDECREF(desc);
-    Py_XDECREF(detail);
-    Py_DECREF(exc);
-    return 1;
-}
-
-/* Turn the current exception into RuntimeError("object could not be
- * unpickled") with it as the cause, as a failed unpickling reports. */
-static void
-raise_unpickle_failed(void)
-{
-    if (!keep_interrupt()) {
-        return;
-    }
-    PyObject *cause = PyErr_GetRaisedException();
-    PyErr_SetString(PyExc_RuntimeError, "object could not be unpickled");
-    PyObject *exc = PyErr_GetRaisedException();
-    PyException_SetCause(exc, cause);
-    PyErr_SetRaisedException(exc);
-}
-
-static PyObject *
-decode_pickle(reader *r)
-{
-    size_t n, fn;
-    const char *p = read_blob(r, &n);
-    if (p == NULL) {
-        return NULL;
-    }
-    const char *fp = read_blob(r, &fn);
-    if (fp == NULL) {
-        return NULL;
-    }
-    PyObject *mv =
-        PyMemoryView_FromMemory((char *)p, (Py_ssize_t)n, PyBUF_READ);
-    if (mv == NULL) {
-        return NULL;
-    }
-    size_t dn = 0;
-    const char *dp = fn > 0 ? read_blob(r, &dn) : "";
-    if (dp == NULL) {
-        Py_DECREF(mv);
-        return NULL;
-    }
-    PyObject *res = sbi_pickling_loads(mv, NULL);
-    if (res == NULL && fn > 0 && keep_interrupt()) {
-        PyObject *exc = PyErr_GetRaisedException();
-        PyObject *path = PyUnicode_DecodeUTF8(fp, (Py_ssize_t)fn, NULL);
-        if (path != NULL) {
-            res = sbi_pickling_loads(mv, path);
-            Py_DECREF(path);
-        }
-        if (res == NULL) {
-            // Report the original failure; the re-run's is its context.
-            PyObject *exc2 = PyErr_GetRaisedException();
-            if (exc2 != NULL) {
-                PyException_SetContext(exc, exc2);
-            }
-            PyErr_SetRaisedException(exc);
-        }
-        else {
-            Py_DECREF(exc);
-        }
-    }
-    if (res == NULL && !(fn > 0 && keep_interrupt() && raise_no_main(dp, dn)))
-    {
-        raise_unpickle_failed();
-    }
-    Py_DECREF(mv);
-    return res;
-}
-
-static PyObject *
-decode_global(reader *r)
-{
-    size_t mn, qn;
-    const char *m = read_blob(r, &mn);
-    const char *q = m ? read_blob(r, &qn) : NULL;
-    if (q == NULL) {
-        return NULL;
-    }
-    PyObject *res = NULL;
-    PyObject *modname = PyUnicode_DecodeUTF8(m, (Py_ssize_t)mn, NULL);
-    PyObject *qualname =
-        modname ? PyUnicode_DecodeUTF8(q, (Py_ssize_t)qn, NULL) : NULL;
-    PyObject *mod = qualname ? PyImport_Import(modname) : NULL;
-    if (mod != NULL) {
-        res = resolve_qualname(mod, qualname);
-    }
-    if (res == NULL) {
-        raise_unpickle_failed();
-    }
-    Py_XDECREF(mod);
-    Py_XDECREF(qualname);
-    Py_XDECREF(modname);
-    return res;
-}
-
-static PyObject *decode(reader *r);
-
-static PyObject *
-decode_func(reader *r, int with_defaults)
-{
-    size_t n;
-    uint64_t token;
-    const char *p = read_blob(r, &n);
-    if (p == NULL || read_u64(r, &token) < 0) {
-        return NULL;
-    }
-    PyObject *code = sbi_code_unpack(token, p, (Py_ssize_t)n);
-    if (code == NULL) {
-        return NULL;
-    }
-    PyObject *globals;
-    if (r->main_ns != NULL) {
-        globals = Py_NewRef(r->main_ns);
-    }
-    else {
-        globals = PyDict_New();
-        if (globals == NULL || PyDict_SetItemString(globals, "__builtins__",
-                                                    PyEval_GetBuiltins()) < 0)
-        {
-            Py_XDECREF(globals);
-            Py_DECREF(code);
-            return NULL;
-        }
-    }
-    PyObject *func = PyFunction_New(code, globals);
-    Py_DECREF(globals);
-    Py_DECREF(code);
-    if (func != NULL && with_defaults) {
-        PyObject *defaults = decode(r);
-        PyObject *kwdefaults = defaults ? decode(r) : NULL;
-        if (kwdefaults == NULL || PyFunction_SetDefaults(func, defaults) < 0 ||
-            PyFunction_SetKwDefaults(func, kwdefaults) < 0)
-        {
-            Py_CLEAR(func);
-        }
-        Py_XDECREF(defaults);
-        Py_XDECREF(kwdefaults);
-    }
-    return func;
-}
-
-static PyObject *
-decode_seq(reader *r, char tag)
-{
-    uint64_t n;
-    if (read_u64(r, &n) < 0) {
-        return NULL;
-    }
-    PyObject *seq = tag == TAG_TUPLE ? PyTuple_New((Py_ssize_t)n)
-                                     : PyList_New((Py_ssize_t)n);
-    if (seq == NULL) {
-        return NULL;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        PyObject *item = decode(r);
-        if (item == NULL) {
-            Py_DECREF(seq);
-            return NULL;
-        }
-        if (tag == TAG_TUPLE) {
-            PyTuple_SET_ITEM(seq, (Py_ssize_t)i, item);
-        }
-        else {
-            PyList_SET_ITEM(seq, (Py_ssize_t)i, item);
-        }
-    }
-    return seq;
-}
-
-static PyObject *
-decode_dict(reader *r)
-{
-    uint64_t n;
-    if (read_u64(r, &n) < 0) {
-        return NULL;
-    }
-    PyObject *d = PyDict_New();
-    if (d == NULL) {
-        return NULL;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        PyObject *k = decode(r);
-        PyObject *v = k ? decode(r) : NULL;
-        int rc = v ? PyDict_SetItem(d, k, v) : -1;
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        if (rc < 0) {
-            Py_DECREF(d);
-            return NULL;
-        }
-    }
-    return d;
-}
-
-static PyObject *
-decode_set(reader *r, char tag)
-{
-    PyObject *items = decode_seq(r, TAG_LIST);
-    if (items == NULL) {
-        return NULL;
-    }
-    PyObject *s = tag == TAG_SET ? PySet_New(items) : PyFrozenSet_New(items);
-    Py_DECREF(items);
-    return s;
-}
-
-static PyObject *
-decode_int(reader *r)
-{
-    int64_t v;
-    return read_raw(r, &v, sizeof(v)) < 0 ? NULL : PyLong_FromLongLong(v);
-}
-
-static PyObject *
-decode_bigint(reader *r)
-{
-    size_t n;
-    const char *p = read_blob(r, &n);
-    PyObject *s = p ? PyUnicode_FromStringAndSize(p, (Py_ssize_t)n) : NULL;
-    if (s == NULL) {
-        return NULL;
-    }
-    PyObject *v = PyLong_FromUnicodeObject(s, 0);
-    Py_DECREF(s);
-    return v;
-}
-
-static PyObject *
-decode_float(reader *r)
-{
-    double d;
-    return read_raw(r, &d, sizeof(d)) < 0 ? NULL : PyFloat_FromDouble(d);
-}
-
-static PyObject *
-decode_complex(reader *r)
-{
-    double d[2];
-    return read_raw(r, d, sizeof(d)) < 0 ? NULL
-                                         : PyComplex_FromDoubles(d[0], d[1]);
-}
-
-static PyObject *
-decode_str(reader *r)
-{
-    unsigned char kind;
-    size_t n;
-    if (read_raw(r, &kind, 1) < 0) {
-        return NULL;
-    }
-    const char *p = read_blob(r, &n);
-    if (p == NULL) {
-        return NULL;
-    }
-    if (SBI_NEVER(kind == 0 || n % kind != 0)) {
-        PyErr_SetString(PyExc_RuntimeError, "corrupt str data");
-        return NULL;
-    }
-    return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)(n / kind));
-}
-
-static PyObject *
-decode_bytes(reader *r, char tag)
-{
-    size_t n;
-    const char *p = read_blob(r, &n);
-    if (p == NULL) {
-        return NULL;
-    }
-    return tag == TAG_BYTES ? PyBytes_FromStringAndSize(p, (Py_ssize_t)n)
-                            : PyByteArray_FromStringAndSize(p, (Py_ssize_t)n);
-}
-
-static PyObject *
-decode_buffer(reader *r)
-{
-    uint64_t i;
-    if (read_u64(r, &i) < 0) {
-        return NULL;
-    }
-    if (SBI_NEVER(i >= (uint64_t)r->xd->nbufs)) {
-        PyErr_SetString(PyExc_RuntimeError, "corrupt buffer index");
-        return NULL;
-    }
-    return sbi_shbuf_to_memoryview(r->xd->bufs[i]);
-}
-
-static PyObject *
-decode_handle(reader *r)
-{
-    uint8_t kind;
-    int64_t id;
-    if (read_raw(r, &kind, sizeof(kind)) < 0 ||
-        read_raw(r, &id, sizeof(id)) < 0) {
-        return NULL;
-    }
-    if (kind >= __atomic_load_n(&handle_kinds.n, __ATOMIC_ACQUIRE)) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "corrupt cross-interpreter data (handle kind %d)",
-                     (int)kind);
-        return NULL;
-    }
-    return handle_kinds.kinds[kind]->object(id);
-}
-
-static PyObject *
-decode(reader *r)
-{
-    char tag;
-    if (read_raw(r, &tag, 1) < 0) {
-        return NULL;
-    }
-    switch (tag) {
-    case TAG_NONE:
-        Py_RETURN_NONE;
-    case TAG_TRUE:
-        Py_RETURN_TRUE;
-    case TAG_FALSE:
-        Py_RETURN_FALSE;
-    case TAG_INT:
-        return decode_int(r);
-    case TAG_BIGINT:
-        return decode_bigint(r);
-    case TAG_FLOAT:
-        return decode_float(r);
-    case TAG_COMPLEX:
-        return decode_complex(r);
-    case TAG_STR:
-        return decode_str(r);
-    case TAG_BYTES:
-    case TAG_BYTEARRAY:
-        return decode_bytes(r, tag);
-    case TAG_TUPLE:
-    case TAG_LIST:
-        return decode_seq(r, tag);
-    case TAG_DICT:
-        return decode_dict(r);
-    case TAG_SET:
-    case TAG_FROZENSET:
-        return decode_set(r, tag);
-    case TAG_PICKLE:
-        return decode_pickle(r);
-    case TAG_GLOBAL:
-        return decode_global(r);
-    case TAG_FUNC:
-    case TAG_FUNCDEF:
-        return decode_func(r, tag == TAG_FUNCDEF);
-    case TAG_BUFFER:
-        return decode_buffer(r);
-    case TAG_HANDLE:
-        return decode_handle(r);
-    default:
-        PyErr_Format(PyExc_RuntimeError,
-                     "corrupt cross-interpreter data (tag %d)", tag);
-        return NULL;
-    }
-}
-
 PyObject *
 sbi_xidata_load(const sbi_xidata *xd, PyObject *main_ns)
 {
-    reader r = {xd, 0, main_ns};
-    return decode(&r);
+    return sbi_xidecode_load(xd, main_ns);
 }
 
 /* =====================================================================

@@ -24,6 +24,7 @@
 
 #include "common.h"
 #include "state.h"
+#include "handles.h"
 
 typedef enum {
     SBI_XI_NATIVE = 0,
@@ -32,38 +33,6 @@ typedef enum {
 } sbi_xi_mode;
 
 typedef struct sbi_xidata sbi_xidata;
-
-/* A kind of object that crosses interpreters as a handle: the int64 id of
- * process-global state that lives while handles to it exist (queues;
- * further features alike).  Its layer registers it at module init. */
-typedef struct {
-    /* Is obj one of these?  Sets *id.  Never fails.  Thread state
-     * attached. */
-    int (*check)(PyObject *obj, int64_t *id);
-    /* Keep id alive while data holding it exists: 0 or a negative
-     * SBI_ERR_* (no exception).  Thread state attached. */
-    int (*bind)(int64_t id);
-    /* Undo one bind.  Any thread, with or without a thread state. */
-    void (*release)(int64_t id);
-    /* The object for id in the current interpreter: new reference, or
-     * NULL with an exception. */
-    PyObject *(*object)(int64_t id);
-} sbi_handle_kind;
-
-/* One handle held by cross-interpreter data. */
-typedef struct {
-    uint8_t kind;  // index returned by the registration
-    int64_t id;
-} sbi_handle_ref;
-
-/* Register kind (static storage, never freed).  Returns its index (the
- * same for the same kind every time), or -1 with an exception if the
- * table is full.  Thread state attached. */
-int sbi_xidata_register_handle(const sbi_handle_kind *kind);
-
-/* In the child of fork(): the registration lock may have been held by a
- * thread that does not exist there. */
-void sbi_xidata_after_fork(void);
 
 /* Serialise obj (current interpreter, thread state attached).  Returns a
  * new sbi_xidata owned by the caller, or NULL with NotShareableError (or
@@ -106,10 +75,6 @@ int64_t sbi_xidata_owner(const sbi_xidata *xd);
 /* True if xd holds handles that must be released in their owner
  * interpreter (shared buffers). */
 int sbi_xidata_has_buffers(const sbi_xidata *xd);
-
-/* If obj crosses as a handle (xidata.h), its kind index (>= 0) with *id
- * set; else -1.  Never fails. */
-int sbi_xidata_handle_of(PyObject *obj, int64_t *id);
 
 /* is_shareable(): 1 if obj's exact type is natively shareable. */
 int sbi_xidata_is_shareable(PyObject *obj);
