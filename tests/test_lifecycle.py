@@ -723,3 +723,23 @@ def test_create_from_an_interpreters_start_up(run_python, tmp_path):
         ['nested created'],
         ['nested InterpreterError interpreter creation failed: the thread '
          'is starting another interpreter already']), err
+
+
+def test_close_skips_threads_threading_did_not_start(run_python):
+    # A thread of the main interpreter that ran code here after threading
+    # was imported is a _DummyThread there, which cannot be joined (on
+    # 3.12 it is not even a daemon): close() must not try, and print
+    # nothing.
+    rc, out, err = run_python("""
+        import threading
+        import subinterpreters as interpreters
+        interp = interpreters.create()
+        interp.exec('import threading')
+        t = threading.Thread(target=interp.exec,
+                             args=('threading.current_thread()',))
+        t.start()
+        t.join()
+        interp.close()
+        print('closed')
+        """)
+    assert (rc, out, err) == (0, 'closed\n', '')

@@ -165,11 +165,20 @@ fresh_main_tstate_lock(PyObject *main)
 }
 #endif
 
-/* Join thread t unless it is a daemon or the calling thread.  Errors are
- * printed. */
+/* Join thread t unless it is a daemon, the calling thread, or a thread
+ * threading did not start (dummy: an OS thread of another interpreter that
+ * ran code here, which cannot be joined -- on 3.12 it is not a daemon in
+ * an interpreter without daemon threads).  Errors are printed. */
 static void
-join_one(PyObject *t, unsigned long me)
+join_one(PyObject *t, PyObject *dummy_type, unsigned long me)
 {
+    if (dummy_type != NULL && PyType_Check(dummy_type)) {
+        int dummy = PyObject_IsInstance(t, dummy_type);
+        if (dummy != 0) {
+            PyErr_Clear();
+            return;
+        }
+    }
     PyObject *daemon = PyObject_GetAttrString(t, "daemon");
     PyObject *ident = PyObject_GetAttrString(t, "ident");
     int skip = daemon == NULL || ident == NULL ||
@@ -206,6 +215,10 @@ join_threads(void)
     PyObject *threads = PyObject_CallMethod(threading, "enumerate", NULL);
     PyObject *main =
         threads ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *dummy_type = PyObject_GetAttrString(threading, "_DummyThread");
+    if (dummy_type == NULL) {
+        PyErr_Clear();
+    }
     if (main != NULL && PyList_Check(threads)) {
 #if SBI_FIX_MAIN_THREAD_TSTATE_LOCK
         fresh_main_tstate_lock(main);
@@ -214,13 +227,14 @@ join_threads(void)
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(threads); i++) {
             PyObject *t = PyList_GET_ITEM(threads, i);  // borrowed
             if (t != main) {
-                join_one(t, me);
+                join_one(t, dummy_type, me);
             }
         }
     }
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable(NULL);
     }
+    Py_XDECREF(dummy_type);
     Py_XDECREF(main);
     Py_XDECREF(threads);
     Py_DECREF(threading);
