@@ -26,6 +26,7 @@ LAYERS = {
     'shared': 3,       # process-global shared objects: ids, references
     'wake': 3,         # waking blocked waits: interrupts, close()
     'extmod': 3,       # single- or multi-phase init, from a library's symbols
+    'notify': 3,       # a descriptor event loops watch, signalled anywhere
     'handles': 3,      # handle kinds: objects crossing as an id
     'shield': 4,       # shields against CPython bugs
     'excinfo': 5,      # exception snapshots, ExecutionFailed
@@ -45,6 +46,7 @@ LAYERS = {
     'shdict': 12,      # SharedDict, raw: the hash table of blobs
     'queue': 12,       # queues, raw: registry, FIFO, blocking put/get
     'lifecycle': 13,   # create, close, owners, reaping orphans
+    'queue_aio': 13,   # queue watches and packed items for aget/aput
     'shobj': 13,       # Python objects of shared objects: cache, handle kind
     'process': 14,     # exit hook, fork guard, reset in a forked child
     'run': 14,         # exec, prepare_main, call

@@ -135,6 +135,14 @@ PyImport_AddModuleRef(const char *name)
 #  define SBI_HAVE_MOD_GIL 0
 #endif
 
+/* Not a CPython version: Linux has eventfd(2), one descriptor that
+ * counts wake-ups (notify.c); elsewhere a pipe does the same. */
+#ifdef __linux__
+#  define SBI_HAVE_EVENTFD 1
+#else
+#  define SBI_HAVE_EVENTFD 0
+#endif
+
 /* ---------------------------------------------------------------------
  * Shields against CPython bugs that crash real programs (shield.c applies
  * them).  Each is on for exactly the releases that need it.  Most work by

@@ -388,6 +388,29 @@ done:
     return thread;
 }
 
+PyDoc_STRVAR(
+    Interpreter_acall_doc,
+    "acall($self, callable, /, *args, **kwargs)\n--\n\n"
+    "Call the object in the interpreter without blocking the event loop.\n\n"
+    "A coroutine: await it for what call() returns or raises.  The call\n"
+    "runs in a helper thread.  Cancelling the awaiting task interrupts\n"
+    "the call (KeyboardInterrupt in the interpreter) and raises\n"
+    "CancelledError once it has stopped.");
+
+static PyObject *
+Interpreter_acall(PyObject *op, PyObject *const *args, size_t nargsf,
+                  PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError,
+                        "acall() missing required argument 'callable'");
+        return NULL;
+    }
+    return sbi_state_forward("subinterpreters._aio", "interp_call", op, args,
+                             nargs, kwnames);
+}
+
 static PyObject *
 Interpreter_reduce(PyObject *op, PyObject *unused)
 {
@@ -409,6 +432,8 @@ static PyMethodDef Interpreter_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, Interpreter_call_doc},
     {"call_in_thread", _PyCFunction_CAST(Interpreter_call_in_thread),
      METH_VARARGS | METH_KEYWORDS, Interpreter_call_in_thread_doc},
+    {"acall", _PyCFunction_CAST(Interpreter_acall),
+     METH_FASTCALL | METH_KEYWORDS, Interpreter_acall_doc},
     {"__reduce__", Interpreter_reduce, METH_NOARGS, NULL},
     {NULL, NULL},
 };

@@ -175,6 +175,8 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->InterpreterType);
     Py_VISIT(st->SharedBufferType);
     Py_VISIT(st->QueueType);
+    Py_VISIT(st->QueueWatchType);
+    Py_VISIT(st->QueueItemType);
     for (int i = 0; i < SBI_SYNC_NKINDS; i++) {
         Py_VISIT(st->SyncTypes[i]);
     }
@@ -209,6 +211,8 @@ module_clear(PyObject *m)
     Py_CLEAR(st->InterpreterType);
     Py_CLEAR(st->SharedBufferType);
     Py_CLEAR(st->QueueType);
+    Py_CLEAR(st->QueueWatchType);
+    Py_CLEAR(st->QueueItemType);
     for (int i = 0; i < SBI_SYNC_NKINDS; i++) {
         Py_CLEAR(st->SyncTypes[i]);
     }

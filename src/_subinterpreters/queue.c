@@ -116,6 +116,7 @@ static void
 queue_fini(sbi_queue *q)
 {
     assert(q->head == NULL && q->getters == 0 && q->putters == 0);
+    assert(q->watchers == NULL);
     if (q->ready & QUEUE_HAVE_DRAINED) {
         sbi_cond_fini(&q->drained);
     }
@@ -144,6 +145,18 @@ queue_lock_any(sbi_mutex *m)
     }
 }
 
+/* Signal the watchers of q that wait for room (put = 1) or for an item
+ * (put = 0); put = -1: every watcher.  needs q->mutex */
+static void
+queue_notify_locked(sbi_queue *q, int put)
+{
+    for (sbi_qwatch *w = q->watchers; w != NULL; w = w->next) {
+        if (put < 0 || w->put == put) {
+            sbi_notify_signal(w->notify);
+        }
+    }
+}
+
 /* Mark q dead, wake every waiter, wait (not spin) until they have left,
  * and return the items it held (the caller frees them, outside any
  * lock).  Any thread; if a thread state is attached, its GIL is
@@ -162,6 +175,7 @@ queue_kill_and_wait(sbi_queue *q)
     q->count = 0;
     sbi_cond_broadcast(&q->not_empty);
     sbi_cond_broadcast(&q->not_full);
+    queue_notify_locked(q, -1);
     while (q->getters + q->putters > 0) {
         (void)sbi_cond_wait_until(&q->drained, &q->mutex, -1);
     }
@@ -387,6 +401,7 @@ queue_try_locked(sbi_queue *q, sbi_queue_op *op)
         if (q->getters > 0) {
             sbi_cond_signal(&q->not_empty);
         }
+        queue_notify_locked(q, 0);
         return 0;
     }
     sbi_qitem *item = q->head;
@@ -404,6 +419,7 @@ queue_try_locked(sbi_queue *q, sbi_queue_op *op)
     if (q->putters > 0) {
         sbi_cond_signal(&q->not_full);
     }
+    queue_notify_locked(q, 1);
     return 0;
 }
 
@@ -583,6 +599,9 @@ queue_unbind_items(sbi_queue *q, int64_t id)
     if (removed != NULL && q->putters > 0) {
         sbi_cond_broadcast(&q->not_full);
     }
+    if (removed != NULL) {
+        queue_notify_locked(q, 1);
+    }
     sbi_mutex_unlock(&q->mutex);
 
     for (Py_ssize_t i = 0; i < ndropped; i++) {
@@ -651,6 +670,7 @@ sbi_queue_wake_all(void)
         sbi_mutex_lock(&q->mutex);
         sbi_cond_broadcast(&q->not_empty);
         sbi_cond_broadcast(&q->not_full);
+        queue_notify_locked(q, -1);
         sbi_mutex_unlock(&q->mutex);
     }
     sbi_mutex_unlock(&queues.mutex);
@@ -664,6 +684,33 @@ sbi_queue_wake_all(void)
  * interpreters when a module instance goes away, and queues left at
  * process exit are reclaimed with the process (as in 3.14's release
  * builds). */
+
+int
+sbi_queue_watch(sbi_queue *q, sbi_qwatch *w)
+{
+    sbi_mutex_lock_py(&q->mutex);
+    int alive = q->alive;
+    if (alive) {
+        w->next = q->watchers;
+        q->watchers = w;
+    }
+    sbi_mutex_unlock(&q->mutex);
+    return alive ? 0 : SBI_ERR_QUEUE_DESTROYED;
+}
+
+void
+sbi_queue_unwatch(sbi_queue *q, sbi_qwatch *w)
+{
+    queue_lock_any(&q->mutex);
+    for (sbi_qwatch **pp = &q->watchers; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    w->next = NULL;
+    sbi_mutex_unlock(&q->mutex);
+}
 
 /* The item count of q, or -1 if it is dead.  Thread state attached. */
 Py_ssize_t

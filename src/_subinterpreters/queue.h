@@ -9,6 +9,7 @@
 #include "common.h"
 #include "lock.h"
 #include "xidata.h"
+#include "notify.h"
 
 /* What happens to an item when the interpreter that put it is destroyed.
  * X(name, value as in 3.14's _interpqueues, index in the module state's
@@ -48,6 +49,18 @@ typedef struct sbi_qitem {
     int unboundop;     // UNBOUND_*
 } sbi_qitem;
 
+/* An event loop's interest in a queue (notify.h): its notifier is
+ * signalled whenever an item is added (put = 0: a get may now succeed)
+ * or removed (put = 1: a put may), and when the queue dies or the process
+ * starts shutting down.  Linked in q->watchers under q->mutex; owned by
+ * whoever linked it, who unlinks it before freeing it or dropping its
+ * binding on the queue. */
+typedef struct sbi_qwatch {
+    struct sbi_qwatch *next;  // protected by the queue's mutex
+    const sbi_notify *notify;
+    int put;
+} sbi_qwatch;
+
 typedef struct sbi_queue {
     /* registry fields, protected by queues.mutex */
     struct sbi_queue *next;
@@ -71,9 +84,10 @@ typedef struct sbi_queue {
     Py_ssize_t putters;  // threads waiting in put()
     sbi_qitem *head;
     sbi_qitem *tail;
-    Py_ssize_t count;  // items, placeholders included
-    uint64_t version;  // atomic, written under mutex: bumped by
-                       // every put and get (spinning waiters)
+    Py_ssize_t count;      // items, placeholders included
+    uint64_t version;      // atomic, written under mutex: bumped by
+                           // every put and get (spinning waiters)
+    sbi_qwatch *watchers;  // event loops awaiting a change
 } sbi_queue;
 
 typedef struct {
@@ -118,6 +132,15 @@ void sbi_queue_snapshot_free(sbi_queue **qs, Py_ssize_t n);
  * or an interrupt raised while waiting).  Thread state attached; the
  * caller holds a binding on q. */
 int sbi_queue_do(sbi_queue *q, sbi_queue_op *op, int block, int64_t deadline);
+
+/* Link w (notify and put set by the caller) into q's watchers.  0, or
+ * SBI_ERR_QUEUE_DESTROYED if q is dead.  Thread state attached; the
+ * caller holds a binding on q until it has called sbi_queue_unwatch(). */
+int sbi_queue_watch(sbi_queue *q, sbi_qwatch *w);
+
+/* Unlink w: once this returns nobody signals its notifier.  Any thread,
+ * with or without a thread state. */
+void sbi_queue_unwatch(sbi_queue *q, sbi_qwatch *w);
 
 /* The item count of q, or -1 if it is dead.  Thread state attached. */
 Py_ssize_t sbi_queue_count(sbi_queue *q);

@@ -14,6 +14,7 @@
  */
 #include "queue_type.h"
 #include "queue.h"
+#include "queue_aio.h"
 #include "hooks.h"
 #include "xidata.h"
 #include <math.h>
@@ -393,27 +394,23 @@ Queue_full(PyObject *op, PyTypeObject *cls, PyObject *const *args,
     return PyBool_FromLong(maxsize > 0 && n >= maxsize);
 }
 
-/* put() and put_nowait(): serialise obj here (a NotShareableError is
- * raised before anything is queued), then add it.  unbounditems NULL or
- * None: the queue's default.  New reference (None) or NULL. */
-static PyObject *
-queue_put_impl(sbi_state *st, QueueObject *self, PyObject *obj, int block,
-               PyObject *timeout, PyObject *unbounditems)
+/* Serialise obj into a new item for q (a NotShareableError is raised
+ * before anything is queued).  unbounditems NULL or None: the queue's
+ * default.  New item owned by the caller, or NULL with an exception. */
+static sbi_qitem *
+queue_item_pack(sbi_state *st, sbi_queue *q, PyObject *obj,
+                PyObject *unbounditems)
 {
-    sbi_queue *q = self->q;
     int unboundop = q->unboundop;
-    int64_t deadline = -1;
     if (unbounditems != NULL && unbounditems != Py_None &&
         queue_unboundop_from_object(st, unbounditems, &unboundop) < 0)
     {
         return NULL;
     }
-    if (block && queue_deadline(timeout, &deadline) < 0) {
-        return NULL;
-    }
     sbi_qitem *item = PyMem_RawMalloc(sizeof(*item));
     if (item == NULL) {
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return NULL;
     }
     item->next = NULL;
     item->owner = sbi_current_cid();
@@ -423,8 +420,25 @@ queue_put_impl(sbi_state *st, QueueObject *self, PyObject *obj, int block,
         PyMem_RawFree(item);
         return NULL;
     }
+    return item;
+}
+
+/* put() and put_nowait(): serialise obj here, then add it.  New
+ * reference (None) or NULL. */
+static PyObject *
+queue_put_impl(sbi_state *st, QueueObject *self, PyObject *obj, int block,
+               PyObject *timeout, PyObject *unbounditems)
+{
+    int64_t deadline = -1;
+    if (block && queue_deadline(timeout, &deadline) < 0) {
+        return NULL;
+    }
+    sbi_qitem *item = queue_item_pack(st, self->q, obj, unbounditems);
+    if (item == NULL) {
+        return NULL;
+    }
     sbi_queue_op op = {1, item};
-    int err = sbi_queue_do(q, &op, block, deadline);
+    int err = sbi_queue_do(self->q, &op, block, deadline);
     if (err < 0) {
         sbi_qitem_free(item);
         return queue_raise(st, err, self->id);
@@ -570,6 +584,106 @@ Queue_get_nowait(PyObject *op, PyTypeObject *cls, PyObject *const *args,
                           NULL);
 }
 
+/* ---------------------------------------------------------------------
+ * asyncio (queue_aio.c has the raw pieces, subinterpreters._aio the
+ * coroutines)
+ */
+PyDoc_STRVAR(
+    Queue_aget_doc,
+    "aget($self, /, timeout=None)\n--\n\n"
+    "Remove and return the next item, awaiting one without blocking the\n"
+    "event loop and without a thread: as get(), QueueEmpty if timeout\n"
+    "seconds pass first.  Cancelling the awaiting task takes nothing from\n"
+    "the queue.");
+
+static PyObject *
+Queue_aget(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+           Py_ssize_t nargs, PyObject *kwnames)
+{
+    return sbi_state_forward("subinterpreters._aio", "queue_get", op, args,
+                             nargs, kwnames);
+}
+
+PyDoc_STRVAR(
+    Queue_aput_doc,
+    "aput($self, obj, /, timeout=None, *, unbounditems=None)\n--\n\n"
+    "Add obj to the queue, awaiting room without blocking the event loop\n"
+    "and without a thread: as put(), QueueFull if timeout seconds pass\n"
+    "first.  obj is copied once, when aput() is called.  Cancelling the\n"
+    "awaiting task before it returns leaves the queue without obj.");
+
+static PyObject *
+Queue_aput(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+           Py_ssize_t nargs, PyObject *kwnames)
+{
+    return sbi_state_forward("subinterpreters._aio", "queue_put", op, args,
+                             nargs, kwnames);
+}
+
+/* _watch(put): a _QueueWatch for this queue (queue_aio.h). */
+static PyObject *
+Queue_watch(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+            Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"put"};
+    PyObject *a[1];
+    if (sbi_state_parse_args("_watch", args, nargs, kwnames, names, 1, 1, 1,
+                             a) < 0)
+    {
+        return NULL;
+    }
+    int put = PyObject_IsTrue(a[0]);
+    if (put < 0) {
+        return NULL;
+    }
+    return sbi_queue_aio_watch(PyType_GetModuleState(cls),
+                               QueueObject_CAST(op)->id, put);
+}
+
+/* _pack(obj, unbounditems=None): obj serialised for _put_packed(). */
+static PyObject *
+Queue_pack(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+           Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"obj", "unbounditems"};
+    PyObject *a[2];
+    if (sbi_state_parse_args("_pack", args, nargs, kwnames, names, 2, 1, 2,
+                             a) < 0) {
+        return NULL;
+    }
+    sbi_state *st = PyType_GetModuleState(cls);
+    sbi_qitem *item = queue_item_pack(st, QueueObject_CAST(op)->q, a[0], a[1]);
+    return item ? sbi_queue_aio_item_new(st, item) : NULL;
+}
+
+/* _put_packed(item): put_nowait() of a packed item: QueueFull leaves it
+ * packed, for the next try. */
+static PyObject *
+Queue_put_packed(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                 Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"item"};
+    PyObject *a[1];
+    if (sbi_state_parse_args("_put_packed", args, nargs, kwnames, names, 1, 1,
+                             1, a) < 0)
+    {
+        return NULL;
+    }
+    sbi_state *st = PyType_GetModuleState(cls);
+    QueueObject *self = QueueObject_CAST(op);
+    sbi_qitem *item = sbi_queue_aio_item_take(st, a[0]);
+    if (item == NULL) {
+        return NULL;
+    }
+    sbi_queue_op qop = {1, item};
+    int err = sbi_queue_do(self->q, &qop, 0, -1);
+    if (err < 0) {
+        sbi_queue_aio_item_restore(a[0], item);
+        return queue_raise(st, err, self->id);
+    }
+    Py_RETURN_NONE;
+}
+
 #define QUEUE_METHOD(name, func, doc)                                         \
   {                                                                           \
     name, _PyCFunction_CAST(func),                                            \
@@ -581,6 +695,11 @@ static PyMethodDef Queue_methods[] = {
     QUEUE_METHOD("put_nowait", Queue_put_nowait, Queue_put_nowait_doc),
     QUEUE_METHOD("get", Queue_get, Queue_get_doc),
     QUEUE_METHOD("get_nowait", Queue_get_nowait, Queue_get_nowait_doc),
+    QUEUE_METHOD("aget", Queue_aget, Queue_aget_doc),
+    QUEUE_METHOD("aput", Queue_aput, Queue_aput_doc),
+    QUEUE_METHOD("_watch", Queue_watch, NULL),
+    QUEUE_METHOD("_pack", Queue_pack, NULL),
+    QUEUE_METHOD("_put_packed", Queue_put_packed, NULL),
     QUEUE_METHOD("qsize", Queue_qsize, Queue_qsize_doc),
     QUEUE_METHOD("empty", Queue_empty, Queue_empty_doc),
     QUEUE_METHOD("full", Queue_full, Queue_full_doc),
@@ -850,7 +969,7 @@ sbi_queue_type_init(PyObject *m, sbi_state *st)
         return -1;
     }
     st->queue_cache = PyDict_New();
-    if (st->queue_cache == NULL) {
+    if (st->queue_cache == NULL || sbi_queue_aio_init(m, st) < 0) {
         return -1;
     }
     static const sbi_handle_kind queue_handle = {

@@ -386,3 +386,33 @@ sbi_state_parse_args(const char *fname, PyObject *const *args,
     }
     return 0;
 }
+
+PyObject *
+sbi_state_forward(const char *modname, const char *funcname, PyObject *self,
+                  PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *mod = PyImport_ImportModule(modname);
+    PyObject *func = mod ? PyObject_GetAttrString(mod, funcname) : NULL;
+    Py_XDECREF(mod);
+    if (func == NULL) {
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t n = 1 + nargs + nkw;
+    PyObject *small[8];
+    PyObject **argv = n <= 8 ? small : PyMem_Malloc(n * sizeof(PyObject *));
+    if (argv == NULL) {
+        Py_DECREF(func);
+        return PyErr_NoMemory();
+    }
+    argv[0] = self;  // borrowed, as are the others
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++) {
+        argv[1 + i] = args[i];
+    }
+    PyObject *res = PyObject_Vectorcall(func, argv, 1 + nargs, kwnames);
+    if (argv != small) {
+        PyMem_Free(argv);
+    }
+    Py_DECREF(func);
+    return res;
+}

@@ -31,7 +31,9 @@ typedef struct {
     PyTypeObject *InterpreterType;
     PyTypeObject *SharedBufferType;
     PyTypeObject *QueueType;
-    PyTypeObject *SyncTypes[7];  // by sbi_sync_kind (sync_type.c)
+    PyTypeObject *QueueWatchType;  // queue_aio.c
+    PyTypeObject *QueueItemType;   // queue_aio.c
+    PyTypeObject *SyncTypes[7];    // by sbi_sync_kind (sync_type.c)
     PyTypeObject *SharedDictType;
 
     /* per-interpreter caches */
@@ -101,6 +103,14 @@ int sbi_state_parse_args(const char *fname, PyObject *const *args,
                          Py_ssize_t nargs, PyObject *kwnames,
                          const char *const *names, int npos, int nreq,
                          int ntotal, PyObject **out);
+
+/* Return modname.funcname(self, *args, **kwargs) for the vectorcall
+ * arguments of a METH_FASTCALL | METH_KEYWORDS method: how a method of
+ * one of our C types hands over to Python glue (the asyncio coroutines of
+ * subinterpreters._aio).  New reference, or NULL with an exception. */
+PyObject *sbi_state_forward(const char *modname, const char *funcname,
+                            PyObject *self, PyObject *const *args,
+                            Py_ssize_t nargs, PyObject *kwnames);
 
 /* Register the function that loads exception classes a higher layer
  * creates on first use (queue_type.c: QueueEmpty and QueueFull come from

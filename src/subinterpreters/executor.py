@@ -33,6 +33,8 @@ threads, under ``_WorkerState.lock``.
 """
 
 import collections
+import contextvars
+import functools
 import io
 import itertools
 import os
@@ -465,6 +467,24 @@ def _in_script_rerun():
     return False
 
 
+def _unwrap_context_run(fn, args, kwargs):
+    """(f, args, kwargs) for fn = functools.partial(ctx.run, f, ...) -- what
+    asyncio.to_thread() and loop.run_in_executor() callers submit to the
+    loop's default executor -- or for partial(contextvars.Context.run, ctx,
+    f, ...): a Context cannot enter another interpreter, so f runs there
+    alone (context variables set by the caller are not seen).  Any other
+    partial is returned as it is."""
+    run, pargs = fn.func, fn.args
+    if run is contextvars.Context.run:
+        if len(pargs) < 2 or not isinstance(pargs[0], contextvars.Context):
+            return fn, args, kwargs
+        pargs = pargs[1:]
+    elif not (pargs and getattr(run, '__name__', None) == 'run' and
+              isinstance(getattr(run, '__self__', None), contextvars.Context)):
+        return fn, args, kwargs
+    return pargs[0], pargs[1:] + args, {**fn.keywords, **kwargs}
+
+
 class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
     """A ThreadPoolExecutor whose workers each run tasks in their own
     interpreter (with its own GIL), so pure-Python tasks run in parallel.
@@ -538,6 +558,8 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         _live_pools.add(self)
 
     def submit(self, fn, /, *args, **kwargs):
+        if type(fn) is functools.partial:
+            fn, args, kwargs = _unwrap_context_run(fn, args, kwargs)
         with self._shutdown_lock, _thread._global_shutdown_lock:
             self._check_submit(fn)
             future = _TaskFuture()
