@@ -54,6 +54,15 @@ RACES = {
 }
 
 
+# sys._current_frames() makes frame objects for other interpreters' frames
+# from the caller's allocator; fixed in 3.13.18, 3.14.10 and 3.15.2 as
+# measured (3.12 keeps it).
+def current_frames_affected():
+    return any(affected(first, end) for first, end in (
+        ((3, 12, 0), (3, 13, 18)), ((3, 14, 0), (3, 14, 10)),
+        ((3, 15, 0), (3, 15, 2))))
+
+
 # Memory CPython keeps: arena.c releases it (test_leaks.py) from the first
 # create() on; not on 3.12.0-3.12.3 (gh-119213).
 MEMORY = {
@@ -67,6 +76,8 @@ def test_shields_on_exactly_where_needed():
                 if affected(first, end)]
     expected += [bug for bug, (first, end) in {**RACES, **MEMORY}.items()
                  if affected(first, end)]
+    if current_frames_affected():
+        expected.append('gh-158364')
     assert sorted(interpreters._core._shields()) == sorted(expected)
 
 
@@ -226,3 +237,54 @@ def test_tracemalloc_is_refused_in_subinterpreters_only(run_python):
         ''')
     assert rc == 0, f'rc={rc}\n{out}\n{err}'
     assert out.split() == ['ImportError', 'True', 'traced', 'True'], out
+
+
+# A profiler in the main interpreter (Dask's samples every 10 ms) while
+# an interpreter of ours runs deep calls.
+SAMPLER = """
+import sys, threading, time
+import subinterpreters as interpreters
+stop = False
+def sample():
+    while not stop:
+        sys._current_frames()
+        time.sleep(0.001)
+def work(n):
+    def rec(k):
+        return 0 if k == 0 else 1 + rec(k - 1)
+    return sum(rec(50) for _ in range(n))
+interp = interpreters.create()
+sampler = threading.Thread(target=sample)
+sampler.start()
+try:
+    for _ in range(40):
+        interp.call(work, 1000)
+finally:
+    stop = True
+    sampler.join()
+inside = interp.call(eval, 'list(__import__("sys")._current_frames())')
+interp.close()
+print('survived', inside == [threading.get_ident()])
+"""
+
+
+@pytest.mark.timeout(300)
+def test_current_frames_sees_this_interpreter_only(run_python):
+    # gh-158364: with the shield (or the fix) a sampler in main is safe,
+    # and an interpreter sees its own threads only.
+    rc, out, err = run_python(SAMPLER, timeout=240)
+    assert (rc, out) == (0, 'survived True\n'), err
+    if not current_frames_affected():
+        return
+    if os.environ.get('PYTHONMALLOC') == 'malloc':
+        pytest.skip('the crash needs pymalloc (PYTHONMALLOC=malloc here)')
+    outcomes = []
+    for _ in range(3):
+        rc, out, err = run_python(
+            SAMPLER, timeout=240, env={'SUBINTERPRETERS_NO_SHIELDS': '1'})
+        outcomes.append(rc)
+        if rc != 0:
+            break
+    else:
+        pytest.fail(f'gh-158364: the sampler never crashed without its '
+                    f'shield on {sys.version.split()[0]}: {outcomes}')

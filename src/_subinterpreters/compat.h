@@ -448,11 +448,26 @@ typedef struct {
    "sys.meta_path.insert(0, _SubinterpretersNoTracemalloc)\n",                \
    NULL},
 
+/* gh-158364 (fixed in 3.13.18, 3.14.10 and 3.15.2 as measured here; 3.12
+ * is security-only and keeps it): sys._current_frames() walks the threads
+ * of every interpreter and makes frame objects for the frames another
+ * interpreter is running, from its own allocator; that interpreter frees
+ * them later into its own (measured on 3.12.1 and 3.13.0: "free(): invalid
+ * pointer" in a Dask worker, whose profiler samples every 10 ms while its
+ * interpreter pool runs tasks).  Shield: in the main interpreter (before
+ * its first subinterpreter) and in each of ours, sys._current_frames is
+ * replaced by one that reports the current interpreter's threads only,
+ * which is what the fix does.  No source: shield.c installs it. */
+#define SBI_SHIELD_CURRENT_FRAMES                                             \
+  {"gh-158364", 0x030C0000, 0x030D12F0, NULL, NULL, NULL},                    \
+      {"gh-158364", 0x030E0000, 0x030E0AF0, NULL, NULL, NULL},                \
+      {"gh-158364", 0x030F0000, 0x030F02F0, NULL, NULL, NULL},
+
 #define SBI_SHIELDS                                                           \
   {                                                                           \
     SBI_SHIELD_DATETIME_TYPES SBI_SHIELD_SINGLE_PHASE                         \
         SBI_SHIELD_KEYWORD_PARSERS SBI_SHIELD_TYPE_TAGS                       \
-            SBI_SHIELD_TRACEMALLOC                                            \
+            SBI_SHIELD_TRACEMALLOC SBI_SHIELD_CURRENT_FRAMES                  \
     {                                                                         \
       NULL, 0, 0, NULL, NULL, NULL                                            \
     }                                                                         \

@@ -89,9 +89,12 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
                 delivered = PyThreadState_SetAsyncExc(
                                 tid, PyExc_KeyboardInterrupt) > 0;
             }
+            // Deleted while current, holding the target's GIL: a thread of
+            // the target walking its thread states (the gh-158364 shield)
+            // cannot meet it freed.
             PyThreadState_Clear(ts);
+            PyThreadState_DeleteCurrent();
             (void)PyThreadState_Swap(prev);
-            PyThreadState_Delete(ts);
         }
     }
     if (delivered) {

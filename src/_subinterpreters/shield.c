@@ -70,6 +70,82 @@ static sbi_mutex main_mutex = SBI_MUTEX_INIT;
 static int main_done = 0;
 static unsigned long main_owner = 0;
 
+/* =====================================================================
+ * gh-158364: sys._current_frames() of the current interpreter only
+ */
+
+/* Is the shield of bug on in this process?  Any thread. */
+static int
+bug_shielded(const char *bug)
+{
+    for (const sbi_shield *s = shields; s->bug != NULL; s++) {
+        if (strcmp(s->bug, bug) == 0 && shield_on(s)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* sys._current_frames() as the fixed releases have it: {thread id: top
+ * frame} for the threads of the current interpreter.  The walk holds the
+ * interpreter's GIL and runs no Python code (the collector is off while
+ * it allocates), so no thread state of this interpreter can end under it:
+ * threads end theirs holding that GIL, and interrupt.c deletes its
+ * temporary one while it holds it too. */
+static PyObject *
+current_frames_here(PyObject *self, PyObject *unused)
+{
+    if (PySys_Audit("sys._current_frames", NULL) < 0) {
+        return NULL;
+    }
+    PyObject *result = PyDict_New();
+    if (result == NULL) {
+        return NULL;
+    }
+    int gc_was_on = PyGC_Disable();
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp);
+         t != NULL && result != NULL; t = PyThreadState_Next(t))
+    {
+        PyFrameObject *frame = PyThreadState_GetFrame(t);  // new reference
+        if (frame == NULL) {
+            if (PyErr_Occurred()) {
+                Py_CLEAR(result);
+            }
+            continue;
+        }
+        PyObject *id = PyLong_FromUnsignedLong(t->thread_id);
+        if (id == NULL || PyDict_SetItem(result, id, (PyObject *)frame) < 0) {
+            Py_CLEAR(result);
+        }
+        Py_XDECREF(id);
+        Py_DECREF(frame);
+    }
+    if (gc_was_on) {
+        (void)PyGC_Enable();
+    }
+    return result;
+}
+
+static PyMethodDef current_frames_def = {
+    "_current_frames", current_frames_here, METH_NOARGS,
+    PyDoc_STR("_current_frames($module, /)\n--\n\n"
+              "Return a dict mapping each thread's identifier to the topmost "
+              "stack frame currently active in that thread, for the threads "
+              "of this interpreter (subinterpreters shields CPython "
+              "gh-158364 here).")};
+
+/* Replace sys._current_frames in the current interpreter.  No error. */
+static void
+install_current_frames(void)
+{
+    PyObject *func = PyCFunction_New(&current_frames_def, NULL);
+    if (func == NULL || PySys_SetObject("_current_frames", func) < 0) {
+        sbi_compat_write_unraisable("shielding sys._current_frames");
+    }
+    Py_XDECREF(func);
+}
+
 int
 sbi_shield_main(void)
 {
@@ -90,6 +166,9 @@ sbi_shield_main(void)
         }
         if (SBI_ARENA_RELEASE && !shields_disabled()) {
             sbi_arena_install();
+        }
+        if (bug_shielded("gh-158364")) {
+            install_current_frames();
         }
         main_done = 1;
         main_owner = 0;
@@ -209,6 +288,9 @@ sbi_shield_new_interp(int isolated)
             run_source(s->new_code, "preparing a new subinterpreter",
                        isolated);
         }
+    }
+    if (bug_shielded("gh-158364")) {
+        install_current_frames();
     }
 }
 
