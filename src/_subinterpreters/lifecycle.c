@@ -215,8 +215,9 @@ join_threads(void)
     PyObject *threads = PyObject_CallMethod(threading, "enumerate", NULL);
     PyObject *main =
         threads ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
-    PyObject *dummy_type = PyObject_GetAttrString(threading, "_DummyThread");
-    if (dummy_type == NULL) {
+    PyObject *dummy_type =
+        main ? PyObject_GetAttrString(threading, "_DummyThread") : NULL;
+    if (main != NULL && dummy_type == NULL) {
         PyErr_Clear();
     }
     if (main != NULL && PyList_Check(threads)) {

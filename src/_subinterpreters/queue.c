@@ -752,5 +752,6 @@ sbi_queue_after_fork(void)
         (void)sbi_cond_init(&q->not_full);
         (void)sbi_cond_init(&q->drained);
         q->getters = q->putters = 0;  // their waiters are gone
+        q->watchers = NULL;  // the event loops watching stay in the parent
     }
 }

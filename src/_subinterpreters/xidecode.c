@@ -413,7 +413,7 @@ decode_handle(reader *r)
         return NULL;
     }
     const sbi_handle_kind *hk = sbi_handles_get(kind);
-    if (SBI_NEVER(hk == NULL)) {
+    if (hk == NULL) {
         PyErr_Format(PyExc_RuntimeError,
                      "corrupt cross-interpreter data (handle kind %d)",
                      (int)kind);

@@ -19,6 +19,7 @@ caller the interpreter is free again.
 import asyncio
 import collections
 import concurrent.futures
+import os
 import threading
 
 from ._queues import QueueEmpty, QueueFull
@@ -112,6 +113,17 @@ class _Waiters:
 _waiters = {}
 
 
+def _forget_closed_loops():
+    """Drop the waiters of loops closed while coroutines still waited
+    (their finally clauses never ran): their watches and queue bindings
+    would live for ever."""
+    for key, waiters in list(_waiters.items()):
+        if key[0].is_closed():
+            del _waiters[key]
+            waiters.entries.clear()
+            waiters.watch.close()
+
+
 async def _wait_for_queue(queue, put, attempt, timeout):
     """Return attempt() (the operation without blocking), awaiting a change
     of the queue each time it would block, for at most timeout seconds;
@@ -126,6 +138,7 @@ async def _wait_for_queue(queue, put, attempt, timeout):
     key = (loop, queue.id, put)
     waiters = _waiters.get(key)
     if waiters is None:
+        _forget_closed_loops()
         waiters = _waiters[key] = _Waiters(loop, queue, put, key)
     entry = _Entry()
     waiters.entries.append(entry)
@@ -180,9 +193,25 @@ def _helper_pool():
     global _helpers
     with _helpers_lock:
         if _helpers is None:
+            # Imported for its exit hook: one Ctrl-C must interrupt the
+            # calls in flight before concurrent.futures joins the helpers
+            # (executor._register_exit_hook() orders the two).
+            from . import executor  # noqa: F401
             _helpers = concurrent.futures.ThreadPoolExecutor(
                 _HELPERS_MAX, thread_name_prefix='subinterpreters-acall')
         return _helpers
+
+
+def _after_fork_in_child():
+    # The helper threads and the event loops' watches stay in the parent.
+    global _helpers, _helpers_lock
+    _helpers = None
+    _helpers_lock = threading.Lock()
+    _waiters.clear()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Call:
@@ -233,13 +262,20 @@ async def interp_call(interp, func, /, *args, **kwargs):
     try:
         return await asyncio.shield(fut)
     except asyncio.CancelledError:
+        # The call's outcome is dropped: retrieved whenever it comes.
+        fut.add_done_callback(_drop_outcome)
         # Interrupt until the call has stopped, then let the cancellation
         # through: the interpreter is free when the caller sees it.  A
-        # second cancel stops the waiting.
-        while call.interrupt():
+        # second cancel stops the waiting.  interrupt() runs in a helper:
+        # it waits for the interpreter's GIL, which a long C call holds.
+        pool = _helper_pool()
+        while await asyncio.wrap_future(pool.submit(call.interrupt)):
             await asyncio.wait([fut], timeout=_REINTERRUPT_EVERY)
         if not cfut.done() and call.state == 'cancelled':
             cfut.cancel()
-        if fut.done() and not fut.cancelled():
-            fut.exception()  # retrieved: the call's outcome is dropped
         raise
+
+
+def _drop_outcome(fut):
+    if not fut.cancelled():
+        fut.exception()
