@@ -41,7 +41,9 @@ RUN_IN_SH = $$(case $$v in deb*) echo bash tools/debian-root.sh run $(DEBIAN_ROO
 # --- settings ---------------------------------------------------------------
 # Installed into every venv (build backend + test tools).
 # requests: a real PyPI package for the real-code tests (tests/_realcode_defs.py).
-VENV_PKGS := setuptools wheel pytest pytest-timeout hypothesis mypy requests
+# dask, distributed: tests/test_dask.py runs a LocalCluster with our plugin.
+VENV_PKGS := setuptools wheel pytest pytest-timeout hypothesis mypy requests \
+	dask distributed
 PYTEST := -m pytest tests -q -p no:cacheprovider
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
