@@ -183,7 +183,8 @@ CTRL_C = """if True:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('how', ["exec('while True: pass')",
-                                 "call(exec, 'while True: pass')"])
+                                 "call(exec, 'while True: pass')",
+                                 "exec('import time; time.sleep(30)')"])
 def test_ctrl_c_reaches_subinterpreter(run_python, how):
     rc, out, err = run_python(CTRL_C.format(how=how), timeout=30)
     assert rc == 0, err
@@ -214,6 +215,50 @@ def test_ctrl_c_with_custom_handler(run_python):
     rc, out, err = run_python(code, timeout=30)
     assert rc == 0, err
     assert 'interrupted True' in out
+
+
+# --- time.sleep() ------------------------------------------------------------
+# CPython's sleep in a subinterpreter sees an interrupt only when it ends;
+# ours (sleep.c) wakes at once.
+
+SLEEP = "import time; time.sleep(30)"
+
+
+def test_interrupt_wakes_sleep():
+    interp = interpreters.create()
+    results = []
+    t = interrupt_later(interp, 0.2, results)
+    start = time.monotonic()
+    with pytest.raises(interpreters.ExecutionFailed) as info:
+        interp.exec(SLEEP)
+    t.join()
+    assert results == [True]
+    assert info.value.excinfo.type.__name__ == 'KeyboardInterrupt'
+    assert time.monotonic() - start < 10   # not the 30 s of the sleep
+    interp.exec("import time; time.sleep(0.01); time.sleep(0)")
+
+
+def test_exec_timeout_wakes_sleep():
+    interp = interpreters.create()
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        interp.exec(SLEEP, timeout=0.3)
+    assert time.monotonic() - start < 10
+
+
+def test_sleep_keeps_time_sleep_behaviour():
+    interp = interpreters.create()
+    for arg in ('-1', "float('nan')", "'1'", '1e300'):
+        with pytest.raises(interpreters.ExecutionFailed) as ours:
+            interp.exec(f"import time; time.sleep({arg})")
+        with pytest.raises(Exception) as cpython:
+            time.sleep(eval(arg))
+        assert ours.value.excinfo.type.__name__ == type(cpython.value).__name__
+    start = time.monotonic()
+    interp.exec("import time; time.sleep(0.2)")
+    assert time.monotonic() - start >= 0.2     # sleeps its full length
+    assert interp.call(eval, "__import__('time').sleep.__module__") == 'time'
+    assert time.sleep.__module__ == 'time'     # main's is CPython's
 
 
 # --- the pool ---------------------------------------------------------------

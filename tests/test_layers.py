@@ -42,6 +42,7 @@ LAYERS = {
     'sigint': 11,      # Ctrl-C forwarding
     'session': 12,     # switching a thread in and out, the call template
     'park': 12,        # reusing closed pristine interpreters
+    'sleep': 12,       # time.sleep() that interrupts cut short
     'sync': 12,        # sync primitives, raw: Lock ... Barrier
     'shdict': 12,      # SharedDict, raw: the hash table of blobs
     'queue': 12,       # queues, raw: registry, FIFO, blocking put/get

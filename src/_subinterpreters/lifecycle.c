@@ -22,6 +22,7 @@
 #include "hooks.h"
 #include "shbuf.h"
 #include "shield.h"
+#include "sleep.h"
 #include "arena.h"
 #include "interrupt.h"
 #include "wake.h"
@@ -93,6 +94,7 @@ start_interpreter(PyThreadState **ts, int isolated)
         }
         else {
             sbi_shield_new_interp(isolated);
+            sbi_sleep_install();
             failed = NULL;
         }
         sbi_arena_creating(0);
