@@ -261,6 +261,178 @@ def test_sleep_keeps_time_sleep_behaviour():
     assert time.sleep.__module__ == 'time'     # main's is CPython's
 
 
+# --- unwind: an interruption that cannot be swallowed -----------------------
+
+STUBBORN = """if True:
+    swallowed = 0
+    while True:
+        try:
+            while True:
+                pass
+        except BaseException:
+            swallowed += 1
+"""
+
+
+def run_in_thread(interp, source):
+    """exec(source) in a thread; returns (thread, outcome list)."""
+    outcome = []
+
+    def run():
+        try:
+            interp.exec(source)
+            outcome.append(None)
+        except interpreters.ExecutionFailed as exc:
+            outcome.append(exc.excinfo.type.__name__)
+    t = threading.Thread(target=run)
+    t.start()
+    return t, outcome
+
+
+def wait_running(interp):
+    deadline = time.monotonic() + 10
+    while not interp.is_running():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_timeout_stops_code_that_swallows_the_interrupt():
+    interp = interpreters.create()
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        interp.exec(STUBBORN, timeout=0.3)
+    assert time.monotonic() - start < 10
+    assert interp.call(eval, 'swallowed') >= 1
+    interp.exec('x = 2')           # usable, nothing left pending
+    assert interp.call(eval, 'x') == 2
+
+
+def test_interrupt_unwind_cannot_be_swallowed():
+    interp = interpreters.create()
+    t, outcome = run_in_thread(interp, STUBBORN)
+    wait_running(interp)
+    assert interp.interrupt() is True
+    time.sleep(0.2)
+    assert interp.is_running()     # a plain interrupt was swallowed
+    assert interp.interrupt(unwind=True) is True
+    t.join(10)
+    assert outcome == ['KeyboardInterrupt']   # not the private class
+    assert interp.call(eval, 'swallowed') >= 2
+    assert interp.interrupt(unwind=True) is False   # idle
+
+
+def test_unwind_runs_finally_and_exit_and_stops_them_if_they_loop():
+    interp = interpreters.create()
+    q = interpreters.create_queue()
+    interp.prepare_main(q=q)
+    t, outcome = run_in_thread(interp, """if True:
+        import contextlib
+        @contextlib.contextmanager
+        def resource():
+            try:
+                yield
+            finally:
+                q.put('exit ran')
+        try:
+            with resource():
+                try:
+                    q.put('looping')
+                    while True:
+                        pass
+                except KeyboardInterrupt:
+                    q.put('except body ran')
+        finally:
+            q.put('finally ran')
+            while True:        # a cleanup that never ends
+                pass
+        """)
+    assert q.get(timeout=10) == 'looping'
+    interp.interrupt(unwind=True)
+    t.join(10)
+    assert not t.is_alive()
+    assert outcome == ['KeyboardInterrupt']
+    assert [q.get(timeout=1) for _ in range(3)] == [
+        'except body ran', 'exit ran', 'finally ran']
+
+
+def test_unwind_puts_back_the_trace_function():
+    interp = interpreters.create()
+    interp.exec("import sys\ndef tracer(*a): return None\n"
+                "sys.settrace(tracer)")
+    t, outcome = run_in_thread(interp, STUBBORN)
+    wait_running(interp)
+    interp.interrupt(unwind=True)
+    t.join(10)
+    assert outcome == ['KeyboardInterrupt']
+    assert interp.call(eval, 'sys.gettrace() is tracer')
+
+
+def test_interrupt_unwind_must_be_a_bool():
+    interp = interpreters.create()
+    with pytest.raises(TypeError, match='unwind must be True or False'):
+        interp.interrupt(unwind=1)
+    with pytest.raises(TypeError):
+        interp.interrupt(True)
+
+
+STUBBORN_CTRL_C = """if True:
+    import os, signal, threading, time
+    import subinterpreters as interpreters
+    interp = interpreters.create()
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    try:
+        interp.exec('while True:\\n'
+                    '    try:\\n'
+                    '        while True: pass\\n'
+                    '    except BaseException:\\n'
+                    '        pass\\n')
+    except KeyboardInterrupt:
+        print('KeyboardInterrupt', round(time.monotonic() - start, 1))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_stops_code_that_swallows_it(run_python):
+    rc, out, err = run_python(STUBBORN_CTRL_C, timeout=30)
+    assert rc == 0, err
+    assert out.startswith('KeyboardInterrupt'), (out, err)
+    assert float(out.split()[1]) < 5
+
+
+def stubborn_task():
+    while True:
+        try:
+            while True:
+                pass
+        except BaseException:
+            pass
+
+
+@pytest.mark.timeout(60)
+def test_pool_cancel_stops_a_task_that_swallows_interrupts():
+    import concurrent.futures
+    from subinterpreters.executor import InterpreterPoolExecutor
+    with InterpreterPoolExecutor(1) as pool:
+        future = pool.submit(stubborn_task)
+        deadline = time.monotonic() + 10
+        while not future.running():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert future.cancel()
+        with pytest.raises(concurrent.futures.CancelledError):
+            future.result(timeout=10)
+        assert pool.submit(add, 1, 2).result(timeout=10) == 3
+    with InterpreterPoolExecutor(1) as pool:
+        future = pool.submit(stubborn_task)
+        while not future.running():
+            time.sleep(0.01)
+        start = time.monotonic()
+        pool.shutdown(wait=True, cancel_futures=True)
+        assert time.monotonic() - start < 10
+
+
 # --- the pool ---------------------------------------------------------------
 
 def spin_forever():

@@ -274,20 +274,40 @@ Interpreter_close(PyObject *op, PyObject *unused)
 
 PyDoc_STRVAR(
     Interpreter_interrupt_doc,
-    "interrupt($self, /)\n--\n\n"
+    "interrupt($self, /, *, unwind=False)\n--\n\n"
     "Raise KeyboardInterrupt in the code running in the interpreter's "
     "__main__.\n\n"
     "Returns True if something was running and was interrupted, False if the\n"
-    "interpreter was idle.  Code blocked in a C call (time.sleep, a lock)\n"
-    "sees the interrupt when it returns to Python.");
+    "interpreter was idle.  time.sleep() and our queues and sync primitives\n"
+    "wake at once; other C calls see the interrupt when they return to\n"
+    "Python.  With unwind=True the interruption cannot be caught: code that\n"
+    "catches it is interrupted again (every 20 ms) until the interrupted\n"
+    "exec() or call() has returned; finally blocks and __exit__ methods\n"
+    "run, and are interrupted in turn if they take longer.");
 
 static PyObject *
-Interpreter_interrupt(PyObject *op, PyObject *unused)
+Interpreter_interrupt(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
+                      PyObject *kwnames)
 {
+    static const char *const names[] = {"unwind"};
+    PyObject *a[1];
+    if (sbi_state_parse_args("interrupt", args, nargs, kwnames, names, 0, 0, 1,
+                             a) < 0)
+    {
+        return NULL;
+    }
+    if (a[0] != NULL && !PyBool_Check(a[0])) {
+        PyErr_Format(PyExc_TypeError,
+                     "interrupt(): unwind must be True or False, not %.100s",
+                     Py_TYPE(a[0])->tp_name);
+        return NULL;
+    }
     InterpreterObject *self = InterpreterObject_CAST(op);
-    int r = sbi_interrupt_interp(self->id, 0, 0);
+    int r = a[0] == Py_True ? sbi_interrupt_unwind(self->id)
+                            : sbi_interrupt_interp(self->id, 0, 0);
     if (r < 0) {
-        int err = (self->id == 0 || self->id == sbi_registry_current_pid())
+        int err = r == SBI_ERR_NOMEM ? r
+                  : (self->id == 0 || self->id == sbi_registry_current_pid())
                       ? SBI_ERR_NOT_OURS
                       : r;
         return sbi_state_raise(state_of(op), err, self->id, "interrupt"), NULL;
@@ -426,8 +446,8 @@ static PyMethodDef Interpreter_methods[] = {
      METH_VARARGS | METH_KEYWORDS, Interpreter_prepare_main_doc},
     {"exec", _PyCFunction_CAST(Interpreter_exec), METH_VARARGS | METH_KEYWORDS,
      Interpreter_exec_doc},
-    {"interrupt", Interpreter_interrupt, METH_NOARGS,
-     Interpreter_interrupt_doc},
+    {"interrupt", _PyCFunction_CAST(Interpreter_interrupt),
+     METH_FASTCALL | METH_KEYWORDS, Interpreter_interrupt_doc},
     {"call", _PyCFunction_CAST(Interpreter_call),
      METH_FASTCALL | METH_KEYWORDS, Interpreter_call_doc},
     {"call_in_thread", _PyCFunction_CAST(Interpreter_call_in_thread),
@@ -616,6 +636,9 @@ sbi_interp_type_cache_size(PyObject *m, PyObject *unused)
 int
 sbi_interp_type_init(PyObject *m, sbi_state *st)
 {
+    if (sbi_interrupt_module_init(m, st) < 0) {
+        return -1;
+    }
     st->InterpreterType =
         (PyTypeObject *)PyType_FromModuleAndSpec(m, &Interpreter_spec, NULL);
     if (st->InterpreterType == NULL) {

@@ -14,6 +14,7 @@
  */
 #include "interrupt.h"
 #include "wake.h"
+#include "state.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -22,21 +23,47 @@
  * returns the thread to interrupt, or 0 if e is idle or the session is
  * not the expected one (serial 0: any). */
 static unsigned long
-interrupt_claim(sbi_entry *e, uint64_t serial)
+interrupt_claim(sbi_entry *e, uint64_t serial, uint64_t *claimed)
 {
     unsigned long tid = 0;
     sbi_mutex_lock(&sbi_registry.mutex);
-    if (e->running_tstate != NULL &&
-        (serial == 0 || serial == e->session_serial)) {
+    if (e->running_tstate != NULL && e->user_code &&
+        (serial == 0 || serial == e->session_serial))
+    {
         tid = e->running_tid;
         e->interrupt_pending = 1;
+        *claimed = e->session_serial;
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
     return tid;
 }
 
-int
-sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
+static PyObject *unwind_type(void);
+
+/* Claim e's session and raise the interrupt in its thread: plain
+ * KeyboardInterrupt, or with unwind the _Unwind class (see "Unwinding").
+ * Attached to e's interpreter.  Returns the thread interrupted, 0 if none
+ * (the session is not the one expected, or not in the caller's code). */
+static unsigned long
+interrupt_deliver(sbi_entry *e, uint64_t serial, uint64_t *claimed, int unwind)
+{
+    PyObject *exc = unwind ? unwind_type() : PyExc_KeyboardInterrupt;
+    if (exc == NULL) {
+        PyErr_Clear();
+        exc = PyExc_KeyboardInterrupt;
+    }
+    unsigned long tid = interrupt_claim(e, serial, claimed);
+    if (tid != 0 && PyThreadState_SetAsyncExc(tid, exc) <= 0) {
+        tid = 0;
+    }
+    return tid;
+}
+
+/* sbi_interrupt_interp(), setting *claimed to the serial of the session
+ * interrupted; with unwind, as the first step of unwinding. */
+static int
+interrupt_interp(int64_t id, uint64_t serial, int at_exit, uint64_t *claimed,
+                 int unwind)
 {
     PyThreadState *cur = PyThreadState_GetUnchecked();
     sbi_mutex_lock_any(&sbi_registry.mutex);
@@ -45,9 +72,10 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
         sbi_mutex_unlock(&sbi_registry.mutex);
         return e == NULL || e->closing ? SBI_ERR_NOT_FOUND : 0;
     }
-    // A session that is starting (flag taken, not yet switched in) is
-    // waited for briefly, so interrupt() right after is_running() works.
-    for (int tries = 0; e->running_tstate == NULL; tries++) {
+    // A session that is starting (flag taken, not yet in the caller's
+    // code) is waited for briefly, so interrupt() right after
+    // is_running() works.
+    for (int tries = 0; e->running_tstate == NULL || !e->user_code; tries++) {
         int starting = e->running_tid != 0 && !e->closing;
         sbi_mutex_unlock(&sbi_registry.mutex);
         if (!starting || tries >= SBI_INTERRUPT_START_TRIES) {
@@ -73,22 +101,14 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
     int delivered = 0;
     unsigned long tid = 0;
     if (cur != NULL && PyThreadState_GetInterpreter(cur) == e->interp) {
-        tid = interrupt_claim(e, serial);
-        if (tid != 0) {
-            delivered =
-                PyThreadState_SetAsyncExc(tid, PyExc_KeyboardInterrupt) > 0;
-        }
+        tid = interrupt_deliver(e, serial, claimed, unwind);
     }
     else {
         PyThreadState *ts = PyThreadState_New(e->interp);
         if (ts != NULL) {
             PyThreadState *prev = PyThreadState_Swap(ts);
             /* attached to the target */
-            tid = interrupt_claim(e, serial);
-            if (tid != 0) {
-                delivered = PyThreadState_SetAsyncExc(
-                                tid, PyExc_KeyboardInterrupt) > 0;
-            }
+            tid = interrupt_deliver(e, serial, claimed, unwind);
             // Deleted while current, holding the target's GIL: a thread of
             // the target walking its thread states (the gh-158364 shield)
             // cannot meet it freed.
@@ -97,6 +117,7 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
             (void)PyThreadState_Swap(prev);
         }
     }
+    delivered = tid != 0;
     if (delivered) {
         // A wait of ours (sync primitives) sees the interrupt at once.
         sbi_wake_kick_thread(tid);
@@ -105,6 +126,235 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
     e->interrupters--;
     sbi_mutex_unlock(&sbi_registry.mutex);
     return delivered;
+}
+
+int
+sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
+{
+    uint64_t claimed;
+    return interrupt_interp(id, serial, at_exit, &claimed, 0);
+}
+
+/* -------------------------------------------------------------------
+ * Unwinding: an interrupt that cannot be caught.
+ *
+ * The first interrupt is raised as the class _Unwind, a subclass of
+ * KeyboardInterrupt whose __new__ runs in the interrupted thread (the eval
+ * loop instantiates an asynchronous exception's class there): it sets the
+ * trace function unwind_trace() on that thread and returns a plain
+ * KeyboardInterrupt, which is what the code and the caller see.  The trace
+ * raises KeyboardInterrupt again at every line the thread starts while it
+ * is not handling a KeyboardInterrupt (or another exception that is not an
+ * Exception: GeneratorExit, SystemExit): an except clause that swallows it
+ * is interrupted at the first line after it, while finally blocks, except
+ * bodies and __exit__ methods, which run with the KeyboardInterrupt
+ * handled, run.  A thread of its own sends _Unwind again every
+ * SBI_UNWIND_GRACE_NS, which stops such a block if it loops.  When the
+ * caller's code has ended (sbi_interrupt_user_code()), the thread's
+ * previous trace function is put back.
+ */
+
+/* What unwind_trace() replaced, kept in the capsule that is its trace
+ * object (so CPython's thread state owns it). */
+typedef struct {
+    Py_tracefunc func;
+    PyObject *obj;
+} unwind_prev;
+
+#define UNWIND_CAPSULE "subinterpreters._unwind"
+
+static void
+unwind_prev_free(PyObject *capsule)
+{
+    unwind_prev *p = PyCapsule_GetPointer(capsule, UNWIND_CAPSULE);
+    if (p != NULL) {
+        Py_XDECREF(p->obj);
+        PyMem_Free(p);
+    }
+}
+
+static int
+unwind_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    if (what != PyTrace_LINE && what != PyTrace_CALL) {
+        return 0;
+    }
+    // While a KeyboardInterrupt (or GeneratorExit, SystemExit: a
+    // generator closed on the way out) is being handled, the code is a
+    // finally block, an except body or an __exit__: it runs.
+    PyObject *handled = PyErr_GetHandledException();
+    int handling = handled != NULL &&
+                   !PyErr_GivenExceptionMatches(handled, PyExc_Exception);
+    Py_XDECREF(handled);
+    if (handling) {
+        return 0;
+    }
+    PyErr_SetNone(PyExc_KeyboardInterrupt);
+    return -1;
+}
+
+/* Set unwind_trace() on the current thread, keeping the trace function it
+ * replaces.  No error (the interrupt is raised anyway, catchable). */
+static void
+unwind_trace_install(void)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    if (ts->c_tracefunc == unwind_trace) {
+        return;
+    }
+    unwind_prev *p = PyMem_Malloc(sizeof(*p));
+    PyObject *capsule =
+        p ? PyCapsule_New(p, UNWIND_CAPSULE, unwind_prev_free) : NULL;
+    if (capsule == NULL) {
+        PyMem_Free(p);
+        PyErr_Clear();
+        return;
+    }
+    p->func = ts->c_tracefunc;
+    p->obj = Py_XNewRef(ts->c_traceobj);
+    PyEval_SetTrace(unwind_trace, capsule);
+    Py_DECREF(capsule);
+    PyErr_Clear();  // an audit hook refusing sys.settrace
+}
+
+/* Put back what unwind_trace_install() replaced on the current thread,
+ * keeping the exception set, if any. */
+static void
+unwind_trace_remove(void)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    if (ts->c_tracefunc != unwind_trace) {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    unwind_prev *p = PyCapsule_GetPointer(ts->c_traceobj, UNWIND_CAPSULE);
+    if (p != NULL) {
+        PyObject *obj = Py_XNewRef(p->obj);  // the capsule dies in there
+        PyEval_SetTrace(p->func, obj);
+        Py_XDECREF(obj);
+    }
+    else {
+        PyEval_SetTrace(NULL, NULL);
+    }
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
+static PyObject *
+unwind_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    unwind_trace_install();
+    return PyObject_CallNoArgs(PyExc_KeyboardInterrupt);
+}
+
+static PyType_Slot Unwind_slots[] = {
+    {Py_tp_new, unwind_new},
+    {Py_tp_doc, "Raised by Interpreter.interrupt(unwind=True); becomes a "
+                "KeyboardInterrupt."},
+    {0, NULL},
+};
+
+static PyType_Spec Unwind_spec = {
+    .name = "subinterpreters._core._Unwind",
+    .basicsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Unwind_slots,
+};
+
+/* The _Unwind class of the current interpreter (borrowed), or NULL with
+ * an exception. */
+static PyObject *
+unwind_type(void)
+{
+    sbi_state *st = sbi_state_current();
+    return st != NULL ? (PyObject *)st->UnwindType : NULL;
+}
+
+int
+sbi_interrupt_module_init(PyObject *m, sbi_state *st)
+{
+    st->UnwindType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        m, &Unwind_spec, PyExc_KeyboardInterrupt);
+    return st->UnwindType == NULL ? -1 : 0;
+}
+
+typedef struct {
+    int64_t id;
+    uint64_t serial;
+} unwinder;
+
+/* Mark (on) or unmark the unwinder of session serial of interpreter id:
+ * on returns 1 if there was none (the caller starts one), else 0. */
+static int
+unwinder_mark(int64_t id, uint64_t serial, int on)
+{
+    int mine = 0;
+    sbi_mutex_lock_any(&sbi_registry.mutex);
+    sbi_entry *e = sbi_registry_find(id);
+    if (e != NULL) {
+        if (on && e->unwinding != serial) {
+            e->unwinding = serial;
+            mine = 1;
+        }
+        else if (!on && e->unwinding == serial) {
+            e->unwinding = 0;
+        }
+    }
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    return mine;
+}
+
+static void *
+unwinder_main(void *arg)
+{
+    unwinder u = *(unwinder *)arg;
+    PyMem_RawFree(arg);
+    uint64_t claimed;
+    do {
+        usleep((useconds_t)(SBI_UNWIND_GRACE_NS / 1000));
+    } while (interrupt_interp(u.id, u.serial, 0, &claimed, 1) > 0);
+    (void)unwinder_mark(u.id, u.serial, 0);
+    return NULL;
+}
+
+int
+sbi_interrupt_unwind(int64_t id)
+{
+    uint64_t claimed = 0;
+    int r = interrupt_interp(id, 0, 0, &claimed, 1);
+    if (r <= 0 || !unwinder_mark(id, claimed, 1)) {
+        return r;  // nothing ran, or this session has its unwinder
+    }
+    unwinder *u = PyMem_RawMalloc(sizeof(*u));
+    pthread_t th;
+    if (u != NULL) {
+        u->id = id;
+        u->serial = claimed;
+        if (pthread_create(&th, NULL, unwinder_main, u) == 0) {
+            (void)pthread_detach(th);
+            return r;
+        }
+        PyMem_RawFree(u);
+    }
+    (void)unwinder_mark(id, claimed, 0);
+    return SBI_ERR_NOMEM;
+}
+
+void
+sbi_interrupt_user_code(sbi_entry *e, int on)
+{
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    e->user_code = on;
+    int pending = !on && e->interrupt_pending;
+    e->interrupt_pending = on ? e->interrupt_pending : 0;
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    if (pending) {
+        // Sent as the caller's code ended: it must not hit what follows.
+        (void)PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+    }
+    if (!on) {
+        unwind_trace_remove();
+    }
 }
 
 int
@@ -149,13 +399,19 @@ watchdog_main(void *arg)
             continue;
         }
         sbi_mutex_unlock(&w->mutex);
-        int r = sbi_interrupt_interp(w->id, w->serial, 0);
+        uint64_t claimed;
+        int r = interrupt_interp(w->id, w->serial, 0, &claimed, w->unwind);
         sbi_mutex_lock(&w->mutex);
-        if (r != 0) {
-            w->fired = r > 0;
+        if (r > 0) {
+            w->fired = 1;
+        }
+        if (r < 0 || (r > 0 && !w->unwind)) {
             break;
         }
-        w->deadline_ns = sbi_monotonic_ns() + SBI_WATCHDOG_RETRY_NS;
+        // Not landed yet (between two states), or unwinding: again.
+        w->deadline_ns =
+            sbi_monotonic_ns() +
+            (w->fired ? SBI_UNWIND_GRACE_NS : SBI_WATCHDOG_RETRY_NS);
     }
     sbi_mutex_unlock(&w->mutex);
     return NULL;
@@ -163,10 +419,11 @@ watchdog_main(void *arg)
 
 int
 sbi_watchdog_start(sbi_watchdog *w, int64_t id, uint64_t serial,
-                   double timeout)
+                   double timeout, int unwind)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
+    w->unwind = unwind;
     w->serial = serial;
     w->deadline_ns = sbi_monotonic_ns() + (int64_t)(timeout * 1e9);
     if (sbi_mutex_init(&w->mutex) < 0) {

@@ -72,6 +72,10 @@ typedef struct sbi_entry {
     int exit_failed;          // could not be destroyed at exit
     int interrupters;         // sbi_interrupt_interp() calls in flight
     int interrupt_pending;    // an interrupt was sent to the session
+    int user_code;            // the session runs the caller's code:
+                              // interrupts land only then
+    uint64_t unwinding;       // serial of the session an unwinder
+                              // thread interrupts (0: none)
     int parkable;             // its pristine snapshot was taken
     uint64_t env_hash;        // sbi_park_environ_hash() at creation
     uint64_t session_serial;  // counts sessions, for targeted interrupts

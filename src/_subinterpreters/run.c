@@ -129,14 +129,19 @@ sbi_run_exec(sbi_state *st, int64_t id, PyObject *args, PyObject *kwargs)
                                       PyBytes_GET_SIZE(data));
     PyObject *ns = tcode ? sbi_session_main_dict() : NULL;
     if (ns != NULL && timeout >= 0) {
-        watching = sbi_watchdog_start(&w, id, s.serial, timeout) == 0;
+        watching = sbi_watchdog_start(&w, id, s.serial, timeout, 1) == 0;
         if (!watching) {
             PyErr_SetString(PyExc_RuntimeError,
                             "cannot start the timeout thread");
             Py_CLEAR(ns);
         }
     }
-    PyObject *res = ns ? PyEval_EvalCode(tcode, ns, ns) : NULL;
+    PyObject *res = NULL;
+    if (ns != NULL) {
+        sbi_interrupt_user_code(s.entry, 1);
+        res = PyEval_EvalCode(tcode, ns, ns);
+        sbi_interrupt_user_code(s.entry, 0);
+    }
     if (res == NULL) {
         sbi_excinfo_capture_current(&info);
         failed = 1;
@@ -372,7 +377,11 @@ call_here(sbi_state *st, sbi_session *s, PyObject *func, PyObject *const *args,
             PyTuple_SET_ITEM(argtuple, i, Py_NewRef(args[i]));
         }
         PyObject *ns = sbi_session_main_dict();
-        res = ns ? sbi_session_call_in_main(ns, func, argtuple, kwargs) : NULL;
+        if (ns != NULL) {
+            sbi_interrupt_user_code(s->entry, 1);
+            res = sbi_session_call_in_main(ns, func, argtuple, kwargs);
+            sbi_interrupt_user_code(s->entry, 0);
+        }
         Py_XDECREF(ns);
         Py_DECREF(argtuple);
     }
@@ -469,9 +478,12 @@ call_pack(call_data *d, PyObject *func, PyObject *const *args,
  * its object dies here before the caller decodes it).  Returns what
  * happened; on failure d->info holds the exception. */
 static enum call_status
-call_in_target(call_data *d)
+call_in_target(call_data *d, sbi_entry *e)
 {
     enum call_status status = CALL_OK;
+    // Unpacking and packing may run the caller's code too (unpickling,
+    // imports): interruptible, as the call itself.
+    sbi_interrupt_user_code(e, 1);
     PyObject *ns = sbi_session_main_dict();
     PyObject *tf = NULL, *ta = NULL, *tk = NULL, *tr = NULL;
     if (ns == NULL || (tf = sbi_xidata_load(d->func, ns)) == NULL) {
@@ -490,6 +502,7 @@ call_in_target(call_data *d)
     else if ((d->result = sbi_xidata_new(tr, SBI_XI_FULL)) == NULL) {
         status = CALL_BAD_RESULT;
     }
+    sbi_interrupt_user_code(e, 0);
     if (status != CALL_OK) {
         sbi_excinfo_capture_current(&d->info);
         if (d->info.is_keyboard_interrupt) {
@@ -579,7 +592,7 @@ sbi_run_call(sbi_state *st, int64_t id, PyObject *const *args, size_t nargsf,
     if (call_pack(&d, func, args + 1, nargs - 1, kwargs) == 0 &&
         sbi_session_enter(st, id, &s, "call") == 0)
     {
-        enum call_status status = call_in_target(&d);
+        enum call_status status = call_in_target(&d, s.entry);
         sbi_lifecycle_leave(&s);
         result = call_report(st, status, &d);
     }

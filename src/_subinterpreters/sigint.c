@@ -77,7 +77,7 @@ sigint_watcher(void *arg)
         }
         int64_t id = __atomic_load_n(&sigint.target, __ATOMIC_RELAXED);
         if (id != 0) {
-            (void)sbi_interrupt_interp(id, 0, 0);
+            (void)sbi_interrupt_unwind(id);
         }
         if (__atomic_load_n(&sigint.main_waiting, __ATOMIC_RELAXED)) {
             sbi_wake_kick_thread(sigint.main_ident);

@@ -54,6 +54,12 @@
 #define SBI_INTERRUPT_START_TRIES 200
 #define SBI_INTERRUPT_START_POLL_US 500
 
+/* interrupt(unwind=True), exec(timeout=), a cancelled pool task: code
+ * that swallows the KeyboardInterrupt is interrupted again at its next
+ * line; a finally block, except body or __exit__ (which run) is
+ * interrupted in turn if it runs longer than this. */
+#define SBI_UNWIND_GRACE_NS ((int64_t)500 * 1000 * 1000)
+
 /* exec(timeout=): if the interrupt did not land (the session was between
  * two states), the watchdog tries again this much later. */
 #define SBI_WATCHDOG_RETRY_NS ((int64_t)10 * 1000 * 1000)

@@ -117,7 +117,7 @@ def _stop_after_ctrl_c():
                 if (interp.id != 0 and interp != me
                         and interp not in pool_interps
                         and interp.is_running()):
-                    interp.interrupt()
+                    interp.interrupt(unwind=True)
             except InterpreterError:
                 pass  # closed meanwhile
     except Exception as exc:  # never keep Python from joining its threads

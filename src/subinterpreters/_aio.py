@@ -247,7 +247,7 @@ class _Call:
                 return False
             if self.state == 'running':
                 try:
-                    self.interp.interrupt()
+                    self.interp.interrupt(unwind=True)
                 except Exception:
                     pass  # the interpreter is gone: the call fails anyway
                 return True

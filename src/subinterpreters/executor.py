@@ -377,7 +377,7 @@ class _WorkerState:
         with self.lock:
             if self.future is future and self.interp is not None:
                 try:
-                    self.interp.interrupt()
+                    self.interp.interrupt(unwind=True)
                 except InterpreterError:
                     pass  # the interpreter is gone: nothing to stop
 
