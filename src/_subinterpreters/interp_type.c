@@ -414,8 +414,8 @@ PyDoc_STRVAR(
     "Call the object in the interpreter without blocking the event loop.\n\n"
     "A coroutine: await it for what call() returns or raises.  The call\n"
     "runs in a helper thread.  Cancelling the awaiting task interrupts\n"
-    "the call (KeyboardInterrupt in the interpreter) and raises\n"
-    "CancelledError once it has stopped.");
+    "the call as interrupt(unwind=True) does and raises CancelledError\n"
+    "once it has stopped.");
 
 static PyObject *
 Interpreter_acall(PyObject *op, PyObject *const *args, size_t nargsf,

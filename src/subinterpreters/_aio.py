@@ -12,8 +12,8 @@ nothing and passes its turn on.
 Calls.  ``acall()`` runs ``call()`` in a helper thread (calls need an OS
 thread to run in; the helpers are kept and reused) and wakes the event
 loop with the outcome.  Cancelling the awaiting task interrupts the call
-and waits for it to stop, so that when ``CancelledError`` reaches the
-caller the interpreter is free again.
+(``interrupt(unwind=True)``) and waits for it to stop, so that when
+``CancelledError`` reaches the caller the interpreter is free again.
 """
 
 import asyncio
@@ -27,7 +27,8 @@ from ._queues import QueueEmpty, QueueFull
 __all__ = ['interp_call', 'queue_get', 'queue_put']
 
 # How often a cancelled acall() interrupts its call again while it waits
-# for it to stop (code may catch one KeyboardInterrupt).
+# for it to stop (an interrupt sent before the call entered its
+# interpreter found nothing to interrupt).
 _REINTERRUPT_EVERY = 0.05
 
 # Helper threads for acall(): made when no idle one is left, each runs one
