@@ -52,7 +52,7 @@ BENCH_ARGS ?=
 # needs its C part from a separate sdist built against CPython's internal
 # headers; it is optional (the benchmarks then report the backport as not
 # runnable), so it is installed apart and a failure only warns.
-BENCH_PKGS := setuptools wheel interpreters-pep-734 matplotlib
+BENCH_PKGS := setuptools wheel interpreters-pep-734 matplotlib dask distributed
 BENCH_EXTRA_3.12 := interpreters-3-12
 DEMO_ARGS ?=
 # make stress: length of the random-operations run, hypothesis profile.

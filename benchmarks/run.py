@@ -46,7 +46,7 @@ from _harness import (  # noqa: E402
     run_fresh)
 
 MODULES = ('bench_calls', 'bench_data', 'bench_queues', 'bench_sync',
-           'bench_pools', 'bench_memory')
+           'bench_pools', 'bench_aio', 'bench_interrupt', 'bench_memory')
 RESULTS_DIR = os.path.join(BENCH_DIR, 'results')
 REPO_DIR = os.path.dirname(BENCH_DIR)
 
