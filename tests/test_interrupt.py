@@ -375,6 +375,104 @@ def test_interrupt_unwind_must_be_a_bool():
         interp.interrupt(True)
 
 
+def test_unwind_reaches_code_swallowing_it_around_our_waits():
+    # time.sleep() (ours) consumes the interrupt itself: the unwinding
+    # must go on from there too.
+    interp = interpreters.create()
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        interp.exec("import time\n"
+                    "n = 0\n"
+                    "while True:\n"
+                    "    try:\n"
+                    "        time.sleep(0.1)\n"
+                    "    except BaseException:\n"
+                    "        n += 1\n", timeout=0.3)
+    assert time.monotonic() - start < 10
+
+
+def test_unwind_lets_a_cleanup_handle_its_own_errors():
+    # A finally block that catches an ordinary exception of its own still
+    # runs to its end.
+    interp = interpreters.create()
+    q = interpreters.create_queue()
+    interp.prepare_main(q=q)
+    t, outcome = run_in_thread(interp, """if True:
+        try:
+            q.put('looping')
+            while True:
+                pass
+        finally:
+            try:
+                {}['missing']
+            except KeyError:
+                q.put('handled its KeyError')
+            q.put('cleanup done')
+        """)
+    assert q.get(timeout=10) == 'looping'
+    interp.interrupt(unwind=True)
+    t.join(10)
+    assert outcome == ['KeyboardInterrupt']
+    assert [q.get(timeout=1), q.get(timeout=1)] == [
+        'handled its KeyError', 'cleanup done']
+
+
+def test_unwind_survives_the_settrace_save_and_restore_idiom():
+    # sys.settrace(sys.gettrace()) (debuggers, doctest) sets our tracer
+    # again from Python: unwinding goes on, and later calls are not
+    # traced.
+    interp = interpreters.create()
+    t, outcome = run_in_thread(interp, """if True:
+        import sys
+        try:
+            while True:
+                pass
+        except BaseException:
+            old = sys.gettrace()
+            sys.settrace(None)
+            sys.settrace(old)
+        while True:
+            pass
+        """)
+    wait_running(interp)
+    interp.interrupt(unwind=True)
+    t.join(10)
+    assert outcome == ['KeyboardInterrupt']
+    assert interp.call(eval, "__import__('sys').gettrace()") is None
+    interp.exec('x = 1')
+
+
+def test_the_unwind_class_does_nothing_outside_an_interrupted_call():
+    # The class is reachable (KeyboardInterrupt.__subclasses__()); made
+    # by a thread that is not running an exec()/call() of ours, it sets
+    # no trace.
+    interp = interpreters.create()
+    t, outcome = run_in_thread(interp, STUBBORN)
+    wait_running(interp)
+    interp.interrupt(unwind=True)   # makes the class in that interpreter
+    t.join(10)
+    interp.exec("""if True:
+        import sys, threading
+        cls = [c for c in KeyboardInterrupt.__subclasses__()
+               if c.__name__ == '_Unwind'][0]
+        seen = []
+        def other_thread():
+            exc = cls()
+            seen.append((type(exc).__name__, sys.gettrace()))
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        """)
+    assert interp.call(eval, 'seen') == [('KeyboardInterrupt', None)]
+
+
+def test_sleep_refuses_what_time_sleep_refuses():
+    interp = interpreters.create()
+    with pytest.raises(interpreters.ExecutionFailed) as info:
+        interp.exec("import time, decimal; time.sleep(decimal.Decimal('0.01'))")
+    assert info.value.excinfo.type.__name__ == 'TypeError'
+
+
 STUBBORN_CTRL_C = """if True:
     import os, signal, threading, time
     import subinterpreters as interpreters

@@ -281,7 +281,7 @@ PyDoc_STRVAR(
     "interpreter was idle.  time.sleep() and our queues and sync primitives\n"
     "wake at once; other C calls see the interrupt when they return to\n"
     "Python.  With unwind=True the interruption cannot be caught: code that\n"
-    "catches it is interrupted again (every 20 ms) until the interrupted\n"
+    "catches it is interrupted again at its next line until the interrupted\n"
     "exec() or call() has returned; finally blocks and __exit__ methods\n"
     "run, and are interrupted in turn if they take longer.");
 
@@ -636,9 +636,6 @@ sbi_interp_type_cache_size(PyObject *m, PyObject *unused)
 int
 sbi_interp_type_init(PyObject *m, sbi_state *st)
 {
-    if (sbi_interrupt_module_init(m, st) < 0) {
-        return -1;
-    }
     st->InterpreterType =
         (PyTypeObject *)PyType_FromModuleAndSpec(m, &Interpreter_spec, NULL);
     if (st->InterpreterType == NULL) {

@@ -15,6 +15,7 @@
 #include "interrupt.h"
 #include "wake.h"
 #include "state.h"
+#include <string.h>
 
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +24,7 @@
  * returns the thread to interrupt, or 0 if e is idle or the session is
  * not the expected one (serial 0: any). */
 static unsigned long
-interrupt_claim(sbi_entry *e, uint64_t serial, uint64_t *claimed)
+interrupt_claim(sbi_entry *e, uint64_t serial, uint64_t *claimed, int unwind)
 {
     unsigned long tid = 0;
     sbi_mutex_lock(&sbi_registry.mutex);
@@ -32,6 +33,7 @@ interrupt_claim(sbi_entry *e, uint64_t serial, uint64_t *claimed)
     {
         tid = e->running_tid;
         e->interrupt_pending = 1;
+        e->interrupt_unwind |= unwind;
         *claimed = e->session_serial;
     }
     sbi_mutex_unlock(&sbi_registry.mutex);
@@ -52,7 +54,7 @@ interrupt_deliver(sbi_entry *e, uint64_t serial, uint64_t *claimed, int unwind)
         PyErr_Clear();
         exc = PyExc_KeyboardInterrupt;
     }
-    unsigned long tid = interrupt_claim(e, serial, claimed);
+    unsigned long tid = interrupt_claim(e, serial, claimed, unwind);
     if (tid != 0 && PyThreadState_SetAsyncExc(tid, exc) <= 0) {
         tid = 0;
     }
@@ -142,7 +144,9 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
  * KeyboardInterrupt whose __new__ runs in the interrupted thread (the eval
  * loop instantiates an asynchronous exception's class there): it sets the
  * trace function unwind_trace() on that thread and returns a plain
- * KeyboardInterrupt, which is what the code and the caller see.  The trace
+ * KeyboardInterrupt, which is what the code and the caller see.  (A wait
+ * of ours that consumes the interrupt, sbi_interrupt_check(), sets it
+ * instead.)  The trace
  * raises KeyboardInterrupt again at every line the thread starts while it
  * is not handling a KeyboardInterrupt (or another exception that is not an
  * Exception: GeneratorExit, SystemExit): an except clause that swallows it
@@ -154,43 +158,133 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
  * previous trace function is put back.
  */
 
-/* What unwind_trace() replaced, kept in the capsule that is its trace
- * object (so CPython's thread state owns it). */
+/* The tracer: the trace object of unwind_trace(), keeping what it
+ * replaced.  Called from Python (sys.settrace(sys.gettrace()), the
+ * save-and-restore idiom of debuggers), it traces as unwind_trace() does,
+ * so that unwinding goes on. */
 typedef struct {
-    Py_tracefunc func;
-    PyObject *obj;
-} unwind_prev;
+    PyObject_HEAD
+    Py_tracefunc prev_func;
+    PyObject *prev_obj;
+} TracerObject;
 
-#define UNWIND_CAPSULE "subinterpreters._unwind"
+/* The classes of the current interpreter, kept in its state dict (made on
+ * first use, by whichever thread interrupts first: no import). */
+typedef struct {
+    PyObject *unwind;  // _Unwind
+    PyObject *tracer;  // _UnwindTracer
+} unwind_types;
 
-static void
-unwind_prev_free(PyObject *capsule)
+static unwind_types *unwind_types_get(void);
+
+/* Is the current thread handling a KeyboardInterrupt (or another
+ * exception that is not an Exception: GeneratorExit, SystemExit), also
+ * as the context of what it handles now?  Then the code is a finally
+ * block, an except body or an __exit__ on the way out: it runs. */
+static int
+unwind_handling(void)
 {
-    unwind_prev *p = PyCapsule_GetPointer(capsule, UNWIND_CAPSULE);
-    if (p != NULL) {
-        Py_XDECREF(p->obj);
-        PyMem_Free(p);
+    PyObject *exc = PyErr_GetHandledException();
+    int handling = 0;
+    for (int hops = 0; exc != NULL && !handling && hops < 16; hops++) {
+        handling = !PyErr_GivenExceptionMatches(exc, PyExc_Exception);
+        PyObject *next = PyException_GetContext(exc);
+        Py_DECREF(exc);
+        exc = next;
     }
+    Py_XDECREF(exc);
+    return handling;
 }
 
 static int
 unwind_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
-    if (what != PyTrace_LINE && what != PyTrace_CALL) {
-        return 0;
-    }
-    // While a KeyboardInterrupt (or GeneratorExit, SystemExit: a
-    // generator closed on the way out) is being handled, the code is a
-    // finally block, an except body or an __exit__: it runs.
-    PyObject *handled = PyErr_GetHandledException();
-    int handling = handled != NULL &&
-                   !PyErr_GivenExceptionMatches(handled, PyExc_Exception);
-    Py_XDECREF(handled);
-    if (handling) {
+    // Lines only: a generator closed on the way out is resumed with a
+    // CALL event before it handles its GeneratorExit.
+    if (what != PyTrace_LINE || unwind_handling()) {
         return 0;
     }
     PyErr_SetNone(PyExc_KeyboardInterrupt);
     return -1;
+}
+
+static PyObject *
+Tracer_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *frame, *event, *arg;
+    if (!PyArg_UnpackTuple(args, "tracer", 3, 3, &frame, &event, &arg)) {
+        return NULL;
+    }
+    if (PyUnicode_Check(event) &&
+        PyUnicode_CompareWithASCIIString(event, "line") == 0 &&
+        !unwind_handling())
+    {
+        PyErr_SetNone(PyExc_KeyboardInterrupt);
+        return NULL;
+    }
+    return Py_NewRef(self);  // and trace the frame's lines
+}
+
+static void
+Tracer_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    Py_XDECREF(((TracerObject *)op)->prev_obj);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot Tracer_slots[] = {
+    {Py_tp_call, Tracer_call},
+    {Py_tp_dealloc, Tracer_dealloc},
+    {Py_tp_doc, "The trace of Interpreter.interrupt(unwind=True)."},
+    {0, NULL},
+};
+
+static PyType_Spec Tracer_spec = {
+    .name = "subinterpreters._core._UnwindTracer",
+    .basicsize = sizeof(TracerObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Tracer_slots,
+};
+
+/* Is the current thread running the caller's code of a session of ours in
+ * this interpreter?  Only there does _Unwind set the trace (the class is
+ * reachable from KeyboardInterrupt.__subclasses__()).  No error. */
+static int
+unwind_in_session(void)
+{
+    PyInterpreterState *cur = PyInterpreterState_Get();
+    unsigned long me = PyThread_get_thread_ident();
+    int in = 0;
+    sbi_mutex_lock_py(&sbi_registry.mutex);
+    for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
+        if (e->interp == cur) {
+            in = e->running_tid == me && e->user_code;
+            break;
+        }
+    }
+    sbi_mutex_unlock(&sbi_registry.mutex);
+    return in;
+}
+
+/* Is obj the tracer of the current interpreter?  No error. */
+static int
+is_tracer(PyObject *obj)
+{
+    // The name first: no lookup for every other trace object.
+    if (obj == NULL ||
+        strcmp(Py_TYPE(obj)->tp_name, "subinterpreters._core._UnwindTracer"))
+    {
+        return 0;
+    }
+    unwind_types *t = unwind_types_get();
+    if (t == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return Py_IS_TYPE(obj, (PyTypeObject *)t->tracer);
 }
 
 /* Set unwind_trace() on the current thread, keeping the trace function it
@@ -199,44 +293,44 @@ static void
 unwind_trace_install(void)
 {
     PyThreadState *ts = PyThreadState_Get();
-    if (ts->c_tracefunc == unwind_trace) {
+    if (ts->c_tracefunc == unwind_trace || !unwind_in_session()) {
         return;
     }
-    unwind_prev *p = PyMem_Malloc(sizeof(*p));
-    PyObject *capsule =
-        p ? PyCapsule_New(p, UNWIND_CAPSULE, unwind_prev_free) : NULL;
-    if (capsule == NULL) {
-        PyMem_Free(p);
+    if (is_tracer(ts->c_traceobj)) {
+        // Set again from Python (sys.settrace(sys.gettrace())), which
+        // traces new frames only: ours again, keeping what it replaced.
+        PyEval_SetTrace(unwind_trace, ts->c_traceobj);
         PyErr_Clear();
         return;
     }
-    p->func = ts->c_tracefunc;
-    p->obj = Py_XNewRef(ts->c_traceobj);
-    PyEval_SetTrace(unwind_trace, capsule);
-    Py_DECREF(capsule);
+    unwind_types *t = unwind_types_get();
+    TracerObject *tracer =
+        t ? PyObject_New(TracerObject, (PyTypeObject *)t->tracer) : NULL;
+    if (tracer == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    tracer->prev_func = ts->c_tracefunc;
+    tracer->prev_obj = Py_XNewRef(ts->c_traceobj);
+    PyEval_SetTrace(unwind_trace, (PyObject *)tracer);
+    Py_DECREF(tracer);
     PyErr_Clear();  // an audit hook refusing sys.settrace
 }
 
-/* Put back what unwind_trace_install() replaced on the current thread,
+/* Put back what unwind_trace_install() replaced on the current thread --
+ * also when the code set our tracer again through sys.settrace() --
  * keeping the exception set, if any. */
 static void
 unwind_trace_remove(void)
 {
     PyThreadState *ts = PyThreadState_Get();
-    if (ts->c_tracefunc != unwind_trace) {
-        return;
-    }
     PyObject *exc = PyErr_GetRaisedException();
-    unwind_prev *p = PyCapsule_GetPointer(ts->c_traceobj, UNWIND_CAPSULE);
-    if (p != NULL) {
-        PyObject *obj = Py_XNewRef(p->obj);  // the capsule dies in there
-        PyEval_SetTrace(p->func, obj);
-        Py_XDECREF(obj);
+    if (is_tracer(ts->c_traceobj)) {
+        TracerObject *tracer = (TracerObject *)Py_NewRef(ts->c_traceobj);
+        PyEval_SetTrace(tracer->prev_func, tracer->prev_obj);
+        Py_DECREF(tracer);
+        PyErr_Clear();
     }
-    else {
-        PyEval_SetTrace(NULL, NULL);
-    }
-    PyErr_Clear();
     PyErr_SetRaisedException(exc);
 }
 
@@ -261,21 +355,44 @@ static PyType_Spec Unwind_spec = {
     .slots = Unwind_slots,
 };
 
+static int
+unwind_types_init(void *p)
+{
+    unwind_types *t = p;
+    t->unwind =
+        PyType_FromSpecWithBases(&Unwind_spec, PyExc_KeyboardInterrupt);
+    t->tracer = t->unwind ? PyType_FromSpec(&Tracer_spec) : NULL;
+    if (t->tracer == NULL) {
+        Py_CLEAR(t->unwind);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+unwind_types_clear(void *p)
+{
+    unwind_types *t = p;
+    Py_CLEAR(t->tracer);
+    Py_CLEAR(t->unwind);
+}
+
+/* The classes of the current interpreter (borrowed block), or NULL with an
+ * exception. */
+static unwind_types *
+unwind_types_get(void)
+{
+    return sbi_state_local("sbi.unwind", sizeof(unwind_types),
+                           unwind_types_init, unwind_types_clear);
+}
+
 /* The _Unwind class of the current interpreter (borrowed), or NULL with
  * an exception. */
 static PyObject *
 unwind_type(void)
 {
-    sbi_state *st = sbi_state_current();
-    return st != NULL ? (PyObject *)st->UnwindType : NULL;
-}
-
-int
-sbi_interrupt_module_init(PyObject *m, sbi_state *st)
-{
-    st->UnwindType = (PyTypeObject *)PyType_FromModuleAndSpec(
-        m, &Unwind_spec, PyExc_KeyboardInterrupt);
-    return st->UnwindType == NULL ? -1 : 0;
+    unwind_types *t = unwind_types_get();
+    return t != NULL ? t->unwind : NULL;
 }
 
 typedef struct {
@@ -347,6 +464,7 @@ sbi_interrupt_user_code(sbi_entry *e, int on)
     e->user_code = on;
     int pending = !on && e->interrupt_pending;
     e->interrupt_pending = on ? e->interrupt_pending : 0;
+    e->interrupt_unwind = on ? e->interrupt_unwind : 0;
     sbi_mutex_unlock(&sbi_registry.mutex);
     if (pending) {
         // Sent as the caller's code ended: it must not hit what follows.
@@ -363,12 +481,14 @@ sbi_interrupt_check(void)
     PyInterpreterState *cur = PyInterpreterState_Get();
     unsigned long me = PyThread_get_thread_ident();
     int pending = 0;
+    int unwind = 0;
     sbi_mutex_lock_py(&sbi_registry.mutex);
     for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
         if (e->interp == cur) {
             if (e->running_tid == me && e->interrupt_pending) {
                 e->interrupt_pending = 0;
                 pending = 1;
+                unwind = e->interrupt_unwind;
             }
             break;
         }
@@ -378,6 +498,9 @@ sbi_interrupt_check(void)
         return 0;
     }
     (void)PyThreadState_SetAsyncExc(me, NULL);  // consumed here instead
+    if (unwind) {
+        unwind_trace_install();  // as _Unwind would have
+    }
     PyErr_SetNone(PyExc_KeyboardInterrupt);
     return -1;
 }

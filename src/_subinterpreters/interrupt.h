@@ -5,7 +5,6 @@
 #define SBI_INTERRUPT_H
 
 #include "registry.h"
-#include "state.h"
 
 /* Raise KeyboardInterrupt in the code running interpreter id's __main__
  * (only in session `serial` unless it is 0).  Any thread, with or without
@@ -28,10 +27,6 @@ int sbi_interrupt_unwind(int64_t id);
  * an interrupt sent but not raised yet.  In the target interpreter,
  * thread state attached. */
 void sbi_interrupt_user_code(sbi_entry *e, int on);
-
-/* Create the _Unwind class of module m's interpreter (st->UnwindType).
- * 0, or -1 with an exception. */
-int sbi_interrupt_module_init(PyObject *m, sbi_state *st);
 
 /* For blocking waits (queues): if the current thread runs __main__ of the
  * current interpreter and Interpreter.interrupt() targeted it, consume the

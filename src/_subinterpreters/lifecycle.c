@@ -347,9 +347,12 @@ sbi_lifecycle_destroy(sbi_entry *e, int wait_ms, int force, sbi_fail_mark mark)
     int pristine = err == 0 && !force && e->parkable && sbi_park_wanted() &&
                    sbi_park_reset() > 0;
     if (err != 0 || pristine) {
+        // Deleted while current, holding e's GIL: e's own threads (still
+        // there when err says so) may walk its thread states (the
+        // gh-158364 shield) and must not meet it freed.
         PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
         (void)PyThreadState_Swap(caller);
-        PyThreadState_Delete(ts);
         if (err != 0) {
             unclaim(e, mark);
             return err;

@@ -177,7 +177,6 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->QueueType);
     Py_VISIT(st->QueueWatchType);
     Py_VISIT(st->QueueItemType);
-    Py_VISIT(st->UnwindType);
     for (int i = 0; i < SBI_SYNC_NKINDS; i++) {
         Py_VISIT(st->SyncTypes[i]);
     }
@@ -214,7 +213,6 @@ module_clear(PyObject *m)
     Py_CLEAR(st->QueueType);
     Py_CLEAR(st->QueueWatchType);
     Py_CLEAR(st->QueueItemType);
-    Py_CLEAR(st->UnwindType);
     for (int i = 0; i < SBI_SYNC_NKINDS; i++) {
         Py_CLEAR(st->SyncTypes[i]);
     }

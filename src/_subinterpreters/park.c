@@ -398,6 +398,7 @@ sbi_park(sbi_entry *e)
         e->refs = 0;
         e->orphaned = SBI_ORPHAN_NO;
         e->interrupt_pending = 0;
+        e->interrupt_unwind = 0;
         e->user_code = 0;
         e->unwinding = 0;
         e->next = sbi_registry.parked;

@@ -72,6 +72,7 @@ typedef struct sbi_entry {
     int exit_failed;          // could not be destroyed at exit
     int interrupters;         // sbi_interrupt_interp() calls in flight
     int interrupt_pending;    // an interrupt was sent to the session
+    int interrupt_unwind;     // ... by an unwind (sbi_interrupt_unwind)
     int user_code;            // the session runs the caller's code:
                               // interrupts land only then
     uint64_t unwinding;       // serial of the session an unwinder

@@ -90,8 +90,9 @@ bug_shielded(const char *bug)
  * frame} for the threads of the current interpreter.  The walk holds the
  * interpreter's GIL and runs no Python code (the collector is off while
  * it allocates), so no thread state of this interpreter can end under it:
- * threads end theirs holding that GIL, and interrupt.c deletes its
- * temporary one while it holds it too. */
+ * threads end theirs holding that GIL, and so do ours (interrupt.c's
+ * temporary one, lifecycle.c's, session.c's: deleted while current or
+ * while attached there). */
 static PyObject *
 current_frames_here(PyObject *self, PyObject *unused)
 {

@@ -6,8 +6,9 @@
  * exception), exec(timeout=) or Ctrl-C forwarded by sigint.c is only seen
  * once it returns.  Ours sleeps on a condition variable registered with
  * wake.c, which those kick, so the interrupt is raised at once; it keeps
- * time.sleep()'s argument checks, audit event and clock (monotonic), and
- * sleeps again when kicked for nothing.
+ * time.sleep()'s argument checks, audit event (3.13+), rounding and clock
+ * (monotonic), and sleeps again when kicked for nothing.  close() does
+ * not cut it short: it waits for threads, as CPython's does.
  *
  * Calls wake.c, sigint.c, interrupt.c and state.c (layers: docs/design.md).
  */
@@ -53,16 +54,11 @@ sleep_until(int64_t deadline)
     }
     int rc = 0;
     for (;;) {
-        int err = sbi_wake_begin(&s->wake, &s->mutex, &s->cond);
-        if (err < 0) {
-            sbi_state *st = sbi_state_current();
-            if (st != NULL) {
-                (void)sbi_state_raise(st, err, -1, "sleep");
-            }
-            rc = -1;
-            break;
-        }
-        int armed = sbi_sigint_wait_begin();
+        // An interpreter being closed refuses registration: close() waits
+        // for its threads, and a sleep ends on its own, so it sleeps on,
+        // unregistered, as CPython's does.
+        int registered = sbi_wake_begin(&s->wake, &s->mutex, &s->cond) == 0;
+        int armed = registered ? sbi_sigint_wait_begin() : 0;
         int timed_out = 0;
         if (PyErr_CheckSignals() < 0 || Py_MakePendingCalls() < 0 ||
             sbi_interrupt_check() < 0)
@@ -72,7 +68,7 @@ sleep_until(int64_t deadline)
         else {
             Py_BEGIN_ALLOW_THREADS
             sbi_mutex_lock(&s->mutex);
-            while (!s->wake.kicked && !timed_out) {
+            while (!(registered && s->wake.kicked) && !timed_out) {
                 timed_out =
                     sbi_cond_wait_until(&s->cond, &s->mutex, deadline) != 0;
             }
@@ -82,7 +78,9 @@ sleep_until(int64_t deadline)
         if (armed) {
             sbi_sigint_wait_end();
         }
-        sbi_wake_end(&s->wake);
+        if (registered) {
+            sbi_wake_end(&s->wake);
+        }
         if (rc < 0 || timed_out) {
             break;
         }
@@ -104,19 +102,33 @@ PyDoc_STRVAR(sleep_doc,
 static PyObject *
 sleep_impl(PyObject *unused, PyObject *arg)
 {
-    double secs = PyFloat_AsDouble(arg);
-    if (secs == -1.0 && PyErr_Occurred()) {
+    if (SBI_AUDIT_TIME_SLEEP && PySys_Audit("time.sleep", "O", arg) < 0) {
         return NULL;
     }
-    if (isnan(secs)) {
-        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+    double secs;
+    if (PyFloat_Check(arg)) {
+        secs = PyFloat_AS_DOUBLE(arg);
+        if (isnan(secs)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "Invalid value NaN (not a number)");
+            return NULL;
+        }
+    }
+    else if (PyIndex_Check(arg)) {
+        secs = PyLong_AsDouble(arg);  // ints beyond a double overflow
+        if (secs == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    else {
+        // As CPython: only floats and integers (not Decimal, not str).
+        PyErr_Format(PyExc_TypeError,
+                     "'%.200s' object cannot be interpreted as an integer",
+                     Py_TYPE(arg)->tp_name);
         return NULL;
     }
     if (secs < 0) {
         PyErr_SetString(PyExc_ValueError, "sleep length must be non-negative");
-        return NULL;
-    }
-    if (PySys_Audit("time.sleep", "O", arg) < 0) {
         return NULL;
     }
     if (secs == 0) {
@@ -129,12 +141,14 @@ sleep_impl(PyObject *unused, PyObject *arg)
         }
         Py_RETURN_NONE;
     }
-    if (secs > (double)INT64_MAX / 2e9) {
-        PyErr_SetString(PyExc_OverflowError, "sleep length is too large");
+    int64_t now = sbi_monotonic_ns();
+    double ns = ceil(secs * 1e9);  // as CPython: rounded up
+    if (!(ns < (double)(INT64_MAX - now))) {
+        PyErr_SetString(PyExc_OverflowError,
+                        "timestamp too large to convert to C _PyTime_t");
         return NULL;
     }
-    int64_t deadline = sbi_monotonic_ns() + (int64_t)(secs * 1e9);
-    if (sleep_until(deadline) < 0) {
+    if (sleep_until(now + (int64_t)ns) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;

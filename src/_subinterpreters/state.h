@@ -33,7 +33,6 @@ typedef struct {
     PyTypeObject *QueueType;
     PyTypeObject *QueueWatchType;  // queue_aio.c
     PyTypeObject *QueueItemType;   // queue_aio.c
-    PyTypeObject *UnwindType;      // interrupt.c
     PyTypeObject *SyncTypes[7];    // by sbi_sync_kind (sync_type.c)
     PyTypeObject *SharedDictType;
 
