@@ -466,6 +466,53 @@ def test_the_unwind_class_does_nothing_outside_an_interrupted_call():
     assert interp.call(eval, 'seen') == [('KeyboardInterrupt', None)]
 
 
+def test_unwind_runs_exit_of_with_blocks():
+    # The LINE event at a handler's first instruction comes before the
+    # exception counts as handled: __exit__ must still run.
+    interp = interpreters.create()
+    q = interpreters.create_queue()
+    interp.prepare_main(q=q)
+    t, outcome = run_in_thread(interp, """if True:
+        import threading
+        lock = threading.Lock()
+        class Resource:
+            def __enter__(self):
+                return self
+            def __exit__(self, *exc):
+                q.put('exit ran')
+        with Resource(), lock:
+            q.put('looping')
+            while True:
+                pass
+        """)
+    assert q.get(timeout=10) == 'looping'
+    interp.interrupt(unwind=True)
+    t.join(10)
+    assert outcome == ['KeyboardInterrupt']
+    assert q.get(timeout=1) == 'exit ran'
+    assert interp.call(eval, 'lock.locked()') is False
+
+
+def test_one_interrupt_is_raised_once():
+    # A plain interrupt caught by the code is not raised again by a later
+    # wait of ours in the same call.
+    interp = interpreters.create()
+    t, outcome = run_in_thread(interp, """if True:
+        import time
+        try:
+            while True:
+                pass
+        except KeyboardInterrupt:
+            pass
+        time.sleep(0.3)
+        """)
+    wait_running(interp)
+    time.sleep(0.1)
+    assert interp.interrupt() is True
+    t.join(10)
+    assert outcome == [None]
+
+
 def test_sleep_refuses_what_time_sleep_refuses():
     interp = interpreters.create()
     with pytest.raises(interpreters.ExecutionFailed) as info:

@@ -15,7 +15,7 @@
 #include "interrupt.h"
 #include "wake.h"
 #include "state.h"
-#include <string.h>
+#include <opcode.h>
 
 #include <string.h>
 #include <unistd.h>
@@ -159,13 +159,16 @@ sbi_interrupt_interp(int64_t id, uint64_t serial, int at_exit)
  */
 
 /* The tracer: the trace object of unwind_trace(), keeping what it
- * replaced.  Called from Python (sys.settrace(sys.gettrace()), the
- * save-and-restore idiom of debuggers), it traces as unwind_trace() does,
- * so that unwinding goes on. */
+ * replaced.  Set again from Python (sys.settrace(sys.gettrace()), the
+ * save-and-restore idiom of debuggers), its first call puts unwind_trace()
+ * back; outside the interrupted call, or in another thread, it does
+ * nothing. */
 typedef struct {
     PyObject_HEAD
     Py_tracefunc prev_func;
     PyObject *prev_obj;
+    PyThreadState *owner;  // the interrupted thread's (compared only)
+    int live;              // until the interrupted call has returned
 } TracerObject;
 
 /* The classes of the current interpreter, kept in its state dict (made on
@@ -196,12 +199,38 @@ unwind_handling(void)
     return handling;
 }
 
+/* Does frame stand on the first instruction of an exception handler
+ * (PUSH_EXC_INFO)?  A LINE event fires there before the exception counts
+ * as handled: interrupting there would skip a with block's __exit__. */
+static int
+at_handler_start(PyFrameObject *frame)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyObject *bytes = code ? PyCode_GetCode(code) : NULL;
+    int lasti = PyFrame_GetLasti(frame);
+    int at = bytes != NULL && lasti >= 0 && lasti < PyBytes_GET_SIZE(bytes) &&
+             (unsigned char)PyBytes_AS_STRING(bytes)[lasti] == PUSH_EXC_INFO;
+    Py_XDECREF(bytes);
+    Py_XDECREF(code);
+    PyErr_Clear();
+    return at;
+}
+
+static int
+tracer_active(PyObject *obj)
+{
+    TracerObject *t = (TracerObject *)obj;
+    return t->live && t->owner == PyThreadState_Get();
+}
+
 static int
 unwind_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     // Lines only: a generator closed on the way out is resumed with a
     // CALL event before it handles its GeneratorExit.
-    if (what != PyTrace_LINE || unwind_handling()) {
+    if (what != PyTrace_LINE || !tracer_active(obj) || unwind_handling() ||
+        at_handler_start(frame))
+    {
         return 0;
     }
     PyErr_SetNone(PyExc_KeyboardInterrupt);
@@ -211,18 +240,14 @@ unwind_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 static PyObject *
 Tracer_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    PyObject *frame, *event, *arg;
-    if (!PyArg_UnpackTuple(args, "tracer", 3, 3, &frame, &event, &arg)) {
-        return NULL;
+    // Set from Python: raising here would make CPython drop the tracer
+    // (and what it keeps); put the C function back instead, which traces
+    // the lines from the next one on.
+    if (tracer_active(self)) {
+        PyEval_SetTrace(unwind_trace, self);
+        PyErr_Clear();
     }
-    if (PyUnicode_Check(event) &&
-        PyUnicode_CompareWithASCIIString(event, "line") == 0 &&
-        !unwind_handling())
-    {
-        PyErr_SetNone(PyExc_KeyboardInterrupt);
-        return NULL;
-    }
-    return Py_NewRef(self);  // and trace the frame's lines
+    Py_RETURN_NONE;
 }
 
 static void
@@ -296,7 +321,7 @@ unwind_trace_install(void)
     if (ts->c_tracefunc == unwind_trace || !unwind_in_session()) {
         return;
     }
-    if (is_tracer(ts->c_traceobj)) {
+    if (is_tracer(ts->c_traceobj) && tracer_active(ts->c_traceobj)) {
         // Set again from Python (sys.settrace(sys.gettrace())), which
         // traces new frames only: ours again, keeping what it replaced.
         PyEval_SetTrace(unwind_trace, ts->c_traceobj);
@@ -312,6 +337,8 @@ unwind_trace_install(void)
     }
     tracer->prev_func = ts->c_tracefunc;
     tracer->prev_obj = Py_XNewRef(ts->c_traceobj);
+    tracer->owner = ts;
+    tracer->live = 1;
     PyEval_SetTrace(unwind_trace, (PyObject *)tracer);
     Py_DECREF(tracer);
     PyErr_Clear();  // an audit hook refusing sys.settrace
@@ -327,8 +354,13 @@ unwind_trace_remove(void)
     PyObject *exc = PyErr_GetRaisedException();
     if (is_tracer(ts->c_traceobj)) {
         TracerObject *tracer = (TracerObject *)Py_NewRef(ts->c_traceobj);
+        tracer->live = 0;  // a copy kept by the code does nothing
         PyEval_SetTrace(tracer->prev_func, tracer->prev_obj);
         Py_DECREF(tracer);
+        PyErr_Clear();
+    }
+    if (ts->c_tracefunc == unwind_trace) {
+        PyEval_SetTrace(NULL, NULL);  // could not put the old one back
         PyErr_Clear();
     }
     PyErr_SetRaisedException(exc);
@@ -359,9 +391,15 @@ static int
 unwind_types_init(void *p)
 {
     unwind_types *t = p;
+    // Made by whichever thread interrupts first, on a temporary thread
+    // state: no collection may run the interpreter's finalizers there.
+    int gc_was_on = PyGC_Disable();
     t->unwind =
         PyType_FromSpecWithBases(&Unwind_spec, PyExc_KeyboardInterrupt);
     t->tracer = t->unwind ? PyType_FromSpec(&Tracer_spec) : NULL;
+    if (gc_was_on) {
+        (void)PyGC_Enable();
+    }
     if (t->tracer == NULL) {
         Py_CLEAR(t->unwind);
         return -1;
@@ -482,12 +520,15 @@ sbi_interrupt_check(void)
     unsigned long me = PyThread_get_thread_ident();
     int pending = 0;
     int unwind = 0;
+    // The eval loop raised it already if nothing is left to raise: then
+    // the flag is stale (one interrupt must not be raised twice).
+    int unraised = PyThreadState_Get()->async_exc != NULL;
     sbi_mutex_lock_py(&sbi_registry.mutex);
     for (sbi_entry *e = sbi_registry.head; e != NULL; e = e->next) {
         if (e->interp == cur) {
             if (e->running_tid == me && e->interrupt_pending) {
                 e->interrupt_pending = 0;
-                pending = 1;
+                pending = unraised;
                 unwind = e->interrupt_unwind;
             }
             break;

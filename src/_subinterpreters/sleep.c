@@ -115,7 +115,9 @@ sleep_impl(PyObject *unused, PyObject *arg)
         }
     }
     else if (PyIndex_Check(arg)) {
-        secs = PyLong_AsDouble(arg);  // ints beyond a double overflow
+        PyObject *n = PyNumber_Index(arg);  // numpy.int64 too
+        secs = n ? PyLong_AsDouble(n) : -1.0;
+        Py_XDECREF(n);
         if (secs == -1.0 && PyErr_Occurred()) {
             return NULL;
         }
