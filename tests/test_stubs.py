@@ -23,6 +23,12 @@ SAMPLE = textwrap.dedent("""
     interp.prepare_main({"a": 1}, b=2)
     running: bool = interp.is_running()
     stopped: bool = interp.interrupt()
+    unwound: bool = interp.interrupt(unwind=True)
+
+    async def use_asyncio(q: interpreters.Queue) -> int:
+        await q.aput(1, timeout=1.0)
+        got = await q.aget(timeout=1.0)
+        return await interp.acall(square, 3)
     q: interpreters.Queue = interpreters.create_queue(3)
     q.put(1, timeout=0.5)
     item = q.get(timeout=0.5)
