@@ -351,8 +351,12 @@ static void
 unwind_trace_remove(void)
 {
     PyThreadState *ts = PyThreadState_Get();
+    int ours = is_tracer(ts->c_traceobj);
+    if (!ours && ts->c_tracefunc != unwind_trace) {
+        return;  // every call that was not unwound: nothing to save
+    }
     PyObject *exc = PyErr_GetRaisedException();
-    if (is_tracer(ts->c_traceobj)) {
+    if (ours) {
         TracerObject *tracer = (TracerObject *)Py_NewRef(ts->c_traceobj);
         tracer->live = 0;  // a copy kept by the code does nothing
         PyEval_SetTrace(tracer->prev_func, tracer->prev_obj);
